@@ -1,0 +1,95 @@
+"""Lightning callbacks of recon."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+
+from recon.geometry.pointcloud import chamfer_distances
+from recon.viz.export import write_point_cloud
+from recon.viz.figures import GT_COLOR, PRED_COLOR, figure_to_array, point_cloud_figure, save_figure
+
+
+def _rgb(hex_color: str) -> np.ndarray:
+    return np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255.0
+
+
+class PredictionMedia(pl.Callback):
+    """Figures and point clouds of the first ``num_samples`` test items, on disk and in the loggers.
+
+    For test item ``i`` (in loader order on rank zero) it writes ``<output_dir>/test_<i>.png``
+    (:func:`~recon.viz.figures.point_cloud_figure` with the sample's Chamfer-L1), ``test_<i>_pred.ply``
+    (orange) and ``test_<i>_gt.ply`` (grey), then logs them: WandbLogger gets ``test/media/figure_<i>`` (image)
+    and ``test/media/pointcloud_<i>`` (a 3D object: ground truth grey + prediction orange); TensorBoardLogger
+    gets the figure (``add_image``) and both clouds (``add_mesh``, points only); other loggers are skipped.
+
+    The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
+    ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
+    so the items are the first ones of that shard.
+    """
+
+    def __init__(self, output_dir: str, num_samples: int = 4):
+        super().__init__()
+        if num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+        self.output_dir = Path(output_dir)
+        self.num_samples = num_samples
+        self.written: list[dict[str, Path]] = []
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.written = []
+
+    @torch.no_grad()
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int,
+                          dataloader_idx: int = 0) -> None:
+        missing = self.num_samples - len(self.written)
+        if missing <= 0 or not trainer.is_global_zero:
+            return
+        n = min(missing, len(batch["image"]))
+        sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        pred = pl_module(sub)["points"].float()
+        gt = sub["points"].float()
+        chamfer = chamfer_distances(pred, gt)["chamfer_l1"]
+        for j in range(n):
+            self._write_and_log(trainer, len(self.written), sub["image"][j], gt[j], pred[j], sub["K"][j],
+                                float(chamfer[j]))
+
+    def _write_and_log(self, trainer: pl.Trainer, i: int, image: torch.Tensor, gt: torch.Tensor, pred: torch.Tensor,
+                       K: torch.Tensor, chamfer_l1: float) -> None:
+        gt, pred = gt.cpu().numpy(), pred.cpu().numpy()
+        fig = point_cloud_figure(image, gt, pred, K, title=f"test sample {i}", metrics={"Chamfer-L1": chamfer_l1})
+        pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
+        paths = {
+            "figure": save_figure(fig, self.output_dir / f"test_{i}.png"),
+            "pred": write_point_cloud(self.output_dir / f"test_{i}_pred.ply", pred,
+                                      np.broadcast_to(_rgb(PRED_COLOR), pred.shape)),
+            "gt": write_point_cloud(self.output_dir / f"test_{i}_gt.ply", gt, np.broadcast_to(_rgb(GT_COLOR), gt.shape)),
+        }
+        self.written.append(paths)
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                cloud = np.concatenate([
+                    np.concatenate([gt, np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape)], axis=1),
+                    np.concatenate([pred, np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape)], axis=1),
+                ])
+                logger.experiment.log({
+                    f"test/media/pointcloud_{i}": wandb.Object3D(cloud),
+                    f"test/media/figure_{i}": wandb.Image(str(paths["figure"]), caption=f"Chamfer-L1 {chamfer_l1:.4g}"),
+                    "trainer/global_step": trainer.global_step,
+                })
+            elif isinstance(logger, TensorBoardLogger):
+                writer = logger.experiment
+                writer.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1), trainer.global_step,
+                                 dataformats="CHW")
+                vertices = torch.from_numpy(np.concatenate([gt, pred]))[None]
+                colors = torch.from_numpy(np.concatenate([
+                    np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape), np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape),
+                ]).astype(np.uint8))[None]
+                writer.add_mesh(f"test/media/pointcloud_{i}", vertices=vertices, colors=colors,
+                                global_step=trainer.global_step)

@@ -1,0 +1,74 @@
+"""Checkpoints that carry their own recon config, and loading them without running foreign code.
+
+``torch.load(weights_only=True)`` refuses pickled objects, and the stored config is instantiated only where every
+``_target_`` names one of recon's own classes, so a checkpoint from elsewhere cannot execute arbitrary code.
+"""
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import recon
+
+CONFIG_KEY = "recon"
+TRUSTED_PREFIX = "recon."
+
+
+class ConfigInCheckpoint(pl.Callback):
+    """Stores the resolved data/model/task config in every checkpoint under ``checkpoint["recon"]``."""
+
+    def __init__(self, cfg: DictConfig):
+        self.stored = {
+            "config": {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model", "task")},
+            "version": recon.__version__,
+        }
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[CONFIG_KEY] = self.stored
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a recon checkpoint with tensor-only unpickling; clear errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means: not a safe recon checkpoint
+        raise ValueError(f"{path} cannot be loaded as a weights-only checkpoint: {e}") from None
+    if not isinstance(checkpoint, dict) or CONFIG_KEY not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} is not a recon checkpoint (no '{CONFIG_KEY}' config or 'state_dict')")
+    return checkpoint
+
+
+def check_trusted_targets(node: Any, where: str) -> None:
+    """Raise if any ``_target_`` in ``node`` is not one of recon's classes."""
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(TRUSTED_PREFIX):
+            raise ValueError(f"{where}._target_ = {target!r} is not a recon class; refusing to instantiate it "
+                             f"from a checkpoint")
+        for key, value in node.items():
+            check_trusted_targets(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            check_trusted_targets(value, f"{where}[{i}]")
+
+
+def instantiate_trusted(node: dict, where: str) -> Any:
+    check_trusted_targets(node, where)
+    return instantiate(node)
+
+
+def restore_task(checkpoint: dict) -> pl.LightningModule:
+    """Rebuild the task (with its model) from a checkpoint's stored config and load its weights."""
+    config = checkpoint[CONFIG_KEY]["config"]
+    task_cfg = {k: v for k, v in config["task"].items() if k not in ("optimizer", "scheduler")}
+    model = instantiate_trusted(config["model"], "model")
+    check_trusted_targets(task_cfg, "task")
+    task = instantiate(task_cfg, model=model)
+    task.load_state_dict(checkpoint["state_dict"])
+    return task.eval()

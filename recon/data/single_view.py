@@ -1,0 +1,135 @@
+"""Single-view reconstruction data: one rendered image -> the object's surface point cloud.
+
+Every item is a dict of tensors (the keys any single-view model or task may rely on):
+
+- ``image``  (3, H, W) float32 RGB in [0, 1]
+- ``K``      (3, 3) intrinsics in pixels
+- ``T_cw``   (4, 4) world-to-camera pose (OpenCV axes)
+- ``depth``  (1, H, W) z-depth of the object, 0 off the object;  ``mask`` (1, H, W) bool object pixels
+- ``points`` (P, 3) ground-truth surface points in the CAMERA frame (x right, y down, z forward, scene units);
+  the object's bounding-sphere centre lies on the optical axis at the camera distance (cameras look at it)
+- ``center`` (3,) that centre in the camera frame;  ``index`` () int64 item index in its split
+
+A scene rendered from V views gives V items (view-major within a scene).
+"""
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from recon.data.synthetic.config import SyntheticConfig, config_hash
+from recon.data.synthetic.generator import load_or_generate
+from recon.geometry.cameras import intrinsics_from_focal, intrinsics_from_fov
+
+SPLITS = ("train", "val", "test")
+
+
+class SingleViewDataset(Dataset):
+    """Items of one split, built from the generator's arrays (see module docstring for the keys)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        S, V = arrays["rgb"].shape[:2]
+        self.rgb = torch.from_numpy(arrays["rgb"]).flatten(0, 1)                  # (S*V, H, W, 3) uint8
+        self.depth = torch.from_numpy(arrays["depth"]).flatten(0, 1).float()
+        self.mask = torch.from_numpy(arrays["mask"]).flatten(0, 1)
+        self.K = torch.from_numpy(arrays["K"]).flatten(0, 1).float()
+        self.T_cw = torch.from_numpy(arrays["T_cw"]).flatten(0, 1).float()
+        R, t = self.T_cw[:, :3, :3], self.T_cw[:, :3, 3]
+        points = torch.from_numpy(arrays["points"]).float().repeat_interleave(V, dim=0)     # (S*V, P, 3)
+        center = torch.from_numpy(arrays["center"]).float().repeat_interleave(V, dim=0)
+        self.points = (points @ R.transpose(1, 2) + t[:, None]).contiguous()
+        self.center = (R @ center[..., None]).squeeze(-1) + t
+        self.ids = [f"{i}/view{v}" for i in arrays["ids"].tolist() for v in range(V)]
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "image": self.rgb[i].permute(2, 0, 1).float().div_(255.0),
+            "K": self.K[i],
+            "T_cw": self.T_cw[i],
+            "depth": self.depth[i][None],
+            "mask": self.mask[i][None],
+            "points": self.points[i],
+            "center": self.center[i],
+            "index": torch.tensor(i),
+        }
+
+
+class SingleViewDataModule(pl.LightningDataModule):
+    """Synthetic single-view data, rendered once and cached under ``cache_dir`` keyed by the generator config.
+
+    ``synthetic`` holds :class:`~recon.data.synthetic.config.SyntheticConfig` fields.
+    """
+
+    problem = "single_view"
+
+    def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 32,
+                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False):
+        super().__init__()
+        try:
+            self.config = SyntheticConfig(**(synthetic or {}))
+        except TypeError as e:
+            raise ValueError(f"data.synthetic: {e}") from None
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.cache_dir = Path(cache_dir)
+        self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
+        self.pin_memory = pin_memory
+        self.datasets: dict[str, SingleViewDataset] = {}
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.config.image_size)
+
+    def prepare_data(self) -> None:
+        for split in SPLITS:
+            load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split not in self.datasets:
+                arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+                self.datasets[split] = SingleViewDataset(arrays)
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """A batch with the shapes and value ranges of real items, built without rendering (for config checks)."""
+        (H, W), B, P = self.image_size, batch_size, self.config.num_points
+        K = (intrinsics_from_focal(self.config.focal_px, H, W) if self.config.focal_px
+             else intrinsics_from_fov(self.config.fov_deg, H, W)).expand(B, 3, 3)
+        center = torch.tensor([0.0, 0.0, float(self.config.camera_distance[0])]).expand(B, 3)
+        g = torch.Generator().manual_seed(0)
+        return {
+            "image": torch.rand(B, 3, H, W, generator=g), "K": K.clone(), "T_cw": torch.eye(4).expand(B, 4, 4).clone(),
+            "depth": torch.full((B, 1, H, W), float(center[0, 2])), "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "points": center[:, None] + torch.randn(B, P, 3, generator=g) * 0.5, "center": center.clone(),
+            "index": torch.arange(B),
+        }
+
+    def split_ids(self) -> dict[str, list[str]]:
+        self.setup()
+        return {split: ds.ids for split, ds in self.datasets.items()}
+
+    def describe(self) -> dict:
+        """What a run summary records about the data."""
+        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.num_workers > 0, drop_last=shuffle and len(self.datasets[split]) > self.batch_size)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

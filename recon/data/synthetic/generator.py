@@ -1,0 +1,187 @@
+"""Render synthetic splits once and cache them on disk (``cache_dir/<config_hash>/<split>.npz``).
+
+Arrays of a split with S scenes, V views, P points (see :func:`load_or_generate`):
+
+=============== ======================= ==================================================
+key             shape / dtype           meaning
+=============== ======================= ==================================================
+rgb             (S, V, H, W, 3) uint8   shaded image
+depth           (S, V, H, W) float32    z-depth, 0 where no object
+mask            (S, V, H, W) bool       object pixels (== depth > 0)
+normals         (S, V, H, W, 3) float16 unit surface normals, CAMERA frame, 0 on background
+K               (S, V, 3, 3) float32    intrinsics (pixel centres at integer coordinates)
+T_cw            (S, V, 4, 4) float32    world -> camera (OpenCV)
+points          (S, P, 3) float32       surface samples, uniform by area, WORLD frame
+point_normals   (S, P, 3) float32       their unit normals (outward)
+center          (S, 3) float32          object bounding-sphere centre, world frame
+radius          (S,) float32            object bounding-sphere radius
+ids             (S,) str                "train-000042"
+family          (S,) str                "primitive" | "composite" | "deformed" | "mesh"
+kind            (S,) str                subtype (e.g. "torus", "table", "stanford-bunny.obj")
+=============== ======================= ==================================================
+
+World frame: z up; see :mod:`recon.data.synthetic.scene`. Scene i of a split depends only on
+``(seed, split, i)``, so results are identical for any ``workers`` and across runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import SyntheticConfig, config_hash, mesh_files
+from .renderer import render
+from .scene import sample_scene
+
+KEYS = ("rgb", "depth", "mask", "normals", "K", "T_cw", "points", "point_normals", "center",
+        "radius", "ids", "family", "kind")
+CHUNK = 25  # scenes per task sent to a worker
+
+
+def generate_scene(cfg: SyntheticConfig, split: str, index: int, nthreads: int = 0) -> dict[str, np.ndarray]:
+    """Render scene ``index`` of ``split``; arrays without the leading S axis."""
+    sc = sample_scene(cfg, split, index)
+    H, W = cfg.image_size
+    out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads)
+    return {
+        "rgb": out["rgb"], "depth": out["depth"], "mask": out["mask"],
+        "normals": out["normals"].astype(np.float16),
+        "K": sc.K, "T_cw": sc.T_cw, "points": sc.points, "point_normals": sc.point_normals,
+        "center": sc.center, "radius": np.float32(sc.radius),
+        "ids": f"{split}-{index:06d}", "family": sc.family, "kind": sc.kind,
+    }
+
+
+def _empty(cfg: SyntheticConfig, S: int) -> dict[str, np.ndarray]:
+    V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
+    return {
+        "rgb": np.zeros((S, V, H, W, 3), np.uint8), "depth": np.zeros((S, V, H, W), np.float32),
+        "mask": np.zeros((S, V, H, W), bool), "normals": np.zeros((S, V, H, W, 3), np.float16),
+        "K": np.zeros((S, V, 3, 3), np.float32), "T_cw": np.zeros((S, V, 4, 4), np.float32),
+        "points": np.zeros((S, P, 3), np.float32), "point_normals": np.zeros((S, P, 3), np.float32),
+        "center": np.zeros((S, 3), np.float32), "radius": np.zeros(S, np.float32),
+        "ids": np.zeros(S, "<U32"), "family": np.zeros(S, "<U32"), "kind": np.zeros(S, "<U64"),
+    }
+
+
+def _render_chunk(args) -> tuple[int, list[dict]]:
+    cfg, split, start, stop, nthreads = args
+    # The camera maths runs on tiny tensors: torch's intra-op thread pool only adds overhead
+    # (70x slower on a busy 2-core machine), so use one thread and restore the setting after.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return start, [generate_scene(cfg, split, i, nthreads) for i in range(start, stop)]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), disable=not enabled, transient=False)
+
+
+def generate_split(cfg: SyntheticConfig, split: str, *, workers: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
+    """Render every scene of ``split`` (no caching). ``workers > 0`` uses a process pool."""
+    S = cfg.split_size(split)
+    if cfg.mesh_dir:  # fail early, naming the bad file, before starting workers
+        from .shapes import mesh_file_with_normals
+
+        for p in mesh_files(cfg.mesh_dir):
+            mesh_file_with_normals(p)
+    data = _empty(cfg, S)
+    tasks = [(cfg, split, a, min(a + CHUNK, S), 1 if workers > 0 else 0) for a in range(0, S, CHUNK)]
+
+    def store(start: int, items: list[dict]) -> None:
+        for k, item in enumerate(items):
+            for key in KEYS:
+                data[key][start + k] = item[key]
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"rendering synthetic {split}", total=S)
+        if workers > 0 and S > 0:
+            import multiprocessing as mp
+
+            # spawn: open3d/torch thread pools do not survive fork() safely
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for start, items in pool.imap_unordered(_render_chunk, tasks):
+                    store(start, items)
+                    bar.advance(task, len(items))
+        else:
+            for t in tasks:
+                start, items = _render_chunk(t)
+                store(start, items)
+                bar.advance(task, len(items))
+    return data
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _load(path: Path, cfg: SyntheticConfig, split: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in KEYS}
+    S = cfg.split_size(split)
+    ref = _empty(cfg, 0)
+    for k in KEYS:
+        if data[k].shape[1:] != ref[k].shape[1:] or len(data[k]) != S:
+            raise ValueError(f"array {k!r} has shape {data[k].shape}, expected {(S,) + ref[k].shape[1:]}")
+    return data
+
+
+def cache_path(cfg: SyntheticConfig, cache_dir: str | Path, split: str) -> Path:
+    return Path(cache_dir).expanduser() / config_hash(cfg) / f"{split}.npz"
+
+
+def load_or_generate(cfg: SyntheticConfig, cache_dir: str | Path, split: str, *, workers: int = 0,
+                     progress: bool = True) -> dict[str, np.ndarray]:
+    """Render ``split`` ('train' | 'val' | 'test') once, cache it, and load it on later calls.
+
+    The cache file ``cache_dir/<config_hash(cfg)>/<split>.npz`` is written atomically (temporary
+    file + ``os.replace``) with ``config.json`` beside it; an unreadable or inconsistent cache
+    file is re-rendered with a warning. Keys, shapes and frames: see the module docstring.
+    """
+    cfg.split_size(split)  # validates the split name
+    path = cache_path(cfg, cache_dir, split)
+    if path.exists():
+        try:
+            return _load(path, cfg, split)
+        except Exception as e:  # noqa: BLE001 - any failure means: render again
+            warnings.warn(f"synthetic cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); "
+                          "rendering it again", RuntimeWarning, stacklevel=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = generate_split(cfg, split, workers=workers, progress=progress)
+    seconds = time.perf_counter() - t0
+    meta = {"hash": path.parent.name, "config": cfg.to_dict(), "generator_version": _version()}
+    meta_path = path.parent / "config.json"
+    _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
+    _atomic_write(path, lambda f: np.savez(f, **data))
+    if progress:
+        print(f"synthetic {split}: {cfg.split_size(split)} scenes in {seconds:.1f}s -> {path}")
+    return data
+
+
+def _version() -> int:
+    from .config import GENERATOR_VERSION
+
+    return GENERATOR_VERSION

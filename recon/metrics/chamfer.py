@@ -1,0 +1,150 @@
+"""Point-cloud reconstruction metrics: Chamfer distances and F-score, DDP-safe.
+
+All metrics accumulate the *sum* of per-sample values and the number of samples
+(``dist_reduce_fx="sum"``), so ``compute()`` is the mean over every sample seen by every
+process. Nearest neighbours are exact (:func:`recon.geometry.pointcloud.chamfer_distances`,
+``backend="auto"``: scipy cKDTree on CPU, chunked brute force on GPU).
+
+Default F-score threshold: 0.05 scene units. Objects are normalised to a unit bounding
+sphere (radius 1), so 0.05 is 2.5% of the object diameter.
+
+Use :class:`PointCloudMetrics` when several values are wanted: it searches neighbours once
+per ``update`` for all of them. In a LightningModule::
+
+    self.test_metrics = PointCloudMetrics(prefix="test/")
+    ...
+    self.test_metrics.update(pred_points, gt_points)        # in test_step
+    ...
+    self.log_dict(self.test_metrics.compute()); self.test_metrics.reset()   # on_test_epoch_end
+
+The single-value metrics (:class:`ChamferL1`, :class:`ChamferL2`, :class:`FScore`, ...)
+return a scalar and can be passed to ``self.log`` as metric objects.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+from recon.geometry.pointcloud import chamfer_distances
+
+__all__ = [
+    "DEFAULT_FSCORE_THRESHOLD",
+    "PointCloudMetrics",
+    "ChamferL1",
+    "ChamferL2",
+    "FScore",
+    "Accuracy",
+    "Completeness",
+]
+
+DEFAULT_FSCORE_THRESHOLD = 0.05
+
+ALL_KEYS = ("chamfer_l1", "chamfer_l2", "fscore", "precision", "recall", "accuracy", "completeness")
+
+
+class PointCloudMetrics(Metric):
+    """Mean per-sample Chamfer-L1/L2, F-score, precision, recall, accuracy, completeness.
+
+    Args:
+        threshold: F-score distance threshold in scene units (default 0.05 = 2.5% of the
+            diameter of an object normalised to the unit bounding sphere).
+        keys: which values ``compute()`` returns (subset of :data:`ALL_KEYS`).
+        prefix: prepended to every key of the returned dict, e.g. ``"test/"``.
+        backend, chunk_elements: nearest-neighbour options, see
+            :func:`recon.geometry.pointcloud.nearest_neighbors`.
+
+    ``update(pred (B, N, 3), gt (B, M, 3))``; ``compute() -> {prefix + key: () tensor}``.
+    """
+
+    is_differentiable = False
+    higher_is_better = None  # mixed: F-score up, Chamfer down
+    full_state_update = False
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_FSCORE_THRESHOLD,
+        keys: tuple[str, ...] = ALL_KEYS,
+        prefix: str = "",
+        backend: str = "auto",
+        chunk_elements: int = 2**24,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        unknown = set(keys) - set(ALL_KEYS)
+        if unknown or not keys:
+            raise ValueError(f"keys must be a non-empty subset of {ALL_KEYS}, got {tuple(keys)}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        self.threshold = float(threshold)
+        self.keys = tuple(keys)
+        self.prefix = prefix
+        self.nn_kwargs = {"backend": backend, "chunk_elements": chunk_elements}
+        for key in self.keys:
+            self.add_state(key, torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
+        """Accumulate a batch: ``pred (B, N, 3)``, ``gt (B, M, 3)``."""
+        values = chamfer_distances(pred.detach(), gt.detach(), threshold=self.threshold, **self.nn_kwargs)
+        for key in self.keys:
+            setattr(self, key, getattr(self, key) + values[key].sum().to(torch.float64))
+        self.count += pred.shape[0]
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {self.prefix + key: (getattr(self, key) / self.count).float() for key in self.keys}
+
+
+class _SingleValue(PointCloudMetrics):
+    key: str
+
+    def __init__(self, threshold: float = DEFAULT_FSCORE_THRESHOLD, **kwargs) -> None:
+        super().__init__(threshold=threshold, keys=(self.key,), **kwargs)
+
+    def compute(self) -> torch.Tensor:
+        return super().compute()[self.prefix + self.key]
+
+
+class ChamferL1(_SingleValue):
+    """Mean per-sample ``(accuracy + completeness) / 2`` (Euclidean distances). ``update(pred, gt)``."""
+
+    key = "chamfer_l1"
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+
+class ChamferL2(_SingleValue):
+    """Mean per-sample ``(accuracy_sq + completeness_sq) / 2`` (squared distances). ``update(pred, gt)``."""
+
+    key = "chamfer_l2"
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+
+class FScore(_SingleValue):
+    """Mean per-sample F-score at ``threshold``.
+
+    Default 0.05 scene units = 2.5% of the diameter of an object normalised to the unit
+    bounding sphere. ``update(pred, gt)``.
+    """
+
+    key = "fscore"
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+
+
+class Accuracy(_SingleValue):
+    """Mean per-sample distance from predicted points to the nearest ground-truth point."""
+
+    key = "accuracy"
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+
+class Completeness(_SingleValue):
+    """Mean per-sample distance from ground-truth points to the nearest predicted point."""
+
+    key = "completeness"
+    higher_is_better = False
+    plot_lower_bound = 0.0

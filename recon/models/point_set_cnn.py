@@ -1,0 +1,58 @@
+"""PSGN-style single-view point-set generator (Fan, Su, Guibas, CVPR 2017), sized for CPU training."""
+import torch
+from torch import nn
+
+
+def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ImageEncoder(nn.Module):
+    """Strided CNN: image (B, 3, H, W) -> global feature (B, feature_dim)."""
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512):
+        super().__init__()
+        layers, c = [], 3
+        for w in widths:
+            layers += [conv_block(c, w, 2), conv_block(w, w, 1)]
+            c = w
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, feature_dim), nn.ReLU(inplace=True))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(image))
+
+
+class PointSetCNN(nn.Module):
+    """Image encoder + fully connected point-set decoder.
+
+    Input  ``image`` (B, 3, H, W) in [0, 1]; output ``{"points": (B, num_points, 3)}`` in the camera frame of the
+    datamodule (OpenCV axes, scene units). ``init_depth`` starts the cloud around (0, 0, init_depth), the typical
+    object depth of the data, so early training is not spent moving it there.
+    """
+
+    problem = "single_view"
+    inputs = ("image",)
+
+    def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256),
+                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2):
+        super().__init__()
+        if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
+            raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
+                             f"{num_points}, {feature_dim}, {hidden_dim}")
+        self.num_points = num_points
+        self.encoder = ImageEncoder(tuple(widths), feature_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, num_points * 3),
+        )
+        self.register_buffer("offset", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        points = self.decoder(self.encoder(image)).view(-1, self.num_points, 3)
+        return {"points": points + self.offset}

@@ -1,0 +1,212 @@
+"""``recon-predict``: reconstruct user images with a trained single-view checkpoint.
+
+Every input is checked (exists, decodes as an image, has usable channels) before anything is written, so a bad
+input leaves the output folder untouched. Then each image is brought to the training geometry "as in training":
+centre-cropped to the training aspect ratio and resized to the training ``(H, W)``; its intrinsics follow the same
+crop and resize (given ``intrinsics`` are in pixels of the original image; without them the training intrinsics
+are assumed, i.e. the crop is taken to have the training field of view). Outputs per input ``<stem>``:
+``<stem>.ply`` (the predicted cloud in the camera frame of the image, coloured from the image where a point is
+visible, grey elsewhere) and ``<stem>.png`` (``input | prediction | side view``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from PIL import Image, UnidentifiedImageError
+from torch.nn import functional as F
+
+from recon.checkpoint import CONFIG_KEY, check_trusted_targets, load_checkpoint, restore_task
+from recon.data.synthetic.config import SyntheticConfig
+from recon.geometry.cameras import intrinsics_from_focal, intrinsics_from_fov, project
+from recon.viz.export import write_point_cloud
+from recon.viz.figures import point_cloud_figure, save_figure
+
+GREY = 0.6
+# Pillow modes we accept, and the scale that maps their integer values to [0, 1].
+GRAY_MODES = {"1": 1.0, "L": 255.0, "I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I": 65535.0}
+COLOR_MODES = {"RGB", "RGBA", "LA", "P", "PA"}
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to ``(H, W, 3)`` float32 RGB in [0, 1].
+
+    Gray images (8/16-bit, binary) are replicated to RGB; an alpha channel (RGBA, LA, transparent palettes) is
+    dropped, not composited: the model sees the colour values as stored. Palette images are expanded. Other
+    modes (CMYK, float, multi-band...) are refused. Raises ``FileNotFoundError`` / ``ValueError`` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes everything: truncated data raises here
+            mode = im.mode
+            if mode in GRAY_MODES:
+                gray = np.clip(np.asarray(im, dtype=np.float32) / GRAY_MODES[mode], 0, 1)
+                return np.repeat(gray[..., None], 3, axis=-1)
+            if mode in COLOR_MODES:
+                rgb = im.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA") else im.convert("RGB")
+                return np.asarray(rgb, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"input image {path} cannot be decoded as an image: {e}") from None
+    raise ValueError(f"input image {path}: unsupported image mode {mode!r} (use gray, RGB, RGBA or palette images)")
+
+def crop_box(h: int, w: int, H: int, W: int) -> tuple[int, int, int, int]:
+    """Largest centred ``(top, left, height, width)`` window of an ``h x w`` image with the aspect ratio of ``H x W``."""
+    if w * H > h * W:  # too wide: crop columns
+        cw = max(1, round(h * W / H))
+        return 0, (w - cw) // 2, h, cw
+    ch = max(1, round(w * H / W))
+    return (h - ch) // 2, 0, ch, w
+
+
+def crop_resize(image: np.ndarray, K: torch.Tensor | None, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Centre-crop ``(h, w, 3)`` to the aspect of ``H x W`` and resize (bilinear, antialiased) to ``(3, H, W)``.
+
+    ``K (3, 3)`` of the original image is mapped along. Pixel centres are at integer coordinates, so a crop
+    at ``(top, left)`` shifts the principal point by ``-(left, top)`` and a resize by ``s`` maps
+    ``u -> (u + 0.5) * s - 0.5`` (focal lengths scale by ``s``).
+    """
+    h, w = image.shape[:2]
+    top, left, ch, cw = crop_box(h, w, H, W)
+    crop = torch.from_numpy(np.ascontiguousarray(image[top:top + ch, left:left + cw])).permute(2, 0, 1)[None]
+    resized = F.interpolate(crop, size=(H, W), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+    if K is None:
+        return resized, None
+    sx, sy = W / cw, H / ch
+    K2 = K.clone()
+    K2[0, 0], K2[0, 1], K2[0, 2] = K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] - left + 0.5) * sx - 0.5
+    K2[1, 1], K2[1, 2] = K[1, 1] * sy, (K[1, 2] - top + 0.5) * sy - 0.5
+    return resized, K2
+
+
+def visible_colors(points: torch.Tensor, image: torch.Tensor, K: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """Colour each point from the image where it is visible, grey elsewhere.
+
+    A point is visible if it projects inside the image, lies in front of the camera and is within ``tolerance``
+    (scene units) of the nearest point projecting into the same 3x3 pixel neighbourhood (a point z-buffer).
+
+    Args:
+        points: ``(N, 3)`` camera-frame points.  image: ``(3, H, W)``.  K: ``(3, 3)``.
+    Returns:
+        ``(N, 3)`` RGB in [0, 1].
+    """
+    H, W = image.shape[-2:]
+    colors = torch.full_like(points, GREY)
+    z = points[:, 2]
+    uv = project(points[None], K[None])[0].round().long()
+    inside = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+    if not inside.any():
+        return colors
+    pix = uv[inside, 1] * W + uv[inside, 0]
+    zbuf = torch.full((H * W,), float("inf")).scatter_reduce(0, pix, z[inside], reduce="amin")
+    zbuf = -F.max_pool2d(-zbuf.view(1, 1, H, W), 3, stride=1, padding=1).view(-1)
+    visible = torch.zeros_like(inside)
+    visible[inside] = z[inside] <= zbuf[pix] + tolerance
+    colors[visible] = image[:, uv[visible, 1], uv[visible, 0]].T
+    return colors
+
+
+def _intrinsics(value, path: Path) -> torch.Tensor | None:
+    if value is None:
+        return None
+    v = list(value)
+    if len(v) != 4 or not all(np.isfinite(float(x)) for x in v) or float(v[0]) <= 0 or float(v[1]) <= 0:
+        raise ValueError(f"intrinsics must be [fx, fy, cx, cy] in pixels with fx, fy > 0, got {v} (for {path})")
+    fx, fy, cx, cy = map(float, v)
+    return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def _output_stems(paths: Sequence[Path]) -> list[str]:
+    """File stems, made unique (``name``, ``name-1``, ...) when two inputs share one."""
+    stems, seen = [], {}
+    for p in paths:
+        n = seen.get(p.stem, 0)
+        seen[p.stem] = n + 1
+        stems.append(p.stem if n == 0 else f"{p.stem}-{n}")
+    return stems
+
+
+def predict(cfg: DictConfig) -> list[dict]:
+    """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``.
+
+    Config keys: ``ckpt_path``; ``inputs`` (a path or a list of paths); ``intrinsics`` (``[fx, fy, cx, cy]`` in
+    pixels of the given images, or null for the training field of view); ``output_dir``.
+    The batch given to the model has ``image (B, 3, H, W)``, ``K (B, 3, 3)`` and ``center (B, 3)`` =
+    ``(0, 0, camera_distance[0])``: the training cameras look at the object's centre from the camera distance,
+    and a user photo is assumed framed the same way (only the non-learned reference models use ``center``).
+    Returns one dict per input (``input``, ``ply``, ``png``, ``points``).
+    Raises ``ValueError`` (checkpoint not a safe recon checkpoint or foreign ``_target_``; bad input image or
+    intrinsics) before any output is written.
+    """
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    config = checkpoint[CONFIG_KEY].get("config") or {}
+    for key in ("data", "model", "task"):
+        if key not in config:
+            raise ValueError(f"{cfg.ckpt_path}: stored config has no '{key}' section")
+    check_trusted_targets(config, "config")
+    synthetic = dict(config["data"].get("synthetic") or {})
+    try:
+        data = SyntheticConfig(**synthetic)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{cfg.ckpt_path}: stored data.synthetic config is invalid: {e}") from None
+    H, W = data.image_size
+    K_train = (intrinsics_from_focal(data.focal_px, H, W) if data.focal_px else intrinsics_from_fov(data.fov_deg, H, W))
+
+    inputs = cfg.inputs
+    paths = [Path(str(p)) for p in ([inputs] if isinstance(inputs, (str, Path)) else list(inputs))]
+    if not paths:
+        raise ValueError("inputs is empty: give one or more image paths")
+    K_user = _intrinsics(cfg.get("intrinsics"), paths[0])
+    images, Ks = [], []
+    for path in paths:  # every input is decoded and checked before the model runs or anything is written
+        raw = load_image(path)
+        image, K = crop_resize(raw, K_user, H, W)
+        images.append(image)
+        Ks.append(K_train if K is None else K)
+
+    task = restore_task(checkpoint)
+    model = task.model
+    if hasattr(model, "fitted") and not bool(model.fitted):
+        raise ValueError(f"{cfg.ckpt_path}: model {type(model).__name__} was never fitted; nothing to predict with")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    task.to(device)
+    batch = {
+        "image": torch.stack(images).to(device),
+        "K": torch.stack(Ks).float().to(device),
+        "center": torch.tensor([0.0, 0.0, float(data.camera_distance[0])]).expand(len(images), 3).to(device),
+    }
+    with torch.inference_mode():
+        points = task(batch)["points"].float().cpu()
+
+    output_dir = Path(str(cfg.output_dir))
+    results = []
+    for path, stem, image, K, p in zip(paths, _output_stems(paths), images, Ks, points):
+        finite = torch.isfinite(p).all(-1)
+        p = p[finite]
+        extent = float((p.max(0).values - p.min(0).values).max()) if len(p) else 1.0
+        colors = visible_colors(p, image, K.float(), tolerance=0.05 * max(extent, 1e-3))
+        ply = write_point_cloud(output_dir / f"{stem}.ply", p.numpy(), colors.numpy())
+        png = save_figure(point_cloud_figure(image, None, p, K, title=path.name), output_dir / f"{stem}.png")
+        results.append({"input": path, "ply": ply, "png": png, "points": len(p),
+                        "dropped": int((~finite).sum()), "size": f"{W}x{H}"})
+    _print_table(results, cfg.ckpt_path)
+    return results
+
+
+def _print_table(results: list[dict], ckpt_path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"recon-predict: {ckpt_path}")
+    for column in ("input", "points", "point cloud", "figure"):
+        table.add_column(column)
+    for r in results:
+        points = f"{r['points']}" + (f" ({r['dropped']} non-finite dropped)" if r["dropped"] else "")
+        table.add_row(str(r["input"]), points, str(r["ply"]), str(r["png"]))
+    Console().print(table)
+

@@ -1,0 +1,144 @@
+"""The one runner behind recon-train and recon-eval: validate -> instantiate -> fit -> test -> summary.json."""
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from pytorch_lightning.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from recon.checkpoint import ConfigInCheckpoint, instantiate_trusted, load_checkpoint, restore_task
+from recon.summary import record_failure, run_info, write_summary
+from recon.validation import check_output_dir, validate_components, validate_config
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(node: DictConfig | None) -> list:
+    """Instantiate every entry with a ``_target_`` of a config group such as callbacks or logger."""
+    if not node:
+        return []
+    return [instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
+    if not loggers:  # an LR monitor has nothing to write to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if torch.as_tensor(v).numel() == 1}
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train and test the configured model; return ``cfg.optimized_metric`` (for sweepers)."""
+    output_dir = Path(cfg.paths.output_dir)
+    check_output_dir(output_dir)
+    started = time.time()
+    try:
+        validate_config(cfg)
+        pl.seed_everything(cfg.seed, workers=True)
+        datamodule = instantiate(cfg.data)
+        model = instantiate(cfg.model)
+        task = instantiate(cfg.task, model=model)
+        validate_components(datamodule, model, task)
+
+        callbacks = instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg)]
+        loggers = instantiate_group(cfg.get("logger"))
+        trainer = build_trainer(cfg, callbacks, loggers)
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+        trainable = getattr(model, "trainable", True)
+        if cfg.train and trainable:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if cfg.test:
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics = final_metrics(trainer)
+
+        if trainer.is_global_zero:
+            write_summary(output_dir, {
+                **run_info(cfg, status="completed", started=started),
+                "model_family": model.__class__.__name__,
+                "trainable": trainable,
+                "data": datamodule.describe(),
+                "splits": datamodule.split_ids(),
+                "metrics": metrics,
+                "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
+                "epochs": trainer.current_epoch,
+                "global_steps": trainer.global_step,
+            })
+            log.info("summary: %s", output_dir / "summary.json")
+        return _optimized_value(cfg, trainer, metrics)
+    except BaseException as error:
+        record_failure(output_dir, cfg, error, started)
+        raise
+    finally:
+        close_loggers()
+
+
+def close_loggers() -> None:
+    """Finish an active wandb run so its files (summary, history) are complete; a sweep's next job starts fresh."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
+def _last_checkpoint(trainer: pl.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    path = getattr(cb, "last_model_path", "") if cb is not None else ""
+    return path or None
+
+
+def _optimized_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) -> float | None:
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    cb = trainer.checkpoint_callback
+    if cb is not None and cb.monitor == name and cb.best_model_score is not None:
+        return float(cb.best_model_score)
+    value = metrics.get(name)
+    return None if value is None or math.isnan(value) else value
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Score a checkpoint on the test split of its own or the given datamodule; write summary.json."""
+    output_dir = Path(cfg.paths.output_dir)
+    check_output_dir(output_dir)
+    started = time.time()
+    try:
+        checkpoint = load_checkpoint(cfg.ckpt_path)
+        stored = checkpoint["recon"]["config"]
+        if cfg.get("data"):
+            validate_config(cfg, require=("data",))
+            datamodule = instantiate(cfg.data)
+        else:
+            datamodule = instantiate_trusted(stored["data"], "checkpoint data")
+        task = restore_task(checkpoint)
+        validate_components(datamodule, task.model, task)
+        pl.seed_everything(cfg.seed, workers=True)
+        trainer = build_trainer(cfg, callbacks=instantiate_group(cfg.get("callbacks")), loggers=instantiate_group(cfg.get("logger")))
+        trainer.test(task, datamodule=datamodule)
+        metrics = final_metrics(trainer)
+        if trainer.is_global_zero:
+            write_summary(output_dir, {
+                **run_info(cfg, status="completed", started=started),
+                "evaluated_checkpoint": str(Path(cfg.ckpt_path).resolve()),
+                "trained_config": stored,
+                "model_family": task.model.__class__.__name__,
+                "data": datamodule.describe(),
+                "splits": {"test": datamodule.split_ids()["test"]},
+                "metrics": metrics,
+            })
+        return metrics
+    except BaseException as error:
+        record_failure(output_dir, cfg, error, started)
+        raise
+    finally:
+        close_loggers()

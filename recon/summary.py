@@ -1,0 +1,82 @@
+"""summary.json: what a run did and measured, written atomically so it is never half-written."""
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+SUMMARY_FORMAT = 1
+PACKAGES = ("recon", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "torchmetrics", "open3d-cpu", "open3d",
+            "numpy", "wandb")
+log = logging.getLogger(__name__)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def run_info(cfg: DictConfig, status: str, started: float) -> dict:
+    return {
+        "format": SUMMARY_FORMAT,
+        "status": status,
+        "run_dir": str(Path(cfg.paths.output_dir).resolve()),
+        "config": _resolved(cfg),
+        "wall_time_s": round(time.time() - started, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": versions(),
+    }
+
+
+def _resolved(cfg: DictConfig) -> dict:
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - a broken interpolation must not hide the original failure
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_summary(run_dir: Path, payload: dict) -> Path:
+    path = Path(run_dir) / "summary.json"
+    write_json_atomic(path, payload)
+    return path
+
+
+def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started: float) -> None:
+    """Save the traceback in the run dir and a summary with status 'failed' (only on rank zero)."""
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) != 0:
+        return
+    try:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        trace = "".join(traceback.format_exception(error))
+        (run_dir / "error.txt").write_text(trace)
+        write_summary(run_dir, {**run_info(cfg, status="failed", started=started),
+                                "error": f"{type(error).__name__}: {error}", "traceback_file": str(run_dir / "error.txt")})
+        log.error("run failed; traceback saved to %s", run_dir / "error.txt")
+    except OSError as e:  # an unwritable run dir: the original error is the one to report
+        log.error("could not record the failure in %s: %s", run_dir, e)

@@ -1,0 +1,48 @@
+"""Shared fixtures: composed Hydra configs on tiny synthetic data, in a temporary run dir."""
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from recon.cli import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MESH_DIR = SHARED / "data" / "meshes"
+
+TINY_DATA = [
+    "data.synthetic.num_train=48", "data.synthetic.num_val=16", "data.synthetic.num_test=16",
+    "data.synthetic.image_size=[32,32]", "data.synthetic.num_points=256", "data.batch_size=8",
+    "data.render_workers=0",
+]
+TINY_MODEL = ["model.num_points=64", "model.widths=[8,16]", "model.feature_dim=32", "model.hidden_dim=64"]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One synthetic cache for the whole session (the generator keys it by config)."""
+    return Path(os.environ.get("RECON_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
+def compose_config(config_name: str, overrides: list[str], run_dir: Path, cache: Path) -> DictConfig:
+    """Compose like the CLI does, with hydra's runtime fields set so ${hydra:...} interpolations resolve."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides + [f"paths.cache_dir={cache}", f"paths.log_dir={run_dir}"],
+                      return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_config(tmp_path, cache_dir):
+    def make(overrides: list[str] = (), config_name: str = "train", run_dir: Path | None = None) -> DictConfig:
+        return compose_config(config_name, list(overrides), run_dir or tmp_path / "run", cache_dir)
+    return make

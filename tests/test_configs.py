@@ -1,0 +1,72 @@
+"""Every option of every config group composes, and what it configures instantiates."""
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+
+from recon.cli import CONFIG_DIR
+from recon.runner import instantiate_group
+from tests.conftest import TINY_DATA, TINY_MODEL
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in ("data", "model", "task", "trainer", "logger", "callbacks", "debug", "paths", "hydra"):
+        assert options(group), group
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_model_options_instantiate_with_the_data_they_solve(make_config, name):
+    cfg = make_config([f"model={name}"] + TINY_DATA)
+    model = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data)
+    assert model.problem == datamodule.problem == instantiate(cfg.task, model=model).problem
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_data_options_instantiate_without_rendering(make_config, name, tmp_path):
+    cfg = make_config([f"data={name}"])
+    datamodule = instantiate(cfg.data)
+    assert datamodule.problem == cfg.task._target_.split(".")[-2]
+    assert not any(tmp_path.rglob("*.npz")), "instantiating a datamodule must not render"
+
+
+@pytest.mark.parametrize("name", options("trainer"))
+def test_trainer_options_instantiate(make_config, name):
+    cfg = make_config([f"trainer={name}"])
+    if cfg.trainer.accelerator == "gpu":
+        # no GPU here: check the remaining arguments are valid Trainer arguments on the CPU
+        cfg.trainer.accelerator, cfg.trainer.precision = "cpu", "32-true"
+        cfg.trainer.devices = 2 if cfg.trainer.get("strategy") == "ddp" else 1
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert isinstance(trainer, pl.Trainer)
+
+
+@pytest.mark.parametrize("name", options("logger"))
+def test_logger_options_instantiate(make_config, name):
+    loggers = instantiate_group(make_config([f"logger={name}"]).get("logger"))
+    expected = {"none": 0, "many": 3}.get(name, 1)
+    assert len(loggers) == expected
+
+
+@pytest.mark.parametrize("name", options("callbacks"))
+def test_callback_options_instantiate(make_config, name):
+    callbacks = instantiate_group(make_config([f"callbacks={name}"]).get("callbacks"))
+    assert all(isinstance(c, pl.Callback) for c in callbacks)
+    assert len(callbacks) == {"none": 0, "default": 5}.get(name, 1)
+
+
+@pytest.mark.parametrize("name", options("debug"))
+def test_debug_options_compose(make_config, name):
+    cfg = make_config([f"debug={name}"])
+    assert cfg.trainer.deterministic is True
+    instantiate(cfg.trainer, logger=False)
+
+
+def test_eval_and_predict_configs_compose(make_config):
+    assert make_config(["ckpt_path=x.ckpt"], config_name="eval").ckpt_path == "x.ckpt"
+    assert make_config(["ckpt_path=x.ckpt", "inputs=[a.png]"], config_name="predict").inputs == ["a.png"]

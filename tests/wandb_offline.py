@@ -1,0 +1,44 @@
+"""Reads the records of an offline wandb run file (.wandb) without a server: a LevelDB-style log of protobufs."""
+import json
+import struct
+from pathlib import Path
+
+BLOCK = 32768
+HEADER = 7  # ":W&B" + magic (2) + version (1)
+
+
+def records(path: Path):
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a wandb run file"
+    pos, pending = HEADER, b""
+    while pos + 7 <= len(data):
+        room = BLOCK - pos % BLOCK
+        if room < 7:
+            pos += room
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        chunk = data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            break
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def logged_values(path: Path) -> dict[str, list[float]]:
+    """Every history value logged in the run, by key."""
+    values: dict[str, list[float]] = {}
+    for record in records(path):
+        if record.WhichOneof("record_type") == "history":
+            for item in record.history.item:
+                key = item.key or "/".join(item.nested_key)
+                try:
+                    values.setdefault(key, []).append(float(json.loads(item.value_json)))
+                except (TypeError, ValueError):
+                    pass
+    return values
