@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from recon.checkpoint import CONFIG_KEY, check_trusted_targets, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
-from recon.geometry.cameras import intrinsics_from_focal, intrinsics_from_fov, project
+from recon.geometry.cameras import project
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import point_cloud_figure, save_figure
 
@@ -155,7 +155,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{cfg.ckpt_path}: stored data.synthetic config is invalid: {e}") from None
     H, W = data.image_size
-    K_train = (intrinsics_from_focal(data.focal_px, H, W) if data.focal_px else intrinsics_from_fov(data.fov_deg, H, W))
+    K_train = data.intrinsics()
 
     inputs = cfg.inputs
     paths = [Path(str(p)) for p in ([inputs] if isinstance(inputs, (str, Path)) else list(inputs))]

@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from recon.data.synthetic.config import SyntheticConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
-from recon.geometry.cameras import intrinsics_from_focal, intrinsics_from_fov
 
 SPLITS = ("train", "val", "test")
 
@@ -101,8 +100,7 @@ class SingleViewDataModule(pl.LightningDataModule):
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks)."""
         (H, W), B, P = self.image_size, batch_size, self.config.num_points
-        K = (intrinsics_from_focal(self.config.focal_px, H, W) if self.config.focal_px
-             else intrinsics_from_fov(self.config.fov_deg, H, W)).expand(B, 3, 3)
+        K = self.config.intrinsics().expand(B, 3, 3)
         center = torch.tensor([0.0, 0.0, float(self.config.camera_distance[0])]).expand(B, 3)
         g = torch.Generator().manual_seed(0)
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,26 @@ class SyntheticConfig:
             bad(f"camera_layout {self.camera_layout!r} not in {CAMERA_LAYOUTS}")
         if self.camera_layout == "stereo" and self.num_views != 2:
             bad("camera_layout 'stereo' needs num_views == 2")
-        if self.num_views < 1 or self.num_points < 1 or min(self.image_size) < 1:
-            bad("num_views, num_points and image_size must be positive")
-        if min(self.num_train, self.num_val, self.num_test) < 0:
-            bad("split sizes must be >= 0")
+        for name in ("num_views", "num_points"):
+            if getattr(self, name) < 1:
+                bad(f"{name} must be >= 1, got {getattr(self, name)}")
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            bad(f"image_size must be two positive ints (H, W), got {list(self.image_size)}")
+        for name in ("num_train", "num_val", "num_test"):
+            if getattr(self, name) < 0:
+                bad(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("camera_distance", "object_scale", "elevation_deg", "stereo_baseline", "ambient",
+                     "light_elevation_deg", "light_azimuth_deg", "specular"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                bad(f"{name} range must be (low, high) with low <= high, got {[lo, hi]}")
+        if self.camera_distance[0] <= 0 or self.object_scale[0] <= 0:
+            bad(f"camera_distance and object_scale must be positive, got {list(self.camera_distance)}, "
+                f"{list(self.object_scale)}")
+        if not 0 < self.fov_deg < 180:
+            bad(f"fov_deg must be in (0, 180), got {self.fov_deg}")
+        if self.focal_px is not None and self.focal_px <= 0:
+            bad(f"focal_px must be positive, got {self.focal_px}")
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -94,6 +111,16 @@ class SyntheticConfig:
         if self.mesh_dir and "mesh" not in fams:
             fams = fams + ("mesh",)
         return fams
+
+    def intrinsics(self, dtype=None) -> "torch.Tensor":
+        """K (3, 3) of every camera: ``focal_px``, or the focal length giving ``fov_deg`` across the shorter side."""
+        import torch
+
+        from recon.geometry.cameras import intrinsics_from_focal
+
+        H, W = self.image_size
+        focal = self.focal_px if self.focal_px is not None else min(H, W) / 2 / math.tan(math.radians(self.fov_deg) / 2)
+        return intrinsics_from_focal(float(focal), H, W, dtype=dtype or torch.float32)
 
     def split_size(self, split: str) -> int:
         if split not in SPLITS:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recon.geometry.cameras import intrinsics_from_focal, look_at
+from recon.geometry.cameras import look_at
 
 from . import shapes
 from .config import SPLITS, SyntheticConfig, mesh_files
@@ -89,8 +89,7 @@ def _cameras(cfg: SyntheticConfig, rng: np.random.Generator, center: np.ndarray)
         T[1] = T[0]
         T[1, 0, 3] -= rng.uniform(*cfg.stereo_baseline)
     # fov_deg spans the SHORTER image side, so the bounding sphere fits for any aspect ratio
-    focal = cfg.focal_px if cfg.focal_px is not None else min(H, W) / 2 / math.tan(math.radians(cfg.fov_deg) / 2)
-    K = intrinsics_from_focal(float(focal), H, W, dtype=torch.float64).numpy()
+    K = cfg.intrinsics(dtype=torch.float64).numpy()
     return np.broadcast_to(K, (V, 3, 3)).astype(np.float32), T.astype(np.float32), float(az[0])
 
 
