@@ -14,14 +14,14 @@ def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 class ImageEncoder(nn.Module):
     """Strided CNN: image (B, 3, H, W) -> global feature (B, feature_dim)."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512):
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2):
         super().__init__()
         layers, c = [], 3
         for w in widths:
             layers += [conv_block(c, w, 2), conv_block(w, w, 1)]
             c = w
         self.convs = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, feature_dim), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(pool * pool * c, feature_dim), nn.ReLU(inplace=True))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(image))
@@ -39,13 +39,13 @@ class PointSetCNN(nn.Module):
     inputs = ("image",)
 
     def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256),
-                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2):
+                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2, pool: int = 2):
         super().__init__()
         if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
             raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
                              f"{num_points}, {feature_dim}, {hidden_dim}")
         self.num_points = num_points
-        self.encoder = ImageEncoder(tuple(widths), feature_dim)
+        self.encoder = ImageEncoder(tuple(widths), feature_dim, pool)
         self.decoder = nn.Sequential(
             nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
