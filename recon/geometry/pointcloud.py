@@ -12,6 +12,10 @@ neighbours, so that evaluation numbers are comparable with the occupancy_network
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -65,10 +69,18 @@ def _argmin_torch(x: torch.Tensor, y: torch.Tensor, chunk_elements: int) -> torc
     return idx
 
 
+@functools.cache
+def _tree_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="recon-kdtree")
+
+
 def _argmin_kdtree(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     xs = x.detach().double().numpy()
     ys = y.detach().double().numpy()
-    idx = np.stack([cKDTree(ys[b]).query(xs[b], k=1, workers=-1)[1] for b in range(len(xs))])
+    if len(xs) == 1:  # one large cloud: parallelise the queries
+        idx = cKDTree(ys[0]).query(xs[0], k=1, workers=-1)[1][None]
+    else:  # many small clouds: one thread per batch element (starting threads per query costs more)
+        idx = np.stack(list(_tree_pool().map(lambda b: cKDTree(ys[b]).query(xs[b], k=1, workers=1)[1], range(len(xs)))))
     return torch.from_numpy(idx.astype(np.int64, copy=False))
 
 
