@@ -66,3 +66,16 @@ def test_unwritable_output_dir(make_config, tmp_path):
     with pytest.raises(ConfigError, match=r"output directory .*blocker/run is not writable"):
         train(cfg)
     assert blocker.read_text() == ""
+
+
+@pytest.mark.parametrize("content", ["v 0 0 0\nf 1 2 99\ngarbage", ""])
+def test_corrupt_or_empty_mesh_is_named_and_nothing_is_cached(make_config, tmp_path, cache_dir, content):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    (meshes / "broken.obj").write_text(content)
+    before = set(cache_dir.rglob("*"))
+    cfg = make_config(TINY_DATA + TINY_MODEL + [f"data.synthetic.mesh_dir={meshes}"])
+    with pytest.raises(ValueError, match="broken.obj"):
+        train(cfg)
+    assert not [p for p in set(cache_dir.rglob("*")) - before if p.is_file()], "no cache file may be written"
+    failed_summary(tmp_path / "run")
