@@ -61,7 +61,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "throughput.md"
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--num-train", type=int, default=2000, help="training scenes (default: the config's 2000)")
+    p.add_argument("--num-train", type=int, default=4000, help="training scenes (default: the config's 4000)")
     p.add_argument("--steps", type=int, default=15, help="timed training steps per measurement")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
     p.add_argument("--repeats", type=int, default=3, help="alternating repeats of every measurement")

@@ -13,6 +13,7 @@ neighbours, so that evaluation numbers are comparable with the occupancy_network
 from __future__ import annotations
 
 import functools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-__all__ = ["nearest_neighbors", "chamfer_distances", "chamfer_loss", "KDTREE_MIN_PAIRS"]
+__all__ = ["nearest_neighbors", "chamfer_distances", "chamfer_loss", "fibonacci_sphere", "KDTREE_MIN_PAIRS"]
 
 # "auto" uses scipy's cKDTree for CPU tensors once one batch element has at least this many
 # candidate pairs N * M. Measured on the 2-core reference machine (see
@@ -207,3 +208,12 @@ def chamfer_loss(pred: torch.Tensor, gt: torch.Tensor, kind: str = "l1", **nn_kw
     if kind not in ("l1", "l2"):
         raise ValueError(f"kind must be 'l1' or 'l2', got {kind!r}")
     return chamfer_distances(pred, gt, **nn_kwargs)[f"chamfer_{kind}"].mean()
+
+
+def fibonacci_sphere(n: int) -> torch.Tensor:
+    """``n`` nearly uniform points on the unit sphere, (n, 3)."""
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1 - 2 * i / n
+    r = torch.sqrt(1 - z * z)
+    phi = math.pi * (3 - math.sqrt(5)) * i
+    return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=1).float()

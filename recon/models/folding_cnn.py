@@ -4,21 +4,11 @@ A shared MLP moves each point of a fixed unit-sphere template, conditioned on th
 across points makes the output a continuous deformation of the template: points cannot get stuck individually,
 and they spread over the surface rather than collapsing to the ambiguous interior.
 """
-import math
-
 import torch
 from torch import nn
 
+from recon.geometry.pointcloud import fibonacci_sphere
 from recon.models.point_set_cnn import ImageEncoder
-
-
-def fibonacci_sphere(n: int) -> torch.Tensor:
-    """``n`` nearly uniform points on the unit sphere, (n, 3)."""
-    i = torch.arange(n, dtype=torch.float64) + 0.5
-    z = 1 - 2 * i / n
-    r = torch.sqrt(1 - z * z)
-    phi = math.pi * (3 - math.sqrt(5)) * i
-    return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=1).float()
 
 
 class FoldingCNN(nn.Module):

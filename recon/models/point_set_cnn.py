@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from recon.geometry.pointcloud import fibonacci_sphere
+
 
 def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
@@ -51,6 +53,8 @@ class PointSetCNN(nn.Module):
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, num_points * 3),
         )
+        with torch.no_grad():  # start from points spread on a sphere, not a clump that can get stuck inside
+            self.decoder[-1].bias.copy_(0.5 * fibonacci_sphere(num_points).flatten())
         self.register_buffer("offset", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
