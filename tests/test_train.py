@@ -104,13 +104,13 @@ def test_ddp_on_two_cpu_processes_writes_one_run_dir(tmp_path, cache_dir, make_c
 
 def test_overfits_one_batch(make_config, tmp_path):
     """Wiring check: on one repeated batch the Chamfer loss must fall far below its starting value."""
-    cfg = make_config(TINY_DATA + TINY_MODEL + ["debug=overfit", "trainer.max_epochs=25", "logger=csv",
+    cfg = make_config(TINY_DATA + TINY_MODEL + ["model.num_points=256", "debug=overfit", "trainer.max_epochs=80", "logger=csv",
                                                 "trainer.log_every_n_steps=1", "task.scheduler=null",
                                                 "task.optimizer.lr=3e-3"])
     train(cfg)
     rows = [r for r in csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")) if r.get("train/loss")]
     first, last = float(rows[0]["train/loss"]), float(rows[-1]["train/loss"])
-    assert last < 0.4 * first, (first, last)
+    assert last < 0.25 * first, (first, last)
 
 
 @pytest.mark.slow
