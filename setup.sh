@@ -28,12 +28,16 @@ pip=".venv/bin/python -m pip"
 $pip install -q --upgrade pip
 
 torch_version=2.13.0
+local_wheel=""
+for dir in ${PIP_FIND_LINKS:-} /opt/wheels; do   # a CPU wheel already on this machine (no download)
+  ls "$dir"/torch-"$torch_version"+cpu-*.whl >/dev/null 2>&1 && { local_wheel=$dir; break; }
+done
 if [ -n "${TORCH_SPEC:-}" ]; then
   torch_spec=$TORCH_SPEC
 elif command -v nvidia-smi >/dev/null 2>&1; then
   torch_spec="torch==$torch_version"                      # PyPI's Linux wheel: CUDA build
-elif $pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==$torch_version" >/dev/null 2>&1; then
-  torch_spec="torch==$torch_version"                      # a local CPU wheel (pip find-links)
+elif [ -n "$local_wheel" ]; then
+  torch_spec="--find-links $local_wheel torch==$torch_version"
 else
   torch_spec="torch==$torch_version --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
 fi
