@@ -63,12 +63,22 @@ def instantiate_trusted(node: dict, where: str) -> Any:
     return instantiate(node)
 
 
+def inference_config(checkpoint: dict) -> dict:
+    """The stored data/model/task config without the training-only optimizer and scheduler, checked to name
+    only recon classes (raises before anything is instantiated)."""
+    config = checkpoint[CONFIG_KEY]["config"]
+    for key in ("data", "model", "task"):
+        if not isinstance(config.get(key), dict):
+            raise ValueError(f"checkpoint config has no '{key}' section")
+    config = {**config, "task": {k: v for k, v in config["task"].items() if k not in ("optimizer", "scheduler")}}
+    for key, node in config.items():
+        check_trusted_targets(node, key)
+    return config
+
+
 def restore_task(checkpoint: dict) -> pl.LightningModule:
     """Rebuild the task (with its model) from a checkpoint's stored config and load its weights."""
-    config = checkpoint[CONFIG_KEY]["config"]
-    task_cfg = {k: v for k, v in config["task"].items() if k not in ("optimizer", "scheduler")}
-    model = instantiate_trusted(config["model"], "model")
-    check_trusted_targets(task_cfg, "task")
-    task = instantiate(task_cfg, model=model)
+    config = inference_config(checkpoint)
+    task = instantiate(config["task"], model=instantiate(config["model"]))
     task.load_state_dict(checkpoint["state_dict"])
     return task.eval()

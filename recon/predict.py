@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from torch.nn import functional as F
 
-from recon.checkpoint import CONFIG_KEY, check_trusted_targets, load_checkpoint, restore_task
+from recon.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
 from recon.geometry.cameras import project
 from recon.viz.export import write_point_cloud
@@ -144,11 +144,10 @@ def predict(cfg: DictConfig) -> list[dict]:
     intrinsics) before any output is written.
     """
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    config = checkpoint[CONFIG_KEY].get("config") or {}
-    for key in ("data", "model", "task"):
-        if key not in config:
-            raise ValueError(f"{cfg.ckpt_path}: stored config has no '{key}' section")
-    check_trusted_targets(config, "config")
+    try:
+        config = inference_config(checkpoint)
+    except ValueError as e:
+        raise ValueError(f"{cfg.ckpt_path}: {e}") from None
     synthetic = dict(config["data"].get("synthetic") or {})
     try:
         data = SyntheticConfig(**synthetic)

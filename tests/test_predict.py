@@ -25,7 +25,10 @@ def save_checkpoint(path: Path, model_cfg: dict = MODEL) -> Path:
     task = SingleViewTask(PointSetCNN(num_points=64, widths=[8, 16], feature_dim=32, hidden_dim=64), reference=False)
     torch.save({"state_dict": task.state_dict(), "recon": {"config": {
         "data": DATA, "model": model_cfg,
-        "task": {"_target_": "recon.tasks.single_view.SingleViewTask", "reference": False},
+        # as in a real training checkpoint: the training-only optimizer/scheduler name torch classes
+        "task": {"_target_": "recon.tasks.single_view.SingleViewTask", "reference": False,
+                 "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3},
+                 "scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": 2}},
     }, "version": "0.1.0"}}, path)
     return path
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,6 +52,23 @@ def test_eval_scores_a_checkpoint_and_reproduces_test_metrics(make_config, tmp_p
     assert evaluated["status"] == "completed"
     assert metrics["test/chamfer_l1"] == pytest.approx(trained["metrics"]["test/chamfer_l1"], rel=1e-5)
     assert evaluated["splits"]["test"] == trained["splits"]["test"]
+
+
+def test_predict_from_a_trained_checkpoint(make_config, tmp_path):
+    """recon-predict on a real training checkpoint (its stored config names torch optimizers, never instantiated)."""
+    import open3d as o3d
+    from PIL import Image
+
+    from recon.predict import predict
+
+    train(make_config(QUICK + ["logger=none", "callbacks=none"], run_dir=tmp_path / "train"))
+    ckpt = read_summary(tmp_path / "train")["checkpoints"]["best"]
+    Image.fromarray((np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)).save(tmp_path / "in.png")
+    cfg = make_config([f"ckpt_path='{ckpt}'", f"inputs=[{tmp_path / 'in.png'}]", f"output_dir={tmp_path / 'out'}"],
+                      config_name="predict", run_dir=tmp_path / "predict")
+    predict(cfg)
+    cloud = o3d.io.read_point_cloud(str(tmp_path / "out" / "in.ply"))
+    assert len(cloud.points) == 64 and np.isfinite(np.asarray(cloud.points)).all()
 
 
 def test_non_learned_model_runs_without_training(make_config, tmp_path):
