@@ -7,6 +7,7 @@ from hydra.utils import instantiate
 
 from recon.cli import CONFIG_DIR
 from recon.runner import instantiate_group
+from recon.validation import validate_components
 from tests.conftest import TINY_DATA, TINY_MODEL
 
 
@@ -24,7 +25,9 @@ def test_model_options_instantiate_with_the_data_they_solve(make_config, name):
     cfg = make_config([f"model={name}"] + TINY_DATA)
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.data)
-    assert model.problem == datamodule.problem == instantiate(cfg.task, model=model).problem
+    task = instantiate(cfg.task, model=model)
+    assert model.problem == datamodule.problem == task.problem
+    validate_components(datamodule, model, task)  # a forward pass and every loss term on a batch of the data's shapes
 
 
 @pytest.mark.parametrize("name", options("data"))

@@ -148,3 +148,15 @@ def test_learns_to_beat_the_non_learned_reference(make_config, tmp_path):
     train(cfg)
     metrics = read_summary(tmp_path / "run")["metrics"]
     assert metrics["test/chamfer_l1"] < 0.9 * metrics["test/reference/chamfer_l1"], metrics
+
+
+@pytest.mark.parametrize("model, overrides", [
+    ("cnn_points", TINY_MODEL),
+    ("cnn_fold", TINY_MODEL),
+    ("cnn_depth", ["model.num_points=64", "model.widths=[8,16]"]),
+])
+def test_every_learned_model_runs_a_training_step_and_test(make_config, tmp_path, model, overrides):
+    train(make_config(TINY_DATA + [f"model={model}", *overrides, "debug=fast_dev_run"]))
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "completed" and summary["global_steps"] == 1
+    assert np.isfinite(summary["metrics"]["test/chamfer_l1"])
