@@ -58,11 +58,6 @@ def check_trusted_targets(node: Any, where: str) -> None:
             check_trusted_targets(value, f"{where}[{i}]")
 
 
-def instantiate_trusted(node: dict, where: str) -> Any:
-    check_trusted_targets(node, where)
-    return instantiate(node)
-
-
 def inference_config(checkpoint: dict) -> dict:
     """The stored data/model/task config without the training-only optimizer and scheduler, checked to name
     only recon classes (raises before anything is instantiated)."""

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from recon.checkpoint import ConfigInCheckpoint, instantiate_trusted, load_checkpoint, restore_task
+from recon.checkpoint import ConfigInCheckpoint, inference_config, load_checkpoint, restore_task
 from recon.summary import record_failure, run_info, write_summary
 from recon.validation import check_output_dir, validate_components, validate_config
 
@@ -114,12 +114,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     started = time.time()
     try:
         checkpoint = load_checkpoint(cfg.ckpt_path)
-        stored = checkpoint["recon"]["config"]
+        stored = inference_config(checkpoint)  # only recon classes, checked before anything is built
         if cfg.get("data"):
             validate_config(cfg, require=("data",))
             datamodule = instantiate(cfg.data)
         else:
-            datamodule = instantiate_trusted(stored["data"], "checkpoint data")
+            datamodule = instantiate(stored["data"])
         task = restore_task(checkpoint)
         validate_components(datamodule, task.model, task)
         pl.seed_everything(cfg.seed, workers=True)
@@ -130,7 +130,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             write_summary(output_dir, {
                 **run_info(cfg, status="completed", started=started),
                 "evaluated_checkpoint": str(Path(cfg.ckpt_path).resolve()),
-                "trained_config": stored,
+                "trained_config": checkpoint["recon"]["config"],
                 "model_family": task.model.__class__.__name__,
                 "data": datamodule.describe(),
                 "splits": {"test": datamodule.split_ids()["test"]},
