@@ -1,12 +1,21 @@
 """Console entry points: recon-train, recon-eval, recon-predict (thin Hydra wrappers around the runner)."""
+import logging
+import math
+import time
 from pathlib import Path
 
 import hydra
 import rich
 import rich.syntax
 import rich.tree
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from recon.resume import run_dir_for
+from recon.summary import describe_error, record_failure
+
+log = logging.getLogger(__name__)
+OmegaConf.register_new_resolver("recon_run_dir", run_dir_for, replace=True)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 FIRST = ("data", "model", "task", "trainer", "callbacks", "logger", "paths")
 
@@ -29,9 +38,20 @@ def show_config(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
     from recon.runner import train as run_train
+    from recon.sweep import in_multirun
 
-    show_config(cfg)
-    return run_train(cfg)
+    try:
+        show_config(cfg)
+        return run_train(cfg)
+    except Exception as error:
+        if not in_multirun():
+            raise
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        if not (run_dir / "summary.json").exists():  # failed before the runner could record it
+            record_failure(run_dir, cfg, error, started=time.time())
+        log.error("job failed, the sweep goes on: %s (traceback: %s)", describe_error(error).replace("\n", " "),
+                  run_dir / "error.txt")
+        return math.nan
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -12,6 +12,8 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from recon.checkpoint import ConfigInCheckpoint, inference_config, load_checkpoint, restore_task
+from recon.loss_guard import FiniteLossGuard
+from recon.resume import LogsFlushedWithCheckpoint, prepare_resume
 from recon.summary import record_failure, run_info, write_summary
 from recon.validation import check_output_dir, validate_components, validate_config
 
@@ -42,13 +44,17 @@ def train(cfg: DictConfig) -> float | None:
     started = time.time()
     try:
         validate_config(cfg)
+        resume_from = prepare_resume(cfg)
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         task = instantiate(cfg.task, model=model)
         validate_components(datamodule, model, task)
 
-        callbacks = instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg)]
+        callbacks = instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg), FiniteLossGuard(),
+                                                                LogsFlushedWithCheckpoint()]
         loggers = instantiate_group(cfg.get("logger"))
         trainer = build_trainer(cfg, callbacks, loggers)
         for logger in loggers:
@@ -56,7 +62,7 @@ def train(cfg: DictConfig) -> float | None:
 
         trainable = getattr(model, "trainable", True)
         if cfg.train and trainable:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from or cfg.get("ckpt_path"))
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if cfg.test:
             trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)

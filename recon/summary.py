@@ -9,6 +9,7 @@ import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 SUMMARY_FORMAT = 1
@@ -32,11 +33,28 @@ def run_info(cfg: DictConfig, status: str, started: float) -> dict:
         "format": SUMMARY_FORMAT,
         "status": status,
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
+        "job": job_info(),
         "config": _resolved(cfg),
+        "started_at": _timestamp(started),
         "wall_time_s": round(time.time() - started, 3),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished_at": _timestamp(time.time()),
         "versions": versions(),
     }
+
+
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(seconds)) + f".{int(seconds % 1 * 1000):03d}" + \
+        time.strftime("%z", time.localtime(seconds))
+
+
+def job_info() -> dict:
+    """Which sweep job this is (Hydra's job number and command-line overrides), and where it ran."""
+    info = {"pid": os.getpid(), "host": platform.node()}
+    if HydraConfig.initialized():
+        hydra = HydraConfig.get()
+        info.update(num=hydra.job.get("num"), mode=str(hydra.mode.name) if hydra.mode else None,
+                    overrides=list(hydra.overrides.task))
+    return info
 
 
 def _resolved(cfg: DictConfig) -> dict:
@@ -66,6 +84,13 @@ def write_summary(run_dir: Path, payload: dict) -> Path:
     return path
 
 
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of the error that matters: Hydra's instantiation wrapper is replaced by its cause."""
+    if type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}"
+
+
 def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started: float) -> None:
     """Save the traceback in the run dir and a summary with status 'failed' (only on rank zero)."""
     if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) != 0:
@@ -75,8 +100,9 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started
         run_dir.mkdir(parents=True, exist_ok=True)
         trace = "".join(traceback.format_exception(error))
         (run_dir / "error.txt").write_text(trace)
-        write_summary(run_dir, {**run_info(cfg, status="failed", started=started),
-                                "error": f"{type(error).__name__}: {error}", "traceback_file": str(run_dir / "error.txt")})
+        checkpoints = sorted(str(p) for p in (run_dir / "checkpoints").glob("*.ckpt") if p.exists())
+        write_summary(run_dir, {**run_info(cfg, status="failed", started=started), "error": describe_error(error),
+                                "traceback_file": str(run_dir / "error.txt"), "checkpoints_left": checkpoints})
         log.error("run failed; traceback saved to %s", run_dir / "error.txt")
     except OSError as e:  # an unwritable run dir: the original error is the one to report
         log.error("could not record the failure in %s: %s", run_dir, e)

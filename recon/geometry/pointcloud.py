@@ -203,10 +203,13 @@ def chamfer_loss(pred: torch.Tensor, gt: torch.Tensor, kind: str = "l1", **nn_kw
         **nn_kwargs: ``chunk_elements`` / ``backend`` for :func:`nearest_neighbors`.
 
     Returns:
-        ``()`` scalar.
+        ``()`` scalar; NaN when ``pred`` holds NaN or Inf (a diverged model), so that the training loop reports
+        the bad step (:class:`recon.loss_guard.FiniteLossGuard`) instead of the metric raising on its input.
     """
     if kind not in ("l1", "l2"):
         raise ValueError(f"kind must be 'l1' or 'l2', got {kind!r}")
+    if isinstance(pred, torch.Tensor) and pred.is_floating_point() and not bool(torch.isfinite(pred).all()):
+        return pred.sum() * float("nan")
     return chamfer_distances(pred, gt, **nn_kwargs)[f"chamfer_{kind}"].mean()
 
 

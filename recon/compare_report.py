@@ -1,0 +1,219 @@
+"""recon-compare's outputs: results.md, results.csv, runs.csv, plots (all replaced atomically) and stdout."""
+import csv
+import io
+import math
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from recon.compare import Study, direction
+
+ARROWS = {"min": "↓", "max": "↑", None: ""}
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def fmt_stat(mean: float, std: float, n: int, row_n: int) -> str:
+    """'0.07426 ± 0.0012'; '–' for the std of one run; '(n=k)' when fewer runs than the row logged it."""
+    if n == 0:
+        return "–"
+    text = f"{mean:.4g} ± {std:.2g}" if math.isfinite(std) else f"{mean:.4g} ± –"
+    return text + (f" (n={n})" if n != row_n else "")
+
+
+def best_rows(study: Study) -> dict[str, set[int]]:
+    """metric -> indices of the rows with the best mean (ties all count)."""
+    best = {}
+    for metric in study.metrics:
+        better = direction(metric)
+        means = [(i, row.stats[metric][0]) for i, row in enumerate(study.rows) if row.stats[metric][2] > 0]
+        if better is None or not means:
+            best[metric] = set()
+            continue
+        target = (min if better == "min" else max)(m for _, m in means)
+        best[metric] = {i for i, m in means if m == target}
+    return best
+
+
+def table(study: Study) -> tuple[list[str], list[list[str]], dict[str, set[int]]]:
+    """Header, cells (plain text) and the best row indices per metric."""
+    header = (["group", "kind", "n", "seeds"] + [f"{m} {ARROWS[direction(m)]}".strip() for m in study.metrics]
+              + ["wall time (s)"])
+    cells = []
+    for row in study.rows:
+        wall = f"{row.wall_time_s:.1f}" if math.isfinite(row.wall_time_s) else "–"
+        seeds = "–" if row.kind == "reference" else ", ".join(str(s) for s in row.seeds)
+        cells.append([row.label, row.kind, str(row.n), seeds]
+                     + [fmt_stat(*row.stats[m], row.n) for m in study.metrics] + [wall])
+    return header, cells, best_rows(study)
+
+
+def flagged(study: Study) -> list[tuple[str, str, str]]:
+    """(path relative to the study, what happened, why) for every skipped, excluded or flagged run."""
+    items = [(_rel(p, study.root), "skipped", why) for p, why in study.skipped]
+    for run in study.runs:
+        if run.reason:
+            items.append((_rel(run.path, study.root), "included" if run.included else "excluded", run.reason))
+    return items
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(study: Study, plots: list[Path], out: Path) -> str:
+    header, cells, best = table(study)
+    first_metric = len(header) - len(study.metrics) - 1
+    n_included = len(study.included)
+    ts = study.test_set
+    lines = [f"# recon-compare: `{study.root.name or study.root}`", "",
+             f"{n_included} of {len(study.runs) + len(study.skipped)} runs compared, grouped by "
+             f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
+             "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
+             "↓ lower is better, ↑ higher is better; best mean per column in bold. "
+             "Baselines are non-learned models; the reference row is the medoid-shape reference every "
+             "single-view test logs beside its model (`test/reference/*`), over all compared runs.", "",
+             "| " + " | ".join(_md_escape(h) for h in header) + " |",
+             "|" + "|".join("---" if i < first_metric else "---:" for i in range(len(header))) + "|"]
+    for i, row_cells in enumerate(cells):
+        out_cells = []
+        for j, cell in enumerate(row_cells):
+            metric = study.metrics[j - first_metric] if first_metric <= j < first_metric + len(study.metrics) else None
+            cell = _md_escape(cell)
+            out_cells.append(f"**{cell}**" if metric and i in best[metric] else cell)
+        lines.append("| " + " | ".join(out_cells) + " |")
+    items = flagged(study)
+    if items:
+        lines += ["", "## ⚠ Excluded / flagged", ""]
+        lines += [f"- `{path}`: **{what}** — {_md_escape(why)}" for path, what, why in items]
+        if any(what == "excluded" and "status" not in why for _, what, why in items):
+            lines += ["", "Runs on another test set than the majority are left out of the table; "
+                          "`--allow-mismatch` includes them."]
+    if study.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in study.notes]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}]({_rel(p, out)})" for p in plots]
+    lines += ["", "Written by `recon-compare`; per-group numbers in `results.csv`, per-run numbers in `runs.csv`.", ""]
+    return "\n".join(lines)
+
+
+def results_csv(study: Study) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", "kind", "model_family", "n", "seeds", "wall_time_s_mean"]
+                    + [f"{m}_{s}" for m in study.metrics for s in ("mean", "std", "n")])
+    for row in study.rows:
+        stats = [v for m in study.metrics for v in (_num(row.stats[m][0]), _num(row.stats[m][1]), row.stats[m][2])]
+        seeds = "" if row.kind == "reference" else " ".join(str(s) for s in row.seeds)
+        writer.writerow([row.label, row.kind, row.family, row.n, seeds, _num(row.wall_time_s)] + stats)
+    return buf.getvalue()
+
+
+def runs_csv(study: Study) -> str:
+    references = [m.replace("test/", "test/reference/", 1) for m in study.metrics]
+    label = {id(r): r.label for r in study.included}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["summary", "status", "included", "group", "model_family", "trainable", "seed", "wall_time_s",
+                     "epochs", "n_test", "generator_hash", "reason"] + study.metrics + references)
+    for path, why in study.skipped:
+        writer.writerow([_rel(path, study.root), "unreadable", "no", "", "", "", "", "", "", "", "", why])
+    for run in study.runs:
+        writer.writerow([_rel(run.path, study.root), run.status, "yes" if run.included else "no",
+                         label.get(id(run), ""), run.family, run.trainable, run.seed, run.summary.get("wall_time_s", ""),
+                         run.summary.get("epochs", ""), len(run.test_ids()),
+                         (run.summary.get("data") or {}).get("generator_hash", ""), run.reason]
+                        + [run.metrics.get(m, "") for m in study.metrics + references])
+    return buf.getvalue()
+
+
+def _num(value: float) -> str | float:
+    return "" if value is None or not math.isfinite(value) else value
+
+
+def default_curves(study: Study) -> list[str]:
+    usual = Counter(r.config.get("optimized_metric") for r in study.included).most_common(1)
+    first = usual[0][0] if usual and usual[0][0] else "val/chamfer_l1"
+    return [first, "train/loss"]
+
+
+def write_study(study: Study, out: Path, curves: list[str] | None = None, plots: bool = True) -> list[Path]:
+    """Write plots, then the CSVs, then results.md (last, so the plots it links exist). Returns the paths."""
+    out = Path(out)
+    figures = []
+    if plots:
+        from recon.compare_plots import plot_curves, plot_metric
+
+        for metric in study.metrics:
+            figures.append(plot_metric(study.rows, metric, direction(metric), out / "plots" / f"{_slug(metric)}.png"))
+        for column in curves or default_curves(study):
+            figures.append(plot_curves(study.rows, column, out / "plots" / f"curve_{_slug(column)}.png"))
+        figures = [f for f in figures if f is not None]
+    written = [write_text_atomic(out / "results.csv", results_csv(study)),
+               write_text_atomic(out / "runs.csv", runs_csv(study))]
+    written.append(write_text_atomic(out / "results.md", markdown(study, figures, out)))
+    return written + figures
+
+
+def _slug(metric: str) -> str:
+    return metric.replace("/", "_")
+
+
+def print_study(study: Study, written: list[Path]) -> None:
+    """The table (rich), every excluded/flagged run as a warning, and what was written (results.csv first)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    plain = not console.is_terminal
+    if plain:  # piped or captured: no colours, so mark the best with "*"; do not squeeze into 80 columns
+        console = Console(width=max(console.width, 200))
+    header, cells, best = table(study)
+    if all(m.startswith("test/") for m in study.metrics):
+        header = [h[len("test/"):] if h.startswith("test/") else h for h in header]
+    first_metric = len(header) - len(study.metrics) - 1
+    ts = study.test_set
+    console.print(escape(f"{study.root}: {len(study.included)} runs on a test set of {ts.get('n_test')} "
+                         f"(data {ts.get('generator_hash')}); test metrics, mean ± sample std (ddof=1) over runs; "
+                         f"best in bold" + (" (*)" if plain else "")))
+    rich_table = Table()
+    for j, h in enumerate(header):
+        rich_table.add_column(escape(h), justify="right" if j >= first_metric or j == 2 else "left")
+    for i, row_cells in enumerate(cells):
+        styled = []
+        for j, cell in enumerate(row_cells):
+            metric = study.metrics[j - first_metric] if first_metric <= j < first_metric + len(study.metrics) else None
+            if metric and i in best[metric]:
+                styled.append(f"[bold green]{escape(cell)}{' *' if plain else ''}[/]")
+            else:
+                styled.append(escape(cell))
+        rich_table.add_row(*styled)
+    console.print(rich_table)
+    for path, what, why in flagged(study):
+        console.print(f"[yellow]⚠ {escape(path)}: {what} — {escape(why)}[/]")
+    for note in study.notes:
+        console.print(f"[yellow]note:[/] {escape(note.replace('**', '').replace('`', ''))}")
+    out = written[0].parent
+    console.print(f"wrote into {escape(str(out))}: " + ", ".join(escape(_rel(p, out)) for p in written))
