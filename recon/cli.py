@@ -1,6 +1,7 @@
 """Console entry points: recon-train, recon-eval, recon-predict (thin Hydra wrappers around the runner)."""
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -11,11 +12,18 @@ import rich.tree
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from recon.precision import gpu_precision
 from recon.resume import run_dir_for
+from recon.slurm import slurm_gpus, slurm_tasks
+from recon.sweep import in_multirun, sweep_group
 from recon.summary import describe_error, record_failure
 
 log = logging.getLogger(__name__)
 OmegaConf.register_new_resolver("recon_run_dir", run_dir_for, replace=True)
+OmegaConf.register_new_resolver("recon_sweep_group", sweep_group, replace=True)
+OmegaConf.register_new_resolver("recon_slurm_tasks", slurm_tasks, replace=True)
+OmegaConf.register_new_resolver("recon_gpu_precision", gpu_precision, replace=True)
+OmegaConf.register_new_resolver("recon_slurm_gpus", slurm_gpus, replace=True)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 FIRST = ("data", "model", "task", "trainer", "callbacks", "logger", "paths")
 
@@ -28,6 +36,8 @@ def show_config(cfg: DictConfig) -> None:
         value = resolved[key]
         text = OmegaConf.to_yaml(value) if isinstance(value, (dict, list)) else str(value)
         tree.add(f"[bold]{key}").add(rich.syntax.Syntax(text, "yaml"))
+    if int(os.environ.get("LOCAL_RANK", 0)) != 0:  # a DDP rank replaying the job: rank 0 has shown and saved it
+        return
     if cfg.get("print_config", True):
         rich.print(tree)
     out = Path(cfg.paths.output_dir)
@@ -38,7 +48,6 @@ def show_config(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
     from recon.runner import train as run_train
-    from recon.sweep import in_multirun
 
     try:
         show_config(cfg)

@@ -12,7 +12,9 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from recon.checkpoint import ConfigInCheckpoint, inference_config, load_checkpoint, restore_task
+from recon.ddp import distributed_job
 from recon.loss_guard import FiniteLossGuard
+from recon.precision import check_cpu_precision
 from recon.resume import LogsFlushedWithCheckpoint, prepare_resume
 from recon.summary import record_failure, run_info, write_summary
 from recon.validation import check_output_dir, validate_components, validate_config
@@ -39,11 +41,17 @@ def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> float | None:
     """Train and test the configured model; return ``cfg.optimized_metric`` (for sweepers)."""
+    with distributed_job():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
     started = time.time()
     try:
         validate_config(cfg)
+        check_cpu_precision(cfg.trainer.accelerator, cfg.trainer.precision)
         resume_from = prepare_resume(cfg)
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
@@ -67,6 +75,7 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.test:
             trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics = final_metrics(trainer)
+        optimized = _optimized_value(cfg, trainer, metrics)
 
         if trainer.is_global_zero:
             write_summary(output_dir, {
@@ -76,12 +85,13 @@ def train(cfg: DictConfig) -> float | None:
                 "data": datamodule.describe(),
                 "splits": datamodule.split_ids(),
                 "metrics": metrics,
+                "optimized": {"metric": cfg.get("optimized_metric"), "value": optimized},  # what sweepers got
                 "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
                 "epochs": trainer.current_epoch,
                 "global_steps": trainer.global_step,
             })
             log.info("summary: %s", output_dir / "summary.json")
-        return _optimized_value(cfg, trainer, metrics)
+        return optimized
     except BaseException as error:
         record_failure(output_dir, cfg, error, started)
         raise
@@ -115,6 +125,11 @@ def _optimized_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, fl
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score a checkpoint on the test split of its own or the given datamodule; write summary.json."""
+    with distributed_job():
+        return _evaluate(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     check_output_dir(output_dir)
     started = time.time()

@@ -26,6 +26,14 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def sweep_group(task_name: str) -> str | None:
+    """``<task name>/<sweep dir name>`` inside a multirun (every job of a sweep shares it), else ``None``.
+    Registered as the ``${recon_sweep_group:${task_name}}`` resolver, the wandb logger's ``group``."""
+    if not in_multirun():
+        return None
+    return f"{task_name}/{Path(HydraConfig.get().sweep.dir).name}"
+
+
 def job_statuses(sweep_dir: Path) -> list[dict[str, Any]]:
     """One entry per job run dir under ``sweep_dir`` (every folder holding a summary.json or an error.txt)."""
     jobs = []

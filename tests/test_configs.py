@@ -6,6 +6,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 
 from recon.cli import CONFIG_DIR
+from recon.ddp import HydraJobDDPStrategy
 from recon.runner import instantiate_group
 from recon.validation import validate_components
 from tests.conftest import TINY_DATA, TINY_MODEL
@@ -44,9 +45,11 @@ def test_trainer_options_instantiate(make_config, name):
     if cfg.trainer.accelerator == "gpu":
         # no GPU here: check the remaining arguments are valid Trainer arguments on the CPU
         cfg.trainer.accelerator, cfg.trainer.precision = "cpu", "32-true"
-        cfg.trainer.devices = 2 if cfg.trainer.get("strategy") == "ddp" else 1
+        cfg.trainer.devices = 2 if cfg.trainer.get("strategy") else 1
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     assert isinstance(trainer, pl.Trainer)
+    if name.startswith("ddp"):
+        assert isinstance(trainer.strategy, HydraJobDDPStrategy) and trainer.num_devices == 2
 
 
 @pytest.mark.parametrize("name", options("logger"))

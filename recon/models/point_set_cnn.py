@@ -5,10 +5,25 @@ from torch import nn
 from recon.geometry.pointcloud import fibonacci_sphere
 
 
-def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+NORMS = ("batch", "group", "none")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """``batch`` (default), ``group`` (8 groups or fewer: per-sample statistics, so results do not depend on how a
+    batch is split over DDP processes — SyncBatchNorm needs GPUs) or ``none``."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(next(g for g in (8, 4, 2, 1) if channels % g == 0), channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}")
+
+
+def conv_block(c_in: int, c_out: int, stride: int, norm: str = "batch") -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=norm == "none"),
+        norm_layer(norm, c_out),
         nn.ReLU(inplace=True),
     )
 
@@ -16,11 +31,12 @@ def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 class ImageEncoder(nn.Module):
     """Strided CNN: image (B, 3, H, W) -> global feature (B, feature_dim)."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2):
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2,
+                 norm: str = "batch"):
         super().__init__()
         layers, c = [], 3
         for w in widths:
-            layers += [conv_block(c, w, 2), conv_block(w, w, 1)]
+            layers += [conv_block(c, w, 2, norm), conv_block(w, w, 1, norm)]
             c = w
         self.convs = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(pool * pool * c, feature_dim), nn.ReLU(inplace=True))
@@ -41,13 +57,14 @@ class PointSetCNN(nn.Module):
     inputs = ("image",)
 
     def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256),
-                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2, pool: int = 2):
+                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2, pool: int = 2,
+                 norm: str = "batch"):
         super().__init__()
         if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
             raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
                              f"{num_points}, {feature_dim}, {hidden_dim}")
         self.num_points = num_points
-        self.encoder = ImageEncoder(tuple(widths), feature_dim, pool)
+        self.encoder = ImageEncoder(tuple(widths), feature_dim, pool, norm)
         self.decoder = nn.Sequential(
             nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
