@@ -1,6 +1,7 @@
 """Reads the records of an offline wandb run file (.wandb) without a server: a LevelDB-style log of protobufs."""
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32768
@@ -30,10 +31,24 @@ def records(path: Path):
             yield record
 
 
+def finished_records(path: Path, timeout: float = 60.0) -> list:
+    """The run file's records once its ``exit`` record is on disk: wandb's service process may still be writing
+    the file for a moment after ``wandb.finish()`` returns."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            found = list(records(path))
+        except Exception:  # noqa: BLE001 - a record still being written
+            found = []
+        if any(r.WhichOneof("record_type") == "exit" for r in found) or time.time() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def logged_values(path: Path) -> dict[str, list[float]]:
-    """Every history value logged in the run, by key."""
+    """Every history value logged in the (finished) run, by key."""
     values: dict[str, list[float]] = {}
-    for record in records(path):
+    for record in finished_records(path):
         if record.WhichOneof("record_type") == "history":
             for item in record.history.item:
                 key = item.key or "/".join(item.nested_key)
