@@ -23,7 +23,8 @@ Rows: learned groups, then non-learned baselines (``summary["trainable"] is Fals
 aggregated over all included runs. Per metric the best mean is bold (↓ lower is better, ↑ higher).
 
 Comparability: runs must share the test set — ``summary["splits"]["test"]``, ``summary["data"]`` (the
-datamodule's description: generator config and hash) and metric thresholds (``task.*threshold*``). Runs that
+datamodule's description: generator config and hash; its ``targets``, extra ground truth such as occupancy grids,
+are ignored) and metric thresholds (``task.*threshold*``). Runs that
 differ from the majority are listed under "⚠ Excluded / flagged" and left out of the aggregate unless
 ``--allow-mismatch``. Failed runs (with their error), unreadable or other-format summaries (by path) are
 listed and skipped; a different ``optimized_metric`` is flagged. An empty directory is an error (exit 1).
@@ -232,8 +233,14 @@ def load_runs(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
     return runs, skipped
 
 
+def test_set_data(run: Run) -> dict:
+    """The run's data description without ``targets`` (extra ground truth of the same scenes, such as occupancy
+    grids for voxel models: it adds labels, not test items)."""
+    return {k: v for k, v in (run.summary.get("data") or {}).items() if k != "targets"}
+
+
 def test_set_signature(run: Run) -> str:
-    return json.dumps({"data": run.summary.get("data"), "test": run.test_ids(), "thresholds": run.thresholds()},
+    return json.dumps({"data": test_set_data(run), "test": run.test_ids(), "thresholds": run.thresholds()},
                       sort_keys=True, default=str)
 
 
@@ -245,7 +252,7 @@ def _mismatch_reason(run: Run, ref: Run) -> str:
     elif ids != ref_ids:
         differing = sum(a != b for a, b in zip(ids, ref_ids))
         parts.append(f"test split ids differ from the majority's ({differing} of {len(ids)})")
-    data, ref_data = run.summary.get("data") or {}, ref.summary.get("data") or {}
+    data, ref_data = test_set_data(run), test_set_data(ref)
     if data != ref_data:
         mine, theirs = flatten(data), flatten(ref_data)
         keys = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))

@@ -6,7 +6,9 @@ centre-cropped to the training aspect ratio and resized to the training ``(H, W)
 crop and resize (given ``intrinsics`` are in pixels of the original image; without them the training intrinsics
 are assumed, i.e. the crop is taken to have the training field of view). Outputs per input ``<stem>``:
 ``<stem>.ply`` (the predicted cloud in the camera frame of the image, coloured from the image where a point is
-visible, grey elsewhere) and ``<stem>.png`` (``input | prediction | side view``).
+visible, grey elsewhere) and ``<stem>.png`` (``input | prediction | side view``). A generative checkpoint (a model
+with ``sample``, e.g. ``model=vae_points``) also draws ``samples`` shapes per image: ``<stem>_sample<k>.ply`` and
+``<stem>_samples.png`` (each sample from the camera and from the side).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from recon.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
 from recon.geometry.cameras import project
 from recon.viz.export import write_point_cloud
-from recon.viz.figures import point_cloud_figure, save_figure
+from recon.viz.figures import CMAP, point_cloud_figure, save_figure
 
 GREY = 0.6
 # Pillow modes we accept, and the scale that maps their integer values to [0, 1].
@@ -138,8 +140,12 @@ def predict(cfg: DictConfig) -> list[dict]:
     pixels of the given images, or null for the training field of view); ``output_dir``.
     The batch given to the model has ``image (B, 3, H, W)``, ``K (B, 3, 3)`` and ``center (B, 3)`` =
     ``(0, 0, camera_distance[0])``: the training cameras look at the object's centre from the camera distance,
-    and a user photo is assumed framed the same way (only the non-learned reference models use ``center``).
-    Returns one dict per input (``input``, ``ply``, ``png``, ``points``).
+    and a user photo is assumed framed the same way (the non-learned reference models use ``center``, and the voxel
+    model places its grid there).
+    ``samples`` (default 5; 0 = none) shapes per image are drawn from a generative model's prior, with a generator
+    seeded by ``seed`` (default 0): the same command writes the same samples.
+    Returns one dict per input (``input``, ``ply``, ``png``, ``points``; with samples also ``sample_plys`` and
+    ``samples_png``).
     Raises ``ValueError`` (checkpoint not a safe recon checkpoint or foreign ``_target_``; bad input image or
     intrinsics) before any output is written.
     """
@@ -179,22 +185,83 @@ def predict(cfg: DictConfig) -> list[dict]:
         "K": torch.stack(Ks).float().to(device),
         "center": torch.tensor([0.0, 0.0, float(data.camera_distance[0])]).expand(len(images), 3).to(device),
     }
+    num_samples = int(cfg.get("samples", 5) or 0) if hasattr(model, "sample") else 0
+    if num_samples < 0:
+        raise ValueError(f"samples must be >= 0, got {num_samples}")
     with torch.inference_mode():
         points = task(batch)["points"].float().cpu()
+        samples = None
+        if num_samples:
+            generator = torch.Generator(device=device).manual_seed(int(cfg.get("seed", 0) or 0))
+            samples = model.sample(**{key: batch[key] for key in model.inputs}, k=num_samples,
+                                   generator=generator).float().cpu()
 
     output_dir = Path(str(cfg.output_dir))
     results = []
-    for path, stem, image, K, p in zip(paths, _output_stems(paths), images, Ks, points):
+    for i, (path, stem, image, K, p) in enumerate(zip(paths, _output_stems(paths), images, Ks, points)):
         finite = torch.isfinite(p).all(-1)
         p = p[finite]
-        extent = float((p.max(0).values - p.min(0).values).max()) if len(p) else 1.0
-        colors = visible_colors(p, image, K.float(), tolerance=0.05 * max(extent, 1e-3))
-        ply = write_point_cloud(output_dir / f"{stem}.ply", p.numpy(), colors.numpy())
+        ply = _write_cloud(output_dir / f"{stem}.ply", p, image, K)
         png = save_figure(point_cloud_figure(image, None, p, K, title=path.name), output_dir / f"{stem}.png")
         results.append({"input": path, "ply": ply, "png": png, "points": len(p),
                         "dropped": int((~finite).sum()), "size": f"{W}x{H}"})
+        if samples is not None:
+            drawn = [q[torch.isfinite(q).all(-1)] for q in samples[i]]
+            results[-1]["sample_plys"] = [_write_cloud(output_dir / f"{stem}_sample{k}.ply", q, image, K)
+                                          for k, q in enumerate(drawn)]
+            results[-1]["samples_png"] = save_figure(samples_figure(image, drawn, K, title=path.name),
+                                                     output_dir / f"{stem}_samples.png")
     _print_table(results, cfg.ckpt_path)
     return results
+
+
+def _write_cloud(path: Path, p: torch.Tensor, image: torch.Tensor, K: torch.Tensor) -> Path:
+    extent = float((p.max(0).values - p.min(0).values).max()) if len(p) else 1.0
+    colors = visible_colors(p, image, K.float(), tolerance=0.05 * max(extent, 1e-3))
+    return write_point_cloud(path, p.numpy(), colors.numpy())
+
+
+def samples_figure(image: torch.Tensor, samples: Sequence[torch.Tensor], K: torch.Tensor, title: str | None = None):
+    """``input | sample 0 | ... | sample k-1`` over ``side view | ...``: each sample ``(N, 3)`` (camera frame)
+    projected into the input camera (coloured by depth) and seen from the side (screen = (z, y), camera on the
+    left), with limits shared by all samples so their differences show."""
+    import matplotlib.pyplot as plt
+
+    img = image.permute(1, 2, 0).clamp(0, 1).numpy()
+    H, W = img.shape[:2]
+    clouds = [q.numpy() for q in samples]
+    every = np.concatenate(clouds) if clouds else np.zeros((0, 3))
+    lo, hi = (every.min(0), every.max(0)) if len(every) else (np.zeros(3), np.ones(3))
+    vmin, vmax = float(lo[2]), float(max(hi[2], lo[2] + 1e-3))
+    centre, half = (lo + hi) / 2, max(float((hi - lo)[1:].max()) / 2, 1e-3) * 1.1
+    n = len(clouds)
+    fig, axes = plt.subplots(2, n + 1, figsize=(2.2 * (n + 1), 4.6), dpi=100, layout="constrained", squeeze=False)
+    axes[0, 0].imshow(img, interpolation="nearest")
+    axes[0, 0].set_title(f"input ({W}x{H})", fontsize=9)
+    axes[1, 0].axis("off")
+    for k, q in enumerate(clouds):
+        top, side = axes[0, k + 1], axes[1, k + 1]
+        front = q[q[:, 2] > 1e-6]
+        uv = project(torch.from_numpy(front)[None], K.float()[None])[0].numpy()
+        order = np.argsort(-front[:, 2])
+        top.imshow(img, alpha=0.3, interpolation="nearest")
+        top.scatter(uv[order, 0], uv[order, 1], c=front[order, 2], s=2, cmap=CMAP, vmin=vmin, vmax=vmax,
+                    linewidths=0, rasterized=True)
+        top.set_xlim(-0.5, W - 0.5)
+        top.set_ylim(H - 0.5, -0.5)
+        top.set_title(f"sample {k}", fontsize=9)
+        order = np.argsort(q[:, 0])
+        side.scatter(q[order, 2], q[order, 1], c=q[order, 2], s=2, cmap=CMAP, vmin=vmin, vmax=vmax, linewidths=0,
+                     rasterized=True)
+        side.set_xlim(centre[2] - half, centre[2] + half)
+        side.set_ylim(centre[1] + half, centre[1] - half)
+        side.set_title("side view", fontsize=9)
+    for ax in axes.flat:
+        ax.set_aspect("equal")
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(f"{title}: {n} samples", fontsize=10)
+    return fig
 
 
 def _print_table(results: list[dict], ckpt_path) -> None:
@@ -207,5 +274,8 @@ def _print_table(results: list[dict], ckpt_path) -> None:
     for r in results:
         points = f"{r['points']}" + (f" ({r['dropped']} non-finite dropped)" if r["dropped"] else "")
         table.add_row(str(r["input"]), points, str(r["ply"]), str(r["png"]))
+        if "sample_plys" in r:
+            table.add_row("", f"{len(r['sample_plys'])} samples", str(r["sample_plys"][0].parent / "*_sample*.ply"),
+                          str(r["samples_png"]))
     Console().print(table)
 

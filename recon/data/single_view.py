@@ -9,6 +9,9 @@ Every item is a dict of tensors (the keys any single-view model or task may rely
 - ``points`` (P, 3) ground-truth surface points in the CAMERA frame (x right, y down, z forward, scene units);
   the object's bounding-sphere centre lies on the optical axis at the camera distance (cameras look at it)
 - ``center`` (3,) that centre in the camera frame;  ``index`` () int64 item index in its split
+- ``occupancy`` (1, R, R, R) bool, only with ``occupancy_resolution = R > 0``: solid occupancy of the object on
+  the camera-axis-aligned cube ``center + [-occupancy_extent, occupancy_extent]^3`` (voxel ``[i, j, k]`` along
+  x, y, z; see :mod:`recon.geometry.voxels` and :mod:`recon.data.synthetic.occupancy`)
 
 A scene rendered from V views gives V items (view-major within a scene).
 """
@@ -22,6 +25,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from recon.data.synthetic.config import SyntheticConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
+from recon.data.synthetic.occupancy import load_or_compute_occupancy
+from recon.geometry.voxels import unpack_occupancy
 
 SPLITS = ("train", "val", "test")
 
@@ -29,7 +34,8 @@ SPLITS = ("train", "val", "test")
 class SingleViewDataset(Dataset):
     """Items of one split, built from the generator's arrays (see module docstring for the keys)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray]):
+    def __init__(self, arrays: dict[str, np.ndarray], occupancy: np.ndarray | None = None,
+                 occupancy_resolution: int = 0):
         S, V = arrays["rgb"].shape[:2]
         self.rgb = torch.from_numpy(arrays["rgb"]).flatten(0, 1)                  # (S*V, H, W, 3) uint8
         self.depth = torch.from_numpy(arrays["depth"]).flatten(0, 1).float()
@@ -42,12 +48,15 @@ class SingleViewDataset(Dataset):
         self.points = (points @ R.transpose(1, 2) + t[:, None]).contiguous()
         self.center = (R @ center[..., None]).squeeze(-1) + t
         self.ids = [f"{i}/view{v}" for i in arrays["ids"].tolist() for v in range(V)]
+        # (S*V, ceil(R^3 / 8)) bit-packed grids, unpacked per item
+        self.occupancy = None if occupancy is None else occupancy.reshape(S * V, -1)
+        self.occupancy_resolution = occupancy_resolution
 
     def __len__(self) -> int:
         return len(self.rgb)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {
+        item = {
             "image": self.rgb[i].permute(2, 0, 1).float().div_(255.0),
             "K": self.K[i],
             "T_cw": self.T_cw[i],
@@ -57,18 +66,24 @@ class SingleViewDataset(Dataset):
             "center": self.center[i],
             "index": torch.tensor(i),
         }
+        if self.occupancy is not None:
+            item["occupancy"] = unpack_occupancy(self.occupancy[i], self.occupancy_resolution)[None]
+        return item
 
 
 class SingleViewDataModule(pl.LightningDataModule):
     """Synthetic single-view data, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
-    ``synthetic`` holds :class:`~recon.data.synthetic.config.SyntheticConfig` fields.
+    ``synthetic`` holds :class:`~recon.data.synthetic.config.SyntheticConfig` fields. ``occupancy_resolution > 0``
+    adds the ``occupancy`` key (ground truth for occupancy models), computed once from the scene meshes and cached
+    beside the renders (``occupancy_extent``: half-size of the cube around the object centre, scene units).
     """
 
     problem = "single_view"
 
     def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 32,
-                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False):
+                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False,
+                 occupancy_resolution: int = 0, occupancy_extent: float = 1.0):
         super().__init__()
         try:
             self.config = SyntheticConfig(**(synthetic or {}))
@@ -81,6 +96,12 @@ class SingleViewDataModule(pl.LightningDataModule):
         self.cache_dir = Path(cache_dir)
         self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
         self.pin_memory = pin_memory
+        if occupancy_resolution < 0:
+            raise ValueError(f"data.occupancy_resolution must be >= 0 (0 = no occupancy), got {occupancy_resolution}")
+        if occupancy_resolution and occupancy_extent < self.config.object_scale[1]:
+            raise ValueError(f"data.occupancy_extent = {occupancy_extent} is smaller than the largest object radius "
+                             f"data.synthetic.object_scale[1] = {self.config.object_scale[1]}: objects would be cut")
+        self.occupancy_resolution, self.occupancy_extent = int(occupancy_resolution), float(occupancy_extent)
         self.datasets: dict[str, SingleViewDataset] = {}
 
     @property
@@ -90,12 +111,19 @@ class SingleViewDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         for split in SPLITS:
             load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+            self._occupancy(split)
+
+    def _occupancy(self, split: str) -> np.ndarray | None:
+        if not self.occupancy_resolution:
+            return None
+        return load_or_compute_occupancy(self.config, self.cache_dir, split, self.occupancy_resolution,
+                                         self.occupancy_extent, workers=self.render_workers)
 
     def setup(self, stage: str | None = None) -> None:
         for split in SPLITS:
             if split not in self.datasets:
                 arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-                self.datasets[split] = SingleViewDataset(arrays)
+                self.datasets[split] = SingleViewDataset(arrays, self._occupancy(split), self.occupancy_resolution)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks)."""
@@ -103,12 +131,16 @@ class SingleViewDataModule(pl.LightningDataModule):
         K = self.config.intrinsics().expand(B, 3, 3)
         center = torch.tensor([0.0, 0.0, float(self.config.camera_distance[0])]).expand(B, 3)
         g = torch.Generator().manual_seed(0)
-        return {
+        batch = {
             "image": torch.rand(B, 3, H, W, generator=g), "K": K.clone(), "T_cw": torch.eye(4).expand(B, 4, 4).clone(),
             "depth": torch.full((B, 1, H, W), float(center[0, 2])), "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
             "points": center[:, None] + torch.randn(B, P, 3, generator=g) * 0.5, "center": center.clone(),
             "index": torch.arange(B),
         }
+        if self.occupancy_resolution:
+            R = self.occupancy_resolution
+            batch["occupancy"] = torch.rand(B, 1, R, R, R, generator=g) < 0.2
+        return batch
 
     def split_ids(self) -> dict[str, list[str]]:
         self.setup()
@@ -116,7 +148,11 @@ class SingleViewDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data."""
-        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
+        described = {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
+        if self.occupancy_resolution:  # extra ground truth of the same scenes: "targets" do not change the test set
+            described["targets"] = {"occupancy": {"resolution": self.occupancy_resolution,
+                                                  "extent": self.occupancy_extent}}
+        return described
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
