@@ -1,0 +1,65 @@
+"""Image reading with errors that name the file: RGB images as tensors, single-channel integer maps as arrays.
+
+Decoding is Pillow's. ``read_rgb`` maps every common mode to ``(3, H, W)`` float32 RGB in [0, 1]: gray is
+replicated to three channels, alpha is dropped, palettes are expanded, 16-bit gray is divided by 65535.
+``read_single_channel`` returns the stored integers unchanged (uint8 or uint16), e.g. for KITTI's 16-bit
+disparity PNGs or Middlebury's 8-bit disparity and mask PNGs.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+_SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _load(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except (OSError, SyntaxError, ValueError) as error:  # PIL signals truncated/corrupt data with all three
+        raise ValueError(f"cannot decode image {path}: {error}") from error
+
+
+def read_rgb(path: str | Path) -> torch.Tensor:
+    """Read an image file as ``(3, H, W)`` float32 RGB in [0, 1] (gray replicated, alpha dropped)."""
+    path = Path(path)
+    image = _load(path)
+    if image.mode in _SIXTEEN_BIT_GRAY:
+        gray = np.asarray(image).astype(np.float32) / 65535.0
+        array = np.repeat(gray[..., None], 3, axis=2)
+    elif image.mode in ("L", "1"):
+        array = np.repeat(np.asarray(image.convert("L"))[..., None], 3, axis=2).astype(np.float32) / 255.0
+    elif image.mode in ("RGB", "RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "RGBX", "LAB", "HSV"):
+        array = np.asarray(image.convert("RGB")).astype(np.float32) / 255.0
+    else:
+        raise ValueError(f"unsupported image mode {image.mode!r} in {path}")
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def read_single_channel(path: str | Path) -> np.ndarray:
+    """Read a single-channel integer image exactly: ``(H, W)`` uint8 (8-bit) or uint16 (16-bit).
+
+    Raises ValueError naming ``path`` for a multi-channel or float image (e.g. an RGB-coded disparity).
+    """
+    path = Path(path)
+    image = _load(path)
+    if image.mode == "L":
+        return np.array(image, dtype=np.uint8)
+    if image.mode in _SIXTEEN_BIT_GRAY:
+        array = np.array(image)
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise ValueError(f"{path}: values outside the 16-bit range in a mode {image.mode!r} image")
+        return array.astype(np.uint16)
+    raise ValueError(f"{path}: expected a single-channel 8- or 16-bit image, got mode {image.mode!r}")
+
+
+def check_same_size(shape_a: tuple[int, ...], path_a: Path, shape_b: tuple[int, ...], path_b: Path) -> None:
+    """Raise ValueError naming both files unless the trailing ``(H, W)`` of the two shapes agree."""
+    if tuple(shape_a[-2:]) != tuple(shape_b[-2:]):
+        raise ValueError(f"size mismatch: {path_a} is {shape_a[-1]}x{shape_a[-2]} (WxH) but "
+                         f"{path_b} is {shape_b[-1]}x{shape_b[-2]}")
