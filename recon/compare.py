@@ -429,7 +429,7 @@ def compare(root: Path, metrics: list[str] | None = None, group_by: list[str] = 
     notes = within_group_notes(rows, group_by)
     notes += [f"`{r.path.relative_to(root)}`: {n}" for r in included for n in r.notes]
     notes += [f"only {n} of {row.n} runs of **{row.label}** logged a finite `{m}`"
-              for row in rows for m, (_, _, n) in row.stats.items() if n < row.n]
+              for row in rows for m, (_, _, n) in row.stats.items() if 0 < n < row.n]  # 0: not its metric
     return Study(root=root, runs=runs, skipped=skipped, rows=rows, metrics=chosen, group_by=group_by,
                  notes=notes, test_set=test_set)
 
