@@ -11,6 +11,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from recon.geometry.pointcloud import chamfer_distances
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import GT_COLOR, PRED_COLOR, figure_to_array, point_cloud_figure, save_figure
+from recon.viz.stereo import disparity_figure
 
 
 def _rgb(hex_color: str) -> np.ndarray:
@@ -25,6 +26,10 @@ class PredictionMedia(pl.Callback):
     (orange) and ``test_<i>_gt.ply`` (grey), then logs them: WandbLogger gets ``test/media/figure_<i>`` (image)
     and ``test/media/pointcloud_<i>`` (a 3D object: ground truth grey + prediction orange); TensorBoardLogger
     gets the figure (``add_image``) and both clouds (``add_mesh``, points only); other loggers are skipped.
+
+    Stereo tasks (``problem == "stereo"``) get ``test_<i>.png`` only: :func:`~recon.viz.stereo.disparity_figure`
+    (left | ground-truth disparity | prediction | signed error) with the pair's EPE and bad-2 over its valid pixels,
+    logged like the figure above.
 
     The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
     ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
@@ -47,6 +52,9 @@ class PredictionMedia(pl.Callback):
                           dataloader_idx: int = 0) -> None:
         missing = self.num_samples - len(self.written)
         if missing <= 0 or not trainer.is_global_zero:
+            return
+        if getattr(pl_module, "problem", None) == "stereo":
+            self._stereo(trainer, pl_module, batch, missing)
             return
         n = min(missing, len(batch["image"]))
         sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}
@@ -93,3 +101,29 @@ class PredictionMedia(pl.Callback):
                 ]).astype(np.uint8))[None]
                 writer.add_mesh(f"test/media/pointcloud_{i}", vertices=vertices, colors=colors,
                                 global_step=trainer.global_step)
+
+    def _stereo(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, missing: int) -> None:
+        n = min(missing, len(batch["left"]))
+        sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        pred = pl_module(sub)["disparity"].float().cpu()
+        gt, valid = sub["disparity"].float().cpu(), sub["valid"].cpu()
+        for j in range(n):
+            i = len(self.written)
+            error = (pred[j] - gt[j]).abs()[valid[j]]
+            metrics = {}
+            if error.numel():
+                metrics = {"EPE": float(error.mean()), "bad-2 (%)": float((error > 2).float().mean() * 100)}
+            fig = disparity_figure(sub["left"][j], gt[j], pred[j], valid[j], title=f"test sample {i}", metrics=metrics)
+            pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
+            path = save_figure(fig, self.output_dir / f"test_{i}.png")
+            self.written.append({"figure": path})
+            caption = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    import wandb
+
+                    logger.experiment.log({f"test/media/figure_{i}": wandb.Image(str(path), caption=caption),
+                                           "trainer/global_step": trainer.global_step})
+                elif isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1),
+                                                trainer.global_step, dataformats="CHW")

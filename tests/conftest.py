@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recon.cli import CONFIG_DIR
 
@@ -20,6 +20,24 @@ TINY_DATA = [
     "data.render_workers=0",
 ]
 TINY_MODEL = ["model.num_points=64", "model.widths=[8,16]", "model.feature_dim=32", "model.hidden_dim=64"]
+
+
+def _selects_task(data_option: str) -> bool:
+    path = Path(CONFIG_DIR) / "data" / f"{data_option}.yaml"
+    defaults = (OmegaConf.load(path).get("defaults") if path.is_file() else None) or []
+    return any(isinstance(entry, DictConfig) and any(str(key).startswith("/task") for key in entry)
+               for entry in defaults)
+
+
+# Tiny synthetic stereo pairs (focal and disparities scaled down with the image); stereo models take
+# data.max_disparity. "+task=stereo" only while conf/data/stereo.yaml does not select its task yet.
+TINY_STEREO_DATA = [
+    "data=stereo", "data.synthetic.num_train=8", "data.synthetic.num_val=4", "data.synthetic.num_test=4",
+    "data.synthetic.image_size=[32,64]", "data.synthetic.focal_px=40.0", "data.synthetic.disparity_range=[1.0,16.0]",
+    "data.max_disparity=16", "data.synthetic.num_objects=[2,4]", "data.synthetic.num_points=64",
+    "data.synthetic.supersample=1", "data.augment.crop_size=[32,48]", "data.batch_size=4", "data.render_workers=0",
+] + ([] if _selects_task("stereo") else ["+task=stereo"])
+TINY_GWC = ["model.feature_channels=16", "model.feature_blocks=1"]
 
 
 @pytest.fixture(scope="session")

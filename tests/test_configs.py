@@ -3,13 +3,16 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
 from recon.cli import CONFIG_DIR
 from recon.ddp import HydraJobDDPStrategy
 from recon.runner import instantiate_group
 from recon.validation import validate_components
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.conftest import TINY_DATA, TINY_STEREO_DATA
+
+# tiny data of each problem: a model option is instantiated with the data of the problem it declares
+TINY_DATA_OF = {"single_view": TINY_DATA, "stereo": TINY_STEREO_DATA}
 
 
 def options(group: str) -> list[str]:
@@ -23,7 +26,8 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize("name", options("model"))
 def test_model_options_instantiate_with_the_data_they_solve(make_config, name):
-    cfg = make_config([f"model={name}"] + TINY_DATA)
+    problem = get_class(make_config([f"model={name}"]).model._target_).problem
+    cfg = make_config([f"model={name}"] + TINY_DATA_OF[problem])
     model = instantiate(cfg.model)
     datamodule = instantiate(cfg.data)
     task = instantiate(cfg.task, model=model)

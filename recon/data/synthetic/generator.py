@@ -20,7 +20,9 @@ family          (S,) str                "primitive" | "composite" | "deformed" |
 kind            (S,) str                subtype (e.g. "torus", "table", "stanford-bunny.obj")
 =============== ======================= ==================================================
 
-World frame: z up; see :mod:`recon.data.synthetic.scene`. Scene i of a split depends only on
+World frame: z up; see :mod:`recon.data.synthetic.scene`. A :class:`~.config.StereoSceneConfig` renders
+stereo pairs of cluttered scenes instead (V = 2, keys :data:`.stereo_scene.KEYS`: no ``normals``, plus
+``covisible`` (S, 2, H, W) bool, see :mod:`.stereo_scene`). Scene i of a split depends only on
 ``(seed, split, i)``, so results are identical for any ``workers`` and across runs.
 """
 
@@ -36,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import SyntheticConfig, config_hash, mesh_files
+from . import stereo_scene
+from .config import StereoSceneConfig, SyntheticConfig, config_hash, mesh_files
 from .renderer import render
 from .scene import sample_scene
 
@@ -45,8 +48,16 @@ KEYS = ("rgb", "depth", "mask", "normals", "K", "T_cw", "points", "point_normals
 CHUNK = 25  # scenes per task sent to a worker
 
 
-def generate_scene(cfg: SyntheticConfig, split: str, index: int, nthreads: int = 0) -> dict[str, np.ndarray]:
+def array_keys(cfg: SyntheticConfig | StereoSceneConfig) -> tuple[str, ...]:
+    """The arrays a split of ``cfg`` holds: :data:`KEYS`, or :data:`.stereo_scene.KEYS` for stereo scenes."""
+    return stereo_scene.KEYS if isinstance(cfg, StereoSceneConfig) else KEYS
+
+
+def generate_scene(cfg: SyntheticConfig | StereoSceneConfig, split: str, index: int,
+                   nthreads: int = 0) -> dict[str, np.ndarray]:
     """Render scene ``index`` of ``split``; arrays without the leading S axis."""
+    if isinstance(cfg, StereoSceneConfig):
+        return stereo_scene.generate_stereo_scene(cfg, split, index, nthreads)
     sc = sample_scene(cfg, split, index)
     H, W = cfg.image_size
     out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads)
@@ -59,7 +70,9 @@ def generate_scene(cfg: SyntheticConfig, split: str, index: int, nthreads: int =
     }
 
 
-def _empty(cfg: SyntheticConfig, S: int) -> dict[str, np.ndarray]:
+def _empty(cfg: SyntheticConfig | StereoSceneConfig, S: int) -> dict[str, np.ndarray]:
+    if isinstance(cfg, StereoSceneConfig):
+        return stereo_scene.empty_arrays(cfg, S)
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
     return {
         "rgb": np.zeros((S, V, H, W, 3), np.uint8), "depth": np.zeros((S, V, H, W), np.float32),
@@ -90,7 +103,8 @@ def _progress(enabled: bool):
                     TimeRemainingColumn(), disable=not enabled, transient=False)
 
 
-def generate_split(cfg: SyntheticConfig, split: str, *, workers: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
+def generate_split(cfg: SyntheticConfig | StereoSceneConfig, split: str, *, workers: int = 0,
+                   progress: bool = True) -> dict[str, np.ndarray]:
     """Render every scene of ``split`` (no caching). ``workers > 0`` uses a process pool."""
     S = cfg.split_size(split)
     if cfg.mesh_dir:  # fail early, naming the bad file, before starting workers
@@ -103,7 +117,7 @@ def generate_split(cfg: SyntheticConfig, split: str, *, workers: int = 0, progre
 
     def store(start: int, items: list[dict]) -> None:
         for k, item in enumerate(items):
-            for key in KEYS:
+            for key in array_keys(cfg):
                 data[key][start + k] = item[key]
 
     with _progress(progress) as bar:
@@ -137,22 +151,23 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def _load(path: Path, cfg: SyntheticConfig, split: str) -> dict[str, np.ndarray]:
+def _load(path: Path, cfg: SyntheticConfig | StereoSceneConfig, split: str) -> dict[str, np.ndarray]:
+    keys = array_keys(cfg)
     with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in KEYS}
+        data = {k: z[k] for k in keys}
     S = cfg.split_size(split)
     ref = _empty(cfg, 0)
-    for k in KEYS:
+    for k in keys:
         if data[k].shape[1:] != ref[k].shape[1:] or len(data[k]) != S:
             raise ValueError(f"array {k!r} has shape {data[k].shape}, expected {(S,) + ref[k].shape[1:]}")
     return data
 
 
-def cache_path(cfg: SyntheticConfig, cache_dir: str | Path, split: str) -> Path:
+def cache_path(cfg: SyntheticConfig | StereoSceneConfig, cache_dir: str | Path, split: str) -> Path:
     return Path(cache_dir).expanduser() / config_hash(cfg) / f"{split}.npz"
 
 
-def load_or_generate(cfg: SyntheticConfig, cache_dir: str | Path, split: str, *, workers: int = 0,
+def load_or_generate(cfg: SyntheticConfig | StereoSceneConfig, cache_dir: str | Path, split: str, *, workers: int = 0,
                      progress: bool = True) -> dict[str, np.ndarray]:
     """Render ``split`` ('train' | 'val' | 'test') once, cache it, and load it on later calls.
 

@@ -1,0 +1,262 @@
+"""Stereo matching data: rectified left/right pairs of synthetic cluttered scenes -> left-view disparity.
+
+Every item is a dict of tensors; real-format stereo readers return the same keys, so any stereo model or task
+runs on either:
+
+- ``left``, ``right``  (3, H, W) float32 RGB in [0, 1], a rectified pair (epipolar lines are image rows)
+- ``disparity``        (1, H, W) float32 LEFT disparity in pixels, positive: the left pixel ``(x, y)`` is seen in
+  the right image at ``(x - d, y)``; ``d = focal * baseline / depth``; 0 where ``valid`` is False
+- ``valid``            (1, H, W) bool: ground truth exists (the left pixel sees a surface, not the sky)
+- ``nonoccluded``      (1, H, W) bool: ``valid`` and the same surface point is visible in the right image, inside
+  it (``x - d >= 0``); the complement inside ``valid`` is occluded or out of the right view
+- ``disparity_right``  (1, H, W) float32 RIGHT-view disparity (the right pixel ``x`` is seen in the left image at
+  ``x + d``), 0 where the right pixel sees no surface
+- ``focal`` () float32 pixels; ``baseline`` () float32 scene units; ``K`` (3, 3) left intrinsics (a crop moves its
+  principal point); ``index`` () int64 item index in its split
+
+Synthetic ground truth is exact: depth comes from ray casting at pixel centres, occlusion from casting rays from
+the right camera towards every left surface point (:mod:`recon.data.synthetic.stereo_scene`).
+
+Training items (train split only) pass through :class:`StereoAugment`: the same random crop of both views and of
+the ground truth, independent photometric changes per view, optionally a small vertical shift of the right image.
+"""
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from recon.data.synthetic.config import StereoSceneConfig, config_hash
+from recon.data.synthetic.generator import load_or_generate
+
+SPLITS = ("train", "val", "test")
+_SPATIAL = ("left", "right", "disparity", "valid", "nonoccluded", "disparity_right")
+
+
+def right_view_in_frame(disparity: torch.Tensor) -> torch.Tensor:
+    """Left pixels whose correspondence ``x - d`` lies in the right image: ``x - d >= 0``. (..., H, W) -> bool."""
+    x = torch.arange(disparity.shape[-1], dtype=disparity.dtype, device=disparity.device)
+    return x - disparity >= 0
+
+
+@dataclass
+class StereoAugment:
+    """Training augmentation of stereo items (dicts with the keys of this module), drawn from torch's global RNG.
+
+    With Lightning's ``seed_everything`` (the runner's ``seed``) the draws are reproducible, also in DataLoader
+    workers (seeded per worker) and across a resumed run (the RNG state is checkpointed).
+
+    - ``crop_size`` (h, w): one random window for both views and every ground-truth map; ``K``'s principal point
+      moves with it, and ``nonoccluded`` drops left pixels whose match leaves the crop (``x - d < 0``).
+    - per view, independently (the views of a real rig differ in exposure and colour response): gamma
+      ``1 +- gamma``, contrast ``1 +- contrast`` about the image mean, brightness ``1 +- brightness``, a gain per
+      colour channel ``1 +- colour``; clipped to [0, 1]. Geometry and ground truth are untouched.
+    - ``y_shift``: the right image moves vertically by a uniform ``dy`` in ``[-y_shift, y_shift]`` px (bilinear;
+      imperfect rectification). The ground truth is NOT shifted: a match is then off its row by ``|dy|``, which is
+      why the default is 0; 0.5-1 px trains robustness to real rigs.
+    """
+
+    crop_size: tuple[int, int] | None = None
+    brightness: float = 0.0
+    contrast: float = 0.0
+    gamma: float = 0.0
+    colour: float = 0.0
+    y_shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.crop_size is not None:
+            self.crop_size = tuple(int(v) for v in self.crop_size)
+            if len(self.crop_size) != 2 or min(self.crop_size) < 1:
+                raise ValueError(f"data.augment.crop_size must be two positive ints (h, w), got {list(self.crop_size)}")
+        for name in ("brightness", "contrast", "gamma", "colour", "y_shift"):
+            value = float(getattr(self, name))
+            setattr(self, name, value)
+            if value < 0 or (name != "y_shift" and value >= 1):
+                raise ValueError(f"data.augment.{name} must be in [0, 1) (y_shift: >= 0 px), got {value}")
+
+    @staticmethod
+    def _uniform(spread: float, *shape: int) -> torch.Tensor:
+        return 1 + (torch.rand(shape or (1,)) * 2 - 1) * spread
+
+    def _photometric(self, img: torch.Tensor) -> torch.Tensor:
+        if self.gamma:
+            img = img.clamp(0, 1) ** self._uniform(self.gamma)
+        if self.contrast:
+            mean = img.mean()
+            img = (img - mean) * self._uniform(self.contrast) + mean
+        if self.brightness or self.colour:
+            img = img * self._uniform(self.brightness) * self._uniform(self.colour, 3, 1, 1)
+        return img.clamp(0, 1)
+
+    def _crop(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h, w = self.crop_size
+        H, W = item["left"].shape[-2:]
+        y0 = int(torch.randint(0, H - h + 1, ()))
+        x0 = int(torch.randint(0, W - w + 1, ()))
+        out = dict(item)
+        for key in _SPATIAL:
+            if key in item:
+                out[key] = item[key][..., y0:y0 + h, x0:x0 + w]
+        K = item["K"].clone()
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+        out["K"] = K
+        out["nonoccluded"] = out["nonoccluded"] & right_view_in_frame(out["disparity"])
+        return out
+
+    def _shift_rows(self, img: torch.Tensor, dy: float) -> torch.Tensor:
+        H, W = img.shape[-2:]
+        ys, xs = torch.meshgrid(torch.arange(H, dtype=img.dtype), torch.arange(W, dtype=img.dtype), indexing="ij")
+        grid = torch.stack([xs / (W - 1) * 2 - 1, (ys + dy) / (H - 1) * 2 - 1], -1)
+        return F.grid_sample(img[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
+
+    def __call__(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.crop_size is not None:
+            item = self._crop(item)
+        else:
+            item = dict(item)
+        item["left"] = self._photometric(item["left"])
+        item["right"] = self._photometric(item["right"])
+        if self.y_shift > 0:
+            dy = float((torch.rand(()) * 2 - 1) * self.y_shift)
+            item["right"] = self._shift_rows(item["right"], dy)
+        return item
+
+
+class SyntheticStereoDataset(Dataset):
+    """Items of one split, built from the generator's stereo arrays (see the module docstring for the keys)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], augment: StereoAugment | None = None):
+        self.rgb = torch.from_numpy(arrays["rgb"])  # (S, 2, H, W, 3) uint8
+        self.depth = torch.from_numpy(arrays["depth"])  # (S, 2, H, W) float32
+        self.covisible = torch.from_numpy(arrays["covisible"])  # (S, 2, H, W) bool
+        self.K = torch.from_numpy(arrays["K"][:, 0]).float()
+        T = arrays["T_cw"].astype(np.float64)
+        # right = left shifted by b along +x_cam: t_right = t_left - (b, 0, 0)
+        self.baseline = torch.from_numpy(T[:, 0, 0, 3] - T[:, 1, 0, 3]).float()
+        self.focal = self.K[:, 0, 0].clone()
+        self.ids = arrays["ids"].tolist()
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        f, b = self.focal[i], self.baseline[i]
+        depth = self.depth[i][:, None]  # (2, 1, H, W)
+        seen = depth > 0
+        disparity = torch.where(seen, f * b / torch.where(seen, depth, 1.0), 0.0)
+        item = {
+            "left": self.rgb[i, 0].permute(2, 0, 1).float().div_(255.0),
+            "right": self.rgb[i, 1].permute(2, 0, 1).float().div_(255.0),
+            "disparity": disparity[0],
+            "valid": seen[0],
+            "nonoccluded": seen[0] & self.covisible[i, 0][None] & right_view_in_frame(disparity[0]),
+            "disparity_right": disparity[1],
+            "focal": f,
+            "baseline": b,
+            "K": self.K[i],
+            "index": torch.tensor(i),
+        }
+        return self.augment(item) if self.augment is not None else item
+
+
+class SyntheticStereoDataModule(pl.LightningDataModule):
+    """Synthetic stereo pairs, rendered once and cached under ``cache_dir`` keyed by the generator config.
+
+    ``synthetic`` holds :class:`~recon.data.synthetic.config.StereoSceneConfig` fields (focal length, baseline,
+    resolution, disparity range, scene content). ``max_disparity`` is the largest disparity models must handle
+    (e.g. a cost volume's range); every ground-truth disparity is <= ``synthetic.disparity_range[1]``, which must
+    not exceed it. ``augment`` holds :class:`StereoAugment` fields, applied to the train split only (null: none).
+    """
+
+    problem = "stereo"
+
+    def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 8,
+                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False, max_disparity: float = 64,
+                 augment: dict | None = None):
+        super().__init__()
+        try:
+            self.config = StereoSceneConfig(**(synthetic or {}))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"data.synthetic: {e}") from None
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        d_max = self.config.disparity_range[1]
+        if d_max > max_disparity:
+            raise ValueError(f"data.synthetic.disparity_range[1] = {d_max} exceeds data.max_disparity = "
+                             f"{max_disparity}: ground-truth disparities would not fit the models' range; lower the "
+                             "first or raise the second")
+        try:
+            self.augment = None if augment is None else StereoAugment(**augment)
+        except TypeError as e:
+            raise ValueError(f"data.augment: {e}") from None  # value errors of StereoAugment name their key
+        if self.augment is not None and self.augment.crop_size is not None:
+            h, w = self.augment.crop_size
+            H, W = self.config.image_size
+            if h > H or w > W:
+                raise ValueError(f"data.augment.crop_size = {[h, w]} is larger than "
+                                 f"data.synthetic.image_size = {[H, W]}")
+        self.cache_dir = Path(cache_dir)
+        self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
+        self.pin_memory = pin_memory
+        self.max_disparity = float(max_disparity)
+        self.datasets: dict[str, SyntheticStereoDataset] = {}
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of validation and test items (training items have ``augment.crop_size`` when it is set)."""
+        return tuple(self.config.image_size)
+
+    def prepare_data(self) -> None:
+        for split in SPLITS:
+            load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split not in self.datasets:
+                arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+                self.datasets[split] = SyntheticStereoDataset(arrays, self.augment if split == "train" else None)
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """A batch with the shapes and value ranges of validation items, built without rendering (for config checks)."""
+        (H, W), B = self.image_size, batch_size
+        g = torch.Generator().manual_seed(0)
+        lo, hi = self.config.disparity_range
+        disparity = lo + (hi - lo) * torch.rand(B, 1, H, W, generator=g)
+        return {
+            "left": torch.rand(B, 3, H, W, generator=g), "right": torch.rand(B, 3, H, W, generator=g),
+            "disparity": disparity, "valid": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "nonoccluded": torch.rand(B, 1, H, W, generator=g) < 0.9, "disparity_right": disparity.clone(),
+            "focal": torch.full((B,), self.config.focal_px), "baseline": torch.full((B,), self.config.baseline[0]),
+            "K": self.config.intrinsics().expand(B, 3, 3).clone(), "index": torch.arange(B),
+        }
+
+    def split_ids(self) -> dict[str, list[str]]:
+        self.setup()
+        return {split: ds.ids for split, ds in self.datasets.items()}
+
+    def describe(self) -> dict:
+        """What a run summary records about the data (the test set: augmentation is training-only, so not here)."""
+        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config),
+                "max_disparity": self.max_disparity}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.num_workers > 0,
+                          drop_last=shuffle and len(self.datasets[split]) > self.batch_size)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
