@@ -131,3 +131,14 @@ def test_ddp_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
         assert b["metrics"][key] == pytest.approx(a["metrics"][key], rel=1e-5), key
     assert b["optimized"]["value"] == pytest.approx(a["optimized"]["value"], rel=1e-5)  # best val/chamfer_l1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # nothing else written
+
+
+@pytest.mark.parametrize("name", ["single_view_optuna", "stereo_optuna"])
+def test_hparams_search_sweeps_keys_that_exist(make_config, name):
+    from omegaconf import OmegaConf
+
+    cfg = make_config([f"hparams_search={name}"])
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.optimized_metric == {"single_view_optuna": "val/chamfer_l1", "stereo_optuna": "val/epe_all"}[name]
+    for key in cfg.hydra.sweeper.params:  # a typo here would make Optuna tune a key nothing reads
+        assert OmegaConf.select(cfg, key, default=None) is not None, key
