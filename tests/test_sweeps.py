@@ -142,3 +142,14 @@ def test_hparams_search_sweeps_keys_that_exist(make_config, name):
     assert cfg.optimized_metric == {"single_view_optuna": "val/chamfer_l1", "stereo_optuna": "val/epe_all"}[name]
     for key in cfg.hydra.sweeper.params:  # a typo here would make Optuna tune a key nothing reads
         assert OmegaConf.select(cfg, key, default=None) is not None, key
+
+
+@pytest.mark.slow
+def test_parallel_sweep_jobs_can_render_with_worker_processes(tmp_path):
+    """Inside a joblib (loky) worker the start method is loky's; the renderer's spawn pool must still start."""
+    run_train(tmp_path, tmp_path / "fresh_cache", "-m", "hydra/launcher=parallel", "threads=1",
+              "data.render_workers=2", "data.synthetic.num_train=16", "data.synthetic.num_val=8",
+              "data.synthetic.num_test=8", "trainer.max_epochs=1", "logger=none", "callbacks=none", "seed=1,2")
+    jobs = summaries(sweep_dir(tmp_path))
+    assert [s["status"] for s in jobs.values()] == ["completed", "completed"]
+    assert len(list((tmp_path / "fresh_cache").rglob("*.npz"))) == 3  # one render per split, shared by both jobs

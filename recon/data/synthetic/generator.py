@@ -40,6 +40,7 @@ import torch
 
 from . import stereo_scene
 from .config import StereoSceneConfig, SyntheticConfig, config_hash, mesh_files
+from .pool import spawn_pool
 from .renderer import render
 from .scene import sample_scene
 
@@ -123,10 +124,7 @@ def generate_split(cfg: SyntheticConfig | StereoSceneConfig, split: str, *, work
     with _progress(progress) as bar:
         task = bar.add_task(f"rendering synthetic {split}", total=S)
         if workers > 0 and S > 0:
-            import multiprocessing as mp
-
-            # spawn: open3d/torch thread pools do not survive fork() safely
-            with mp.get_context("spawn").Pool(workers) as pool:
+            with spawn_pool(workers) as pool:
                 for start, items in pool.imap_unordered(_render_chunk, tasks):
                     store(start, items)
                     bar.advance(task, len(items))

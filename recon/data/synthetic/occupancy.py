@@ -27,6 +27,7 @@ from recon.geometry.voxels import pack_occupancy, voxel_size
 
 from .config import SyntheticConfig, config_hash
 from .generator import _atomic_write, _progress
+from .pool import spawn_pool
 from .scene import sample_scene
 
 CHUNK = 50  # scenes per task sent to a worker
@@ -101,9 +102,7 @@ def compute_split_occupancy(cfg: SyntheticConfig, split: str, resolution: int, e
     with _progress(progress) as bar:
         task = bar.add_task(f"occupancy {resolution}^3 {split}", total=S)
         if workers > 0 and len(tasks) > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+            with spawn_pool(min(workers, len(tasks))) as pool:
                 for start, packed in pool.imap_unordered(_chunk, tasks):
                     out[start:start + len(packed)] = packed
                     bar.advance(task, len(packed))
