@@ -28,7 +28,7 @@ def test_a_training_step_and_the_vae_test_metrics(make_config, tmp_path, model):
             "test/reference/chamfer_l1"]
     if model == "vae_voxel":
         keys += ["test/iou", "test/reference/iou", "test/reference/iou_tuned"]
-        assert summary["data"]["occupancy"] == {"resolution": 16, "extent": 1.0}
+        assert summary["data"]["targets"]["occupancy"] == {"resolution": 16, "extent": 1.0}
         assert 0 < metrics["test/reference/iou"] < 1
     for key in keys:
         assert np.isfinite(metrics[key]), key
