@@ -47,8 +47,11 @@ import numpy as np
 from recon.summary import SUMMARY_FORMAT
 
 PREFERRED_METRICS = ("test/chamfer_l1", "test/chamfer_l2", "test/fscore", "test/iou", "test/accuracy",
-                     "test/completeness")
+                     "test/completeness", "test/epe_all", "test/bad2_all", "test/d1_all", "test/epe_noc",
+                     "test/bad2_noc")
 REFERENCE_LABEL = "reference (medoid shape)"
+# The non-learned reference each problem's task scores beside every test (``test/reference/*``).
+REFERENCE_LABELS = {"stereo": "reference (OpenCV SGBM)"}
 # Config keys that say where or how verbosely a run was logged, not what it computed.
 BOOKKEEPING = ("seed", "paths", "hydra", "run_name", "tags", "task_name", "print_config", "logger", "ckpt_path",
                "resume", "threads", "callbacks.rich_progress_bar", "callbacks.lr_monitor", "callbacks.prediction_media",
@@ -390,9 +393,17 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     rows += [make_row(g[0].label, "baseline", g, metrics) for g in baselines]
     referenced = [r for r in runs if any(k.startswith("test/reference/") for k in r.metrics)]
     if referenced:
-        rows.append(make_row(REFERENCE_LABEL, "reference", referenced, metrics,
+        problems = Counter(task_module(r) for r in referenced)
+        label = REFERENCE_LABELS.get(problems.most_common(1)[0][0], REFERENCE_LABEL)
+        rows.append(make_row(label, "reference", referenced, metrics,
                              source=lambda m: m.replace("test/", "test/reference/", 1)))
     return rows
+
+
+def task_module(run: Run) -> str:
+    """``stereo`` for ``recon.tasks.stereo.StereoTask``: the problem the run's task solves."""
+    parts = str((run.config.get("task") or {}).get("_target_", "")).split(".")
+    return parts[-2] if len(parts) >= 2 else ""
 
 
 def choose_metrics(runs: list[Run], requested: list[str] | None) -> list[str]:

@@ -92,8 +92,9 @@ def markdown(study: Study, plots: list[Path], out: Path) -> str:
              f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
              "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
              "↓ lower is better, ↑ higher is better; best mean per column in bold. "
-             "Baselines are non-learned models; the reference row is the medoid-shape reference every "
-             "single-view test logs beside its model (`test/reference/*`), over all compared runs.", "",
+             "Baselines are non-learned models; the reference row is the non-learned reference every test "
+             "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
+             "occupancy grid; stereo: OpenCV SGBM), over all compared runs.", "",
              "| " + " | ".join(_md_escape(h) for h in header) + " |",
              "|" + "|".join("---" if i < first_metric else "---:" for i in range(len(header))) + "|"]
     for i, row_cells in enumerate(cells):

@@ -290,3 +290,13 @@ def test_rerun_replaces_results_in_place(tmp_path):
 ])
 def test_metric_direction(metric, better):
     assert direction(metric) == better
+
+
+def test_stereo_reference_row_is_labelled_sgbm(tmp_path):
+    four_good_runs(tmp_path)
+    for path in tmp_path.glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        summary["config"].setdefault("task", {})["_target_"] = "recon.tasks.stereo.StereoTask"
+        path.write_text(json.dumps(summary))
+    assert main([str(tmp_path), "--metrics", "chamfer_l1"]) == 0
+    assert read_csv(tmp_path / "results.csv")[-1]["group"] == "reference (OpenCV SGBM)"
