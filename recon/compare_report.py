@@ -2,29 +2,13 @@
 import csv
 import io
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from recon.compare import Study, direction
+from recon.summary import write_text_atomic
 
 ARROWS = {"min": "↓", "max": "↑", None: ""}
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def fmt_stat(mean: float, std: float, n: int, row_n: int) -> str:
