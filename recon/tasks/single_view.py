@@ -27,6 +27,7 @@ from recon.metrics.occupancy import OccupancyIoU
 from recon.metrics.samples import BestOfKChamfer, SampleDiversity
 from recon.models.mean_occupancy import MeanOccupancy
 from recon.models.medoid_shape import MedoidShape
+from recon.tasks.optimization import configure_optimization
 
 
 def predicts_occupancy(model: nn.Module) -> bool:
@@ -218,9 +219,4 @@ class SingleViewTask(pl.LightningModule):
         return self(batch)
 
     def configure_optimizers(self):
-        if self.optimizer_factory is None:
-            raise ValueError("task.optimizer is not set: training needs an optimizer config")
-        optimizer = self.optimizer_factory(params=self.model.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer), "interval": "epoch"}}
+        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from recon.metrics.stereo import StereoMetrics
 from recon.models.sgbm import SGBMStereo
+from recon.tasks.optimization import configure_optimization
 
 REGIONS = ("all", "nonoccluded")
 
@@ -139,10 +140,4 @@ class StereoTask(pl.LightningModule):
         return self(batch)
 
     def configure_optimizers(self):
-        if self.optimizer_factory is None:
-            raise ValueError("task.optimizer is not set: training needs an optimizer config")
-        optimizer = self.optimizer_factory(params=self.model.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer), "interval": "epoch"}}
+        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)
