@@ -9,6 +9,9 @@ are assumed, i.e. the crop is taken to have the training field of view). Outputs
 visible, grey elsewhere) and ``<stem>.png`` (``input | prediction | side view``). A generative checkpoint (a model
 with ``sample``, e.g. ``model=vae_points``) also draws ``samples`` shapes per image: ``<stem>_sample<k>.ply`` and
 ``<stem>_samples.png`` (each sample from the camera and from the side).
+
+A stereo request (``left=... right=...``, or a checkpoint whose model has ``problem == "stereo"``) goes to
+:func:`recon.stereo_predict.predict_stereo`, which can also run a model without training (``model=sgbm``).
 """
 from __future__ import annotations
 
@@ -17,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
 from torch.nn import functional as F
 
 from recon.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
 from recon.geometry.cameras import project
+from recon.stereo_predict import model_problem, predict_stereo
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import CMAP, point_cloud_figure, save_figure
 
@@ -133,8 +137,26 @@ def _output_stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
-def predict(cfg: DictConfig) -> list[dict]:
-    """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``.
+def model_source(cfg: DictConfig) -> tuple[dict | None, dict]:
+    """The loaded checkpoint and its inference config for ``ckpt_path``, or ``(None, {"model": ...})`` for
+    ``model=<name>``. Raises ``ValueError`` unless exactly one of them is given, or for a foreign checkpoint."""
+    ckpt_path, model = cfg.get("ckpt_path") or None, cfg.get("model")
+    if (ckpt_path is None) == (model is None):
+        got = "both" if ckpt_path else "neither"
+        raise ValueError(f"give exactly one of ckpt_path=<trained checkpoint> and model=<name> (a model without "
+                         f"training, e.g. model=sgbm), got {got}")
+    if model is not None:
+        return None, {"model": OmegaConf.to_container(model, resolve=True)}
+    checkpoint = load_checkpoint(ckpt_path)
+    try:
+        return checkpoint, inference_config(checkpoint)
+    except ValueError as e:
+        raise ValueError(f"{ckpt_path}: {e}") from None
+
+
+def predict(cfg: DictConfig) -> list[dict] | dict:
+    """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``;
+    stereo requests go to :func:`~recon.stereo_predict.predict_stereo` (its dict is returned).
 
     Config keys: ``ckpt_path``; ``inputs`` (a path or a list of paths); ``intrinsics`` (``[fx, fy, cx, cy]`` in
     pixels of the given images, or null for the training field of view); ``output_dir``.
@@ -149,11 +171,15 @@ def predict(cfg: DictConfig) -> list[dict]:
     Raises ``ValueError`` (checkpoint not a safe recon checkpoint or foreign ``_target_``; bad input image or
     intrinsics) before any output is written.
     """
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    try:
-        config = inference_config(checkpoint)
-    except ValueError as e:
-        raise ValueError(f"{cfg.ckpt_path}: {e}") from None
+    checkpoint, config = model_source(cfg)
+    problem = model_problem(config["model"])
+    if problem == "stereo" or cfg.get("left") is not None or cfg.get("right") is not None:
+        return predict_stereo(cfg, checkpoint, config)
+    if checkpoint is None:
+        raise ValueError(f"model={config['model']['_target_']} is a {problem} model: single-view predictions need "
+                         "ckpt_path=<trained checkpoint> (only stereo models run from model=<name>)")
+    if cfg.get("inputs") is None:
+        raise ValueError(f"{cfg.ckpt_path} is a {problem} model: give the images as inputs=[a.png,...]")
     synthetic = dict(config["data"].get("synthetic") or {})
     try:
         data = SyntheticConfig(**synthetic)

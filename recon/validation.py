@@ -40,6 +40,11 @@ def validate_components(datamodule, model, task) -> None:
     problems = {"data": datamodule.problem, "model": getattr(model, "problem", None), "task": task.problem}
     if len(set(problems.values())) > 1:
         raise ConfigError(f"incompatible components: {problems}")
+    data_range, model_range = getattr(datamodule, "max_disparity", None), getattr(model, "max_disparity", None)
+    if data_range is not None and model_range is not None and float(data_range) > float(model_range):
+        raise ConfigError(f"data.max_disparity = {float(data_range):g} exceeds model.max_disparity = "
+                          f"{float(model_range):g}: the model cannot predict the data's disparities; raise "
+                          "model.max_disparity (a trained model keeps its own) or evaluate on data whose range it covers")
     if getattr(model, "trainable", True) is False:
         return
     batch = datamodule.example_batch(2)

@@ -50,7 +50,7 @@ class StereoAugment:
     workers (seeded per worker) and across a resumed run (the RNG state is checkpointed).
 
     - ``crop_size`` (h, w): one random window for both views and every ground-truth map; ``K``'s principal point
-      moves with it, and ``nonoccluded`` drops left pixels whose match leaves the crop (``x - d < 0``).
+      (when the item has one) moves with it, and ``nonoccluded`` drops left pixels whose match leaves the crop (``x - d < 0``).
     - per view, independently (the views of a real rig differ in exposure and colour response): gamma
       ``1 +- gamma``, contrast ``1 +- contrast`` about the image mean, brightness ``1 +- brightness``, a gain per
       colour channel ``1 +- colour``; clipped to [0, 1]. Geometry and ground truth are untouched.
@@ -100,10 +100,11 @@ class StereoAugment:
         for key in _SPATIAL:
             if key in item:
                 out[key] = item[key][..., y0:y0 + h, x0:x0 + w]
-        K = item["K"].clone()
-        K[0, 2] -= x0
-        K[1, 2] -= y0
-        out["K"] = K
+        if "K" in item:  # real-format items carry no intrinsics
+            K = item["K"].clone()
+            K[0, 2] -= x0
+            K[1, 2] -= y0
+            out["K"] = K
         out["nonoccluded"] = out["nonoccluded"] & right_view_in_frame(out["disparity"])
         return out
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recon.data.formats.images import check_same_size, read_rgb
+from recon.data.formats.images import check_same_size, image_size, read_rgb
+from recon.data.formats.pfm import read_pfm_header
 
 STEREO_KEYS = ("left", "right", "disparity", "valid", "nonoccluded", "focal", "baseline", "index")
 
@@ -68,6 +69,17 @@ class StereoPairDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def check_headers(self) -> None:
+        """Read every file's header (not its pixels) and raise naming the file on a corrupt header, a truncated
+        PFM or a size mismatch between the files of a pair: the cheap checks a run makes before it starts."""
+        for sample in self.samples:
+            size = image_size(sample.left)
+            check_same_size(size, sample.left, image_size(sample.right), sample.right)
+            for path in (sample.disparity, sample.nonoccluded):
+                if path is not None:
+                    other = read_pfm_header(path)[:2] if path.suffix.lower() == ".pfm" else image_size(path)
+                    check_same_size(size, sample.left, other, path)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.samples[index]

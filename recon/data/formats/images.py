@@ -25,6 +25,22 @@ def _load(path: Path) -> Image.Image:
         raise ValueError(f"cannot decode image {path}: {error}") from error
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header alone (no decoding: truncated pixel data is not noticed here).
+
+    Raises FileNotFoundError or ValueError naming ``path`` for a missing file or an unrecognised/corrupt header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"cannot decode image {path}: {error}") from error
+    return height, width
+
+
 def read_rgb(path: str | Path) -> torch.Tensor:
     """Read an image file as ``(3, H, W)`` float32 RGB in [0, 1] (gray replicated, alpha dropped)."""
     path = Path(path)

@@ -25,17 +25,15 @@ def _header_line(f, path: Path, what: str) -> bytes:
     return line.strip()
 
 
-def read_pfm(path: str | Path) -> np.ndarray:
-    """Read a PFM file.
+def read_pfm_header(path: str | Path) -> tuple[int, int, int, float, int]:
+    """Check a PFM file's header and length without reading its samples.
 
     Returns:
-        ``(H, W)`` float32 for ``Pf`` files, ``(H, W, 3)`` float32 for ``PF`` files, top row first, native
-        byte order (a fresh, writable array).
-
+        ``(height, width, channels, scale, data_offset)``.
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: naming ``path``, for a bad magic, malformed/non-positive dimensions, a zero or non-numeric
-            scale, or fewer data bytes than the header announces.
+            scale, or a file shorter than the header announces (truncated data).
     """
     path = Path(path)
     if not path.is_file():
@@ -60,11 +58,32 @@ def read_pfm(path: str | Path) -> np.ndarray:
             raise ValueError(f"{path}: corrupt PFM header: scale {scale_text[:32]!r} is not a number") from None
         if scale == 0.0 or not np.isfinite(scale):
             raise ValueError(f"{path}: corrupt PFM header: scale must be finite and non-zero, got {scale}")
-        count = width * height * channels
+        offset = f.tell()
+    available, needed = path.stat().st_size - offset, 4 * width * height * channels
+    if available < needed:
+        raise ValueError(f"{path}: truncated PFM data: {available} bytes, header {magic.decode()} "
+                         f"{width}x{height} needs {needed}")
+    return height, width, channels, scale, offset
+
+
+def read_pfm(path: str | Path) -> np.ndarray:
+    """Read a PFM file.
+
+    Returns:
+        ``(H, W)`` float32 for ``Pf`` files, ``(H, W, 3)`` float32 for ``PF`` files, top row first, native
+        byte order (a fresh, writable array).
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_pfm_header`.
+    """
+    height, width, channels, scale, offset = read_pfm_header(path)
+    count = width * height * channels
+    with open(path, "rb") as f:
+        f.seek(offset)
         data = f.read(4 * count)
-    if len(data) < 4 * count:
-        raise ValueError(f"{path}: truncated PFM data: {len(data)} bytes, header {magic.decode()} "
-                         f"{width}x{height} needs {4 * count}")
+    if len(data) < 4 * count:  # the file shrank since its header was checked
+        raise ValueError(f"{path}: truncated PFM data: {len(data)} bytes, {width}x{height}x{channels} needs "
+                         f"{4 * count}")
     dtype = np.dtype("<f4" if scale < 0 else ">f4")
     image = np.frombuffer(data, dtype=dtype, count=count).reshape(height, width, channels)
     image = image[::-1].astype(np.float32)          # bottom-to-top -> top-to-bottom; native order; copy
