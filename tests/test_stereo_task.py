@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from recon.models.gwc_stereo import GwcStereo
+from recon.models.learned_sgm import LearnedSGMStereo
 from recon.runner import train
 from recon.tasks.stereo import StereoTask
 from tests.conftest import TINY_GWC, TINY_STEREO_DATA
@@ -189,13 +190,17 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def test_gwc_overfits_four_random_dot_pairs():
-    """Wiring check of model + loss: on 4 fixed pairs the EPE falls far below its starting value (about 5 -> 0.4 px
-    in 100 steps, 2 s on one core). One thread: at 32 x 64 synchronising OpenMP threads costs more than it saves,
-    and stalls for seconds per step while other processes hold the cores."""
+@pytest.mark.parametrize("model", [
+    lambda: GwcStereo(max_disparity=16, feature_channels=16, feature_blocks=1),
+    lambda: LearnedSGMStereo(max_disparity=16, feature_channels=16, refine_channels=8),
+], ids=["gwc_stereo", "learned_sgm"])
+def test_stereo_models_overfit_four_random_dot_pairs(model):
+    """Wiring check of model + loss: on 4 fixed pairs the EPE falls far below its starting value (GwcNet: about
+    5 -> 0.4 px in 100 steps, 2 s on one core). One thread: at 32 x 64 synchronising OpenMP threads costs more than
+    it saves, and stalls for seconds per step while other processes hold the cores."""
     pl.seed_everything(0)
     batch = torch.utils.data.default_collate([random_dot_item(32, 64, seed=s) for s in range(4)])
-    task = StereoTask(GwcStereo(max_disparity=16, feature_channels=16, feature_blocks=1), reference=False)
+    task = StereoTask(model(), reference=False)
     optimizer = torch.optim.AdamW(task.parameters(), lr=3e-3)
     with torch_threads(1):
         first = None
