@@ -11,9 +11,14 @@ from recon.data.formats.middlebury2014 import Middlebury2014Calib, Middlebury201
 from recon.data.formats.middlebury_classic import MiddleburyClassicStereo
 from recon.data.formats.pfm import read_pfm, write_pfm
 from recon.data.formats.sceneflow import SceneFlowStereo
+from recon.data.formats.multiview_base import CalibratedView, CameraSet
+from recon.data.formats.mvsnet import read_mvsnet
+from recon.data.formats.colmap_text import read_colmap_text
+from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 
 __all__ = [
     "STEREO_KEYS", "StereoPairDataset", "StereoSample", "check_stereo_item", "read_pfm", "write_pfm",
     "Middlebury2014Calib", "Middlebury2014Stereo", "motorcycle_pair", "MiddleburyClassicStereo", "KittiStereo",
     "SceneFlowStereo", "FolderPairsStereo",
+    "CalibratedView", "CameraSet", "read_mvsnet", "read_colmap_text", "read_middlebury_mvs",
 ]
