@@ -149,6 +149,7 @@ def chamfer_distances(
     pred: torch.Tensor,
     gt: torch.Tensor,
     threshold: float | None = None,
+    max_distance: float | None = None,
     **nn_kwargs,
 ) -> dict[str, torch.Tensor]:
     """Per-sample Chamfer distances (occupancy_networks definitions) and optional F-score.
@@ -158,6 +159,9 @@ def chamfer_distances(
         gt: ``(B, M, 3)`` ground-truth points.
         threshold: if given, also return ``precision``, ``recall`` and ``fscore`` at this
             distance (Tatarchenko et al., 2019), in scene units.
+        max_distance: if given, the four mean distances leave out nearest-neighbour distances
+            ``>= max_distance`` as outliers (the DTU MVS evaluation does this with 20 mm); a mean
+            over no remaining point is NaN. Precision, recall and F-score count every point.
         **nn_kwargs: ``chunk_elements`` / ``backend`` for :func:`nearest_neighbors`.
 
     Returns:
@@ -172,15 +176,24 @@ def chamfer_distances(
         ``fscore = 2PR / (P + R)`` (0 where P + R = 0).
     """
     _check_pair(pred, gt, "pred", "gt")
+    if max_distance is not None and not max_distance > 0:
+        raise ValueError(f"max_distance must be > 0, got {max_distance}")
     nn_kwargs = {"chunk_elements": 2**24, "backend": "auto", **nn_kwargs}
     sq_pred, _ = _nearest(pred, gt, **nn_kwargs)
     sq_gt, _ = _nearest(gt, pred, **nn_kwargs)
     d_pred, d_gt = _safe_sqrt(sq_pred), _safe_sqrt(sq_gt)
+
+    def mean(values: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
+        if max_distance is None:
+            return values.mean(-1)
+        kept = distances.detach() < max_distance
+        return torch.where(kept, values, 0.0).sum(-1) / kept.sum(-1)
+
     out = {
-        "accuracy": d_pred.mean(-1),
-        "completeness": d_gt.mean(-1),
-        "accuracy_sq": sq_pred.mean(-1),
-        "completeness_sq": sq_gt.mean(-1),
+        "accuracy": mean(d_pred, d_pred),
+        "completeness": mean(d_gt, d_gt),
+        "accuracy_sq": mean(sq_pred, d_pred),
+        "completeness_sq": mean(sq_gt, d_gt),
     }
     out["chamfer_l1"] = 0.5 * (out["accuracy"] + out["completeness"])
     out["chamfer_l2"] = 0.5 * (out["accuracy_sq"] + out["completeness_sq"])
