@@ -1,15 +1,16 @@
 """One table for the stereo study: every trained model next to OpenCV SGBM, on the synthetic test split and on
 the real Middlebury 2014 Motorcycle pair, with the time per pair.
 
-    .venv/bin/python experiments/stereo_families/report.py logs/stereo_families/multiruns/<time> \
+    .venv/bin/python experiments/stereo_families/report.py logs/stereo_families/multiruns/<time> [<more sweeps>] \
         --out experiments/stereo_families
 
-For each run of the sweep (``<dir>/<job>/summary.json``):
+For each run of the sweeps (``<dir>/<job>/summary.json``), labelled by its model class (and its refinement
+setting where the model has one):
 
 1. Synthetic test split: the run's own test metrics (its best val-EPE checkpoint) and SGBM's, scored in the same
    test loop (``test/reference/*``).
 2. Motorcycle: ``recon-eval ckpt_path=<best> data=stereo_motorcycle`` (the real console command) into
-   ``<out>/eval/<model>``; the same evaluation scores SGBM beside it.
+   ``logs/stereo_families/eval_motorcycle/<sweep>_<job>``; the same evaluation scores SGBM beside it.
 3. Time per pair: the checkpoint's model and SGBM (the task's own reference instance) run one pair at a time on
    the first ``--timed-pairs`` synthetic test pairs and on the Motorcycle pair, round-robin, under
    ``torch.inference_mode`` with ``--threads`` threads; medians.
@@ -34,9 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SGBM = "OpenCV SGBM (reference)"
 
 
-def runs(sweep: Path) -> list[dict]:
+def label(summary: dict) -> str:
+    model = summary["config"]["model"]
+    if "refine_channels" in model or model["_target_"].endswith("LearnedSGMStereo"):
+        return summary["model_family"] + (" + refinement" if model.get("refine_channels") else " (SGM only)")
+    return summary["model_family"]
+
+
+def runs(sweeps: list[Path]) -> list[dict]:
     found = []
-    for path in sorted(sweep.glob("*/summary.json")):
+    for path in sorted(p for sweep in sweeps for p in sweep.glob("*/summary.json")):
         summary = json.loads(path.read_text())
         if summary.get("status") != "completed" or not summary.get("checkpoints", {}).get("best"):
             print(f"skipping {path.parent}: status {summary.get('status')}, no best checkpoint", file=sys.stderr)
@@ -44,7 +52,7 @@ def runs(sweep: Path) -> list[dict]:
         summary["run_dir"] = str(path.parent)  # where it is now (the recorded one may have moved)
         found.append(summary)
     if not found:
-        raise SystemExit(f"no completed runs with a checkpoint under {sweep}")
+        raise SystemExit(f"no completed runs with a checkpoint under {', '.join(map(str, sweeps))}")
     return found
 
 
@@ -70,7 +78,7 @@ def median_times(models: dict[str, torch.nn.Module], pairs: list[tuple[torch.Ten
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sweep", type=Path)
+    parser.add_argument("sweeps", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "stereo_families")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timed-pairs", type=int, default=20)
@@ -86,7 +94,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    studied = runs(args.sweep)
+    studied = runs(args.sweeps)
     motorcycle, _ = motorcycle_pair()
     moto_pair = (motorcycle["left"][None], motorcycle["right"][None])
 
@@ -98,10 +106,12 @@ def main() -> None:
 
     rows, predictions = [], {}
     for summary in studied:
-        name = summary["model_family"]
+        name = label(summary)
         task = restore_task(load_checkpoint(summary["checkpoints"]["best"])).eval()
         model, sgbm = task.model, task.reference
-        moto = recon_eval(summary["checkpoints"]["best"], args.out / "eval" / name)
+        run = Path(summary["run_dir"])
+        moto = recon_eval(summary["checkpoints"]["best"], ROOT / "logs" / "stereo_families" / "eval_motorcycle" /
+                          f"{run.parent.name}_{run.name}")
         t_syn = median_times({"model": model, "sgbm": sgbm}, synthetic_pairs)
         t_moto = median_times({"model": model, "sgbm": sgbm}, [moto_pair] * 5)
         with torch.inference_mode():
