@@ -31,6 +31,8 @@ class PredictionMedia(pl.Callback):
     (left | ground-truth disparity | prediction | signed error) with the pair's EPE and bad-2 over its valid pixels,
     logged like the figure above.
 
+    Multi-view tasks get no media yet.
+
     The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
     ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
     so the items are the first ones of that shard.
@@ -55,6 +57,8 @@ class PredictionMedia(pl.Callback):
             return
         if getattr(pl_module, "problem", None) == "stereo":
             self._stereo(trainer, pl_module, batch, missing)
+            return
+        if "image" not in batch:  # multi-view tasks: no figures yet
             return
         n = min(missing, len(batch["image"]))
         sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}

@@ -38,6 +38,12 @@ TINY_STEREO_DATA = [
     "data.synthetic.supersample=1", "data.augment.crop_size=[32,48]", "data.batch_size=4", "data.render_workers=0",
 ] + ([] if _selects_task("stereo") else ["+task=stereo"])
 TINY_GWC = ["model.feature_channels=16", "model.feature_blocks=1"]
+# Tiny synthetic multi-view scenes (ring layout, 4 views of 32x48, 2 sources each).
+TINY_MULTI_VIEW_DATA = [
+    "data=multi_view", "data.synthetic.num_train=4", "data.synthetic.num_val=2", "data.synthetic.num_test=2",
+    "data.synthetic.image_size=[32,48]", "data.synthetic.num_views=4", "data.num_source=2",
+    "data.synthetic.num_points=64", "data.batch_size=2", "data.render_workers=0",
+]
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from recon.cli import CONFIG_DIR
 from recon.ddp import HydraJobDDPStrategy
 from recon.runner import instantiate_group
 from recon.validation import validate_components
-from tests.conftest import TINY_DATA, TINY_STEREO_DATA
+from tests.conftest import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_STEREO_DATA
 
 # tiny data of each problem: a model option is instantiated with the data of the problem it declares
-TINY_DATA_OF = {"single_view": TINY_DATA, "stereo": TINY_STEREO_DATA}
+TINY_DATA_OF = {"single_view": TINY_DATA, "stereo": TINY_STEREO_DATA, "multi_view": TINY_MULTI_VIEW_DATA}
 
 
 def options(group: str) -> list[str]:

@@ -251,6 +251,190 @@ class StereoSceneConfig:
         return dataclasses.asdict(self)
 
 
+# Bump whenever the arrays of multi-view scenes change for an unchanged MultiViewSceneConfig.
+MULTI_VIEW_SCENE_VERSION = 1
+MULTI_VIEW_LAYOUTS = ("ring", "hemisphere", "trajectory")
+TRAJECTORY_OBJECT_SIZE = StereoSceneConfig.object_size  # clutter of trajectory scenes: the stereo scenes' defaults
+
+
+@dataclass(frozen=True)
+class MultiViewSceneConfig:
+    """Scenes seen by ``num_views`` calibrated cameras, for multi-view stereo (see :mod:`.multi_view_scene`).
+
+    ``layout``:
+
+    - ``"ring"``: ``num_objects`` objects (bounding-sphere radius ``object_scale``, scene units) stand on a textured
+      ground (the plane z = 0) inside a disc of radius ``scene_radius`` around the world origin; the cameras look at
+      the point above the origin halfway up the tallest object from ``camera_distance``, evenly spaced in azimuth at
+      one elevation (``elevation_deg``) and distance per scene.
+    - ``"hemisphere"``: the same scenes; every camera independently, uniform on the zone of the upper hemisphere
+      between the ``elevation_deg`` limits, at its own distance.
+    - ``"trajectory"``: a cluttered scene of :mod:`.stereo_scene` (``num_objects`` objects, ``num_thin`` rods, ground,
+      a back wall with probability ``wall_probability``, else a sky without ground truth) whose first camera sees
+      every surface at a depth in ``depth_slab``; the camera (pitched down by ``pitch_deg``, no roll or yaw) moves
+      forward horizontally by ``travel * depth_slab[0]`` from the first to the last view in equal steps, every view
+      but the first also shifted by up to ``sway * depth_slab[0]`` along each image axis (depths unchanged).
+      Forward motion gives little parallax near the image centre: these scenes are hard for multi-view stereo.
+
+    Shading is Lambertian (a point has one colour in every view); ``supersample`` anti-aliases the colour.
+    ``fov_deg`` spans the shorter image side. Ranges ``(lo, hi)`` are sampled uniformly.
+    """
+
+    num_train: int = 1000  # scenes per split
+    num_val: int = 50
+    num_test: int = 50
+    image_size: tuple[int, int] = (96, 128)  # (H, W)
+    num_views: int = 10  # cameras per scene
+    layout: str = "ring"
+    fov_deg: float = 50.0
+    num_objects: tuple[int, int] = (2, 4)  # objects that do not fit are left out
+    # ring / hemisphere
+    object_scale: tuple[float, float] = (0.25, 0.45)  # bounding-sphere radius, scene units
+    scene_radius: float = 1.0  # objects stand inside this disc around the origin
+    camera_distance: tuple[float, float] = (2.4, 3.0)  # from the point the cameras look at
+    elevation_deg: tuple[float, float] = (20.0, 50.0)
+    # trajectory
+    depth_slab: tuple[float, float] = (2.0, 12.0)  # scene units, depths of the first view
+    travel: float = 0.5  # forward distance first -> last view / depth_slab[0], < 1
+    sway: float = 0.1  # sideways / vertical offsets of the views, up to sway * depth_slab[0]
+    num_thin: tuple[int, int] = (0, 2)
+    wall_probability: float = 0.8
+    pitch_deg: tuple[float, float] = (-5.0, 12.0)
+    # appearance and ground truth
+    shape_families: tuple[str, ...] = ("primitive", "composite", "deformed")  # + "mesh"
+    mesh_dir: str | None = None
+    textures: tuple[str, ...] = TEXTURES
+    backgrounds: tuple[str, ...] = BACKGROUNDS  # behind the scene (no ground truth)
+    num_points: int = 2048  # GT surface samples of the objects (world frame)
+    ambient: tuple[float, float] = (0.25, 0.45)
+    light_elevation_deg: tuple[float, float] = (20.0, 75.0)
+    light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the direction to the (first) camera
+    supersample: int = 1  # colour rays per pixel = supersample^2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(key: str, msg: str) -> None:  # messages start with the key (the datamodule prefixes its path)
+            raise ValueError(f"MultiViewSceneConfig: {key} {msg}")
+
+        for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES),
+                              ("backgrounds", BACKGROUNDS)):
+            values = tuple(getattr(self, name))
+            object.__setattr__(self, name, values)
+            if not values:
+                bad(name, "is empty")
+            unknown = sorted(set(values) - set(allowed))
+            if unknown:
+                bad(name, f"holds unknown values {unknown}; choose from {allowed}")
+        ints = ("image_size", "num_objects", "num_thin")
+        for name in ints + ("object_scale", "camera_distance", "elevation_deg", "depth_slab", "pitch_deg",
+                            "ambient", "light_elevation_deg", "light_azimuth_deg"):
+            values = tuple(int(v) if name in ints else float(v) for v in getattr(self, name))
+            object.__setattr__(self, name, values)
+            if len(values) != 2:
+                bad(name, f"must have two values, got {list(values)}")
+            if name != "image_size" and values[0] > values[1]:
+                bad(name, f"must be a range (low, high) with low <= high, got {list(values)}")
+        for name in ("fov_deg", "scene_radius", "travel", "sway", "wall_probability"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.layout not in MULTI_VIEW_LAYOUTS:
+            bad("layout", f"{self.layout!r} is not one of {MULTI_VIEW_LAYOUTS}")
+        if "mesh" in self.shape_families and not self.mesh_dir:
+            bad("mesh_dir", 'is needed by shape family "mesh"')
+        if min(self.image_size) < 2:
+            bad("image_size", f"must be two ints >= 2 (H, W), got {list(self.image_size)}")
+        for name in ("num_train", "num_val", "num_test"):
+            if getattr(self, name) < 0:
+                bad(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.num_views < 2:
+            bad("num_views", f"must be >= 2 (a reference and a source), got {self.num_views}")
+        for name in ("num_points", "supersample"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.num_objects[0] < 1:
+            bad("num_objects", f"must be >= 1, got {list(self.num_objects)}")
+        if self.num_thin[0] < 0:
+            bad("num_thin", f"must be >= 0, got {list(self.num_thin)}")
+        if not 0 < self.fov_deg < 180:
+            bad("fov_deg", f"must be in (0, 180), got {self.fov_deg}")
+        if self.scene_radius <= 0:
+            bad("scene_radius", f"must be positive, got {self.scene_radius}")
+        if self.object_scale[0] <= 0 or self.object_scale[1] > self.scene_radius:
+            bad("object_scale", f"must be positive and at most scene_radius = {self.scene_radius}, "
+                f"got {list(self.object_scale)}")
+        reach = math.hypot(self.scene_radius, self.object_scale[1])  # farthest object point from the look-at centre
+        if self.camera_distance[0] <= reach:
+            bad("camera_distance", f"must exceed {reach:.2f} (cameras outside the objects), "
+                f"got {list(self.camera_distance)}")
+        if not (0 <= self.elevation_deg[0] and self.elevation_deg[1] <= 85):
+            bad("elevation_deg", f"must lie in [0, 85] (cameras above the ground), got {list(self.elevation_deg)}")
+        if self.depth_slab[0] <= 0 or self.depth_slab[0] == self.depth_slab[1]:
+            bad("depth_slab", f"must be positive and not empty, got {list(self.depth_slab)}")
+        if not 0 <= self.travel < 1:
+            bad("travel", f"must be in [0, 1) (the first view's nearest surface stays ahead of every view), "
+                f"got {self.travel}")
+        if not 0 <= self.wall_probability <= 1:
+            bad("wall_probability", f"must be in [0, 1], got {self.wall_probability}")
+        if self.layout == "trajectory":
+            s = TRAJECTORY_OBJECT_SIZE[1] * self.image_size[0] / self.focal_px
+            if s >= 1 or (1 + s) / (1 - s) * self.depth_slab[0] >= self.depth_slab[1]:
+                bad("depth_slab", f"{list(self.depth_slab)} is too thin for trajectory objects (radius up to "
+                    f"{s:.2f} x their depth): widen it")
+            try:
+                self.clutter_config()
+            except ValueError as e:  # the pitch range check: the message starts with "pitch_deg"
+                msg = str(e).removeprefix("StereoSceneConfig: ")
+                bad(*msg.split(" ", 1))
+            # the first camera stands at least depth_slab[0] * g above the ground (stereo_scene._camera)
+            p = math.radians(self.pitch_deg[0])
+            g = math.cos(p) * (self.image_size[0] - 1) / 2 / self.focal_px + math.sin(p)
+            if not 0 <= self.sway < g:
+                bad("sway", f"must be in [0, {g:.2f}) so that every camera stays above the ground, got {self.sway}")
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Shape families in use: ``shape_families`` plus "mesh" when ``mesh_dir`` is set."""
+        fams = tuple(self.shape_families)
+        if self.mesh_dir and "mesh" not in fams:
+            fams = fams + ("mesh",)
+        return fams
+
+    @property
+    def focal_px(self) -> float:
+        """Focal length giving ``fov_deg`` across the shorter image side."""
+        return min(self.image_size) / 2 / math.tan(math.radians(self.fov_deg) / 2)
+
+    def intrinsics(self, dtype=None) -> "torch.Tensor":
+        """K (3, 3) of every camera (square pixels, principal point at the image centre)."""
+        import torch
+
+        from recon.geometry.cameras import intrinsics_from_focal
+
+        H, W = self.image_size
+        return intrinsics_from_focal(self.focal_px, H, W, dtype=dtype or torch.float32)
+
+    def clutter_config(self) -> StereoSceneConfig:
+        """The stereo scene config whose (left-camera) scene a trajectory starts in: its depth slab is ``depth_slab``
+        (a negligible baseline ``b`` and the disparities ``f b / depth_slab``), the content is this config's."""
+        f = self.focal_px
+        b = 1e-3 * self.depth_slab[0]
+        return StereoSceneConfig(
+            num_train=0, num_val=0, num_test=0, image_size=self.image_size, focal_px=f, baseline=(b, b),
+            disparity_range=(f * b / self.depth_slab[1], f * b / self.depth_slab[0]), num_objects=self.num_objects,
+            object_size=TRAJECTORY_OBJECT_SIZE, num_thin=self.num_thin, wall_probability=self.wall_probability,
+            pitch_deg=self.pitch_deg, shape_families=self.shape_families, mesh_dir=self.mesh_dir,
+            textures=self.textures, backgrounds=self.backgrounds, num_points=self.num_points, ambient=self.ambient,
+            light_elevation_deg=self.light_elevation_deg, light_azimuth_deg=self.light_azimuth_deg,
+            supersample=self.supersample, seed=self.seed)
+
+    def split_size(self, split: str) -> int:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
+        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 def mesh_files(mesh_dir: str | Path) -> list[Path]:
     """Sorted mesh files (by name) in ``mesh_dir``; ValueError if missing or none found."""
     d = Path(mesh_dir).expanduser()
@@ -262,15 +446,17 @@ def mesh_files(mesh_dir: str | Path) -> list[Path]:
     return files
 
 
-def config_hash(cfg: SyntheticConfig | StereoSceneConfig) -> str:
+def config_hash(cfg: SyntheticConfig | StereoSceneConfig | MultiViewSceneConfig) -> str:
     """Stable 12-hex-digit key of the config, GENERATOR_VERSION and the mesh files' names/sizes.
 
-    Stereo scene configs add their own generator name and version, so the keys of
-    :class:`SyntheticConfig` caches are the same as before stereo scenes existed.
+    Stereo and multi-view scene configs add their own generator name and version, so the keys of
+    :class:`SyntheticConfig` caches are the same as before those scenes existed.
     """
     payload = {"version": GENERATOR_VERSION, "config": cfg.to_dict()}
     if isinstance(cfg, StereoSceneConfig):
         payload["scene"] = ["stereo", STEREO_SCENE_VERSION]
+    elif isinstance(cfg, MultiViewSceneConfig):
+        payload["scene"] = ["multi_view", MULTI_VIEW_SCENE_VERSION]
     if cfg.mesh_dir:
         payload["meshes"] = [(p.name, p.stat().st_size) for p in mesh_files(cfg.mesh_dir)]
         payload["config"]["mesh_dir"] = None  # the folder's content matters, not its path

@@ -22,8 +22,9 @@ kind            (S,) str                subtype (e.g. "torus", "table", "stanfor
 
 World frame: z up; see :mod:`recon.data.synthetic.scene`. A :class:`~.config.StereoSceneConfig` renders
 stereo pairs of cluttered scenes instead (V = 2, keys :data:`.stereo_scene.KEYS`: no ``normals``, plus
-``covisible`` (S, 2, H, W) bool, see :mod:`.stereo_scene`). Scene i of a split depends only on
-``(seed, split, i)``, so results are identical for any ``workers`` and across runs.
+``covisible`` (S, 2, H, W) bool, see :mod:`.stereo_scene`); a :class:`~.config.MultiViewSceneConfig` renders
+multi-view scenes (keys :data:`.multi_view_scene.KEYS`: no ``normals``, plus ``point_visible`` (S, V, P) bool).
+Scene i of a split depends only on ``(seed, split, i)``, so results are identical for any ``workers`` and across runs.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import stereo_scene
-from .config import StereoSceneConfig, SyntheticConfig, config_hash, mesh_files
+from . import multi_view_scene, stereo_scene
+from .config import MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash, mesh_files
 from .pool import spawn_pool
 from .renderer import render
 from .scene import sample_scene
@@ -49,16 +50,22 @@ KEYS = ("rgb", "depth", "mask", "normals", "K", "T_cw", "points", "point_normals
 CHUNK = 25  # scenes per task sent to a worker
 
 
-def array_keys(cfg: SyntheticConfig | StereoSceneConfig) -> tuple[str, ...]:
-    """The arrays a split of ``cfg`` holds: :data:`KEYS`, or :data:`.stereo_scene.KEYS` for stereo scenes."""
+Config = SyntheticConfig | StereoSceneConfig | MultiViewSceneConfig
+
+
+def array_keys(cfg: Config) -> tuple[str, ...]:
+    """The arrays a split of ``cfg`` holds: :data:`KEYS`, or the stereo / multi-view scene modules' ``KEYS``."""
+    if isinstance(cfg, MultiViewSceneConfig):
+        return multi_view_scene.KEYS
     return stereo_scene.KEYS if isinstance(cfg, StereoSceneConfig) else KEYS
 
 
-def generate_scene(cfg: SyntheticConfig | StereoSceneConfig, split: str, index: int,
-                   nthreads: int = 0) -> dict[str, np.ndarray]:
+def generate_scene(cfg: Config, split: str, index: int, nthreads: int = 0) -> dict[str, np.ndarray]:
     """Render scene ``index`` of ``split``; arrays without the leading S axis."""
     if isinstance(cfg, StereoSceneConfig):
         return stereo_scene.generate_stereo_scene(cfg, split, index, nthreads)
+    if isinstance(cfg, MultiViewSceneConfig):
+        return multi_view_scene.generate_multi_view_scene(cfg, split, index, nthreads)
     sc = sample_scene(cfg, split, index)
     H, W = cfg.image_size
     out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads)
@@ -71,9 +78,11 @@ def generate_scene(cfg: SyntheticConfig | StereoSceneConfig, split: str, index: 
     }
 
 
-def _empty(cfg: SyntheticConfig | StereoSceneConfig, S: int) -> dict[str, np.ndarray]:
+def _empty(cfg: Config, S: int) -> dict[str, np.ndarray]:
     if isinstance(cfg, StereoSceneConfig):
         return stereo_scene.empty_arrays(cfg, S)
+    if isinstance(cfg, MultiViewSceneConfig):
+        return multi_view_scene.empty_arrays(cfg, S)
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
     return {
         "rgb": np.zeros((S, V, H, W, 3), np.uint8), "depth": np.zeros((S, V, H, W), np.float32),
@@ -104,7 +113,7 @@ def _progress(enabled: bool):
                     TimeRemainingColumn(), disable=not enabled, transient=False)
 
 
-def generate_split(cfg: SyntheticConfig | StereoSceneConfig, split: str, *, workers: int = 0,
+def generate_split(cfg: Config, split: str, *, workers: int = 0,
                    progress: bool = True) -> dict[str, np.ndarray]:
     """Render every scene of ``split`` (no caching). ``workers > 0`` uses a process pool."""
     S = cfg.split_size(split)
@@ -149,7 +158,7 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def _load(path: Path, cfg: SyntheticConfig | StereoSceneConfig, split: str) -> dict[str, np.ndarray]:
+def _load(path: Path, cfg: Config, split: str) -> dict[str, np.ndarray]:
     keys = array_keys(cfg)
     with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in keys}
@@ -161,11 +170,11 @@ def _load(path: Path, cfg: SyntheticConfig | StereoSceneConfig, split: str) -> d
     return data
 
 
-def cache_path(cfg: SyntheticConfig | StereoSceneConfig, cache_dir: str | Path, split: str) -> Path:
+def cache_path(cfg: Config, cache_dir: str | Path, split: str) -> Path:
     return Path(cache_dir).expanduser() / config_hash(cfg) / f"{split}.npz"
 
 
-def load_or_generate(cfg: SyntheticConfig | StereoSceneConfig, cache_dir: str | Path, split: str, *, workers: int = 0,
+def load_or_generate(cfg: Config, cache_dir: str | Path, split: str, *, workers: int = 0,
                      progress: bool = True) -> dict[str, np.ndarray]:
     """Render ``split`` ('train' | 'val' | 'test') once, cache it, and load it on later calls.
 

@@ -1,0 +1,252 @@
+"""Multi-view stereo task: wraps any multi-view stereo model, owns its loss, metrics and optimisation.
+
+A model declares ``problem = "multi_view"`` and ``inputs`` (batch keys, e.g. ``("images", "K", "T_cw",
+"depth_range")``) and returns ``{"depth": (B, 1, H, W), "confidence": (B, 1, H, W)}`` for the reference view
+(view 0); in training it may add ``"depths"``, a list of full-resolution intermediate depth maps, last = final.
+
+Loss: smooth L1 between prediction and ground truth *divided by the item's depth range* ``far - near``, over the
+pixels with ground truth (``mask``) whose depth lies in ``[near, far]`` (the depths the hypotheses can represent).
+Dividing by the range makes the loss scale-free: a DTU scene in millimetres and a synthetic scene in metres give the
+same loss for the same relative error, so ``smooth_l1_beta`` (a fraction of the range; 0 = L1) and the learning
+rate carry over between datasets. With ``depths`` the terms are weighted by ``loss_weights`` aligned to the LAST
+output (CasMVSNet's 0.5 : 1 : 2 for its three stages, scaled so the final output weighs 1). A batch without any
+supervised pixel contributes 0, not NaN.
+
+Metrics (:class:`~recon.metrics.depth.DepthMetrics`, pixel-weighted over the split, on every ``mask`` pixel):
+``abs_rel``, ``mae``, ``rmse``, ``delta1..3`` and ``within{t}`` for ``abs_thresholds``, as ``val/`` and ``test/``.
+Beside the model, the non-learned :class:`~recon.models.plane_sweep.PlaneSweepStereo` is scored on the test split as
+``test/reference/*`` (``reference: true``).
+
+Fused clouds (``fuse: true``, test split, items with ``scene`` () int64 and world-frame ``points`` (N, 3)): the
+reference-view predictions of the test items are kept per scene (CPU memory: 20 bytes per pixel and item, on every
+process) and at the end of the test epoch every scene's depth maps (one size per scene) are fused
+(:func:`~recon.geometry.fusion.fuse_depth_maps` with the ``fusion_*`` thresholds) and scored against the scene's
+``points`` (:class:`~recon.metrics.chamfer.PointCloudMetrics`, mean over scenes): ``test/accuracy``,
+``test/completeness``, ``test/overall`` (their mean, DTU's), ``test/fscore`` (in [0, 1] at ``fscore_threshold``) and
+``test/fused_points`` (mean points per scene); likewise ``test/reference/*``. A scene whose fused cloud is empty is
+counted in ``test/empty_clouds`` and left out of the distances. With ``fused_dir`` the model's clouds are also
+written there as ``scene_<id>.ply``. Under DDP the kept views are gathered on every process first (items repeated to
+pad the last batch are kept once, by ``index``) and the scenes are shared out.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+
+from recon.geometry.fusion import fuse_depth_maps
+from recon.metrics.chamfer import PointCloudMetrics
+from recon.metrics.depth import DepthMetrics
+from recon.tasks.optimization import configure_optimization
+from recon.viz.export import write_point_cloud
+
+CLOUD_KEYS = ("accuracy", "completeness", "chamfer_l1", "fscore")
+
+
+def masked_smooth_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """Mean smooth-L1 of ``pred - gt`` over ``mask`` (all (B, 1, H, W)); 0 (keeping the graph) for an empty mask."""
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    return F.smooth_l1_loss(pred[mask], gt[mask], beta=beta)
+
+
+def check_prediction(out, gt: torch.Tensor, model: nn.Module) -> None:
+    """Raise a ``ValueError`` naming the model unless ``out`` holds ``depth`` (and ``confidence``, ``depths`` when
+    given) of the ground truth's shape ``(B, 1, H, W)``."""
+    name = type(model).__name__
+    if not isinstance(out, dict) or not isinstance(out.get("depth"), torch.Tensor):
+        raise ValueError(f"multi-view model {name} must return a dict with a `depth` tensor (B, 1, H, W), got "
+                         f"{sorted(out) if isinstance(out, dict) else type(out).__name__}")
+    maps = {"depth": out["depth"], **({"confidence": out["confidence"]} if "confidence" in out else {})}
+    maps.update({f"depths[{i}]": d for i, d in enumerate(out.get("depths") or ())})
+    for key, t in maps.items():
+        if not isinstance(t, torch.Tensor) or t.shape != gt.shape:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"multi-view model {name} predicts {key} {got} but the reference depth is "
+                             f"{tuple(gt.shape)} (B, 1, H, W): predict at the reference image's resolution")
+
+
+class MultiViewTask(pl.LightningModule):
+    problem = "multi_view"
+
+    def __init__(self, model: nn.Module, optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 loss_weights: Sequence[float] = (0.25, 0.5, 1.0), smooth_l1_beta: float = 0.01,
+                 abs_thresholds: Sequence[float] = (), reference: bool = True, fuse: bool = True,
+                 fusion_confidence: float = 0.8, fusion_min_views: int = 3, fusion_pixel_threshold: float = 1.0,
+                 fusion_relative_depth: float = 0.01, fusion_average: bool = True, fscore_threshold: float = 0.05,
+                 max_distance: float | None = None, fused_dir: str | None = None):
+        super().__init__()
+        weights = [float(w) for w in loss_weights]
+        if not weights or any(w < 0 for w in weights):
+            raise ValueError(f"task.loss_weights must be a non-empty list of weights >= 0, got {list(loss_weights)}")
+        if not smooth_l1_beta >= 0:
+            raise ValueError(f"task.smooth_l1_beta must be >= 0 (0 = L1), got {smooth_l1_beta}")
+        if int(fusion_min_views) != fusion_min_views or fusion_min_views < 0:
+            raise ValueError(f"task.fusion_min_views must be an integer >= 0, got {fusion_min_views}")
+        if not (fusion_pixel_threshold > 0 and fusion_relative_depth > 0):
+            raise ValueError(f"task.fusion_pixel_threshold and task.fusion_relative_depth must be > 0, got "
+                             f"{fusion_pixel_threshold}, {fusion_relative_depth}")
+        self.model = model
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.loss_weights, self.beta = weights, float(smooth_l1_beta)
+        self.val_metrics = DepthMetrics(abs_thresholds, prefix="val/")
+        self.test_metrics = DepthMetrics(abs_thresholds, prefix="test/")
+        self.reference = None
+        if reference:
+            from recon.models.plane_sweep import PlaneSweepStereo  # the non-learned baseline, only when scored
+            self.reference = PlaneSweepStereo()
+        self.reference_metrics = DepthMetrics(abs_thresholds, prefix="test/reference/") if reference else None
+        self.fuse = bool(fuse)
+        self.fusion_kwargs = {"confidence_threshold": float(fusion_confidence), "min_views": int(fusion_min_views),
+                              "pixel_threshold": float(fusion_pixel_threshold),
+                              "relative_depth_threshold": float(fusion_relative_depth),
+                              "average": bool(fusion_average)}
+        self.cloud_metrics = nn.ModuleDict({
+            name: PointCloudMetrics(threshold=fscore_threshold, max_distance=max_distance, keys=CLOUD_KEYS)
+            for name in (("model", "reference") if reference else ("model",))})
+        self.fused_dir = fused_dir
+        self._views: dict[str, dict] = {}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model(**{key: batch[key] for key in self.model.inputs})
+
+    def weights_for(self, count: int) -> list[float]:
+        """The last ``count`` loss weights (aligned to the final output)."""
+        if count > len(self.loss_weights):
+            raise ValueError(f"model {type(self.model).__name__} returns {count} depth maps but task.loss_weights "
+                             f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output")
+        return self.loss_weights[len(self.loss_weights) - count:]
+
+    def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss terms and their weighted sum ``loss``: ``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of
+        each output when there are several (errors in units of the depth range), and ``abs_rel`` (no gradient) of the
+        final one, over the mask pixels inside the depth range."""
+        gt = batch["depth"]
+        check_prediction(out, gt, self.model)
+        predictions = list(out.get("depths") or [out["depth"]])
+        near, far = (r.view(-1, 1, 1, 1) for r in batch["depth_range"].unbind(-1))
+        mask = batch["mask"] & (gt >= near) & (gt <= far)
+        scale = far - near
+        terms = [masked_smooth_l1(pred / scale, gt / scale, mask, self.beta) for pred in predictions]
+        out_terms = {"smooth_l1": terms[-1]}
+        if len(terms) > 1:
+            out_terms.update({f"smooth_l1_{i}": t for i, t in enumerate(terms)})
+        with torch.no_grad():
+            final = predictions[-1]
+            out_terms["abs_rel"] = ((final - gt).abs() / gt)[mask].mean() if bool(mask.any()) else final.new_zeros(())
+        out_terms["loss"] = sum(w * t for w, t in zip(self.weights_for(len(terms)), terms))
+        return out_terms
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        terms = self.losses(self(batch), batch)
+        B = len(batch["depth"])
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=B)
+        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=B)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self(batch)
+        self.log("val/loss", self.losses(out, batch)["loss"], sync_dist=True, batch_size=len(batch["depth"]))
+        self.val_metrics.update(out["depth"], batch["depth"], batch["mask"])
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.log("val/abs_rel", values.pop("val/abs_rel"), prog_bar=True)
+        self.log_dict(values)
+        self.val_metrics.reset()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self(batch)
+        check_prediction(out, batch["depth"], self.model)
+        self.test_metrics.update(out["depth"], batch["depth"], batch["mask"])
+        self.keep_views("model", out, batch)
+        if self.reference is not None:
+            ref = self.reference(**{key: batch[key] for key in self.reference.inputs})
+            check_prediction(ref, batch["depth"], self.reference)
+            self.reference_metrics.update(ref["depth"], batch["depth"], batch["mask"])
+            self.keep_views("reference", ref, batch)
+
+    def keep_views(self, name: str, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
+        """Keep each item's reference view (depth, confidence, camera, image) and its scene's ``points``, on CPU."""
+        if not self.fuse or "scene" not in batch or "points" not in batch:
+            return
+        scenes = self._views.setdefault(name, defaultdict(lambda: {"views": {}, "points": None}))
+        confidence = out.get("confidence")
+        for b, scene in enumerate(batch["scene"]):
+            entry = scenes[int(scene)]
+            entry["points"] = batch["points"][b].detach().float().cpu()
+            entry["views"][int(batch["index"][b])] = tuple(t.detach().float().cpu() for t in (
+                out["depth"][b], torch.ones_like(out["depth"][b]) if confidence is None else confidence[b],
+                batch["K"][b, 0], batch["T_cw"][b, 0], batch["images"][b, 0]))
+
+    def gathered_views(self) -> dict[str, dict]:
+        """The kept views of every process (plain dicts), sorted by scene id."""
+        local = {name: {s: dict(e) for s, e in scenes.items()} for name, scenes in self._views.items()}
+        parts = [local]
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, local)
+        merged: dict[str, dict] = {}
+        for part in parts:
+            for name, scenes in part.items():
+                for scene, entry in scenes.items():
+                    into = merged.setdefault(name, {}).setdefault(scene, {"views": {}, "points": entry["points"]})
+                    into["views"].update(entry["views"])
+        return {name: dict(sorted(scenes.items())) for name, scenes in merged.items()}
+
+    def fused_cloud(self, views: dict[int, tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fuse one scene's kept views -> points (N, 3), colours (N, 3)."""
+        depth, confidence, K, T_cw, images = (torch.stack(t) for t in zip(*(views[i] for i in sorted(views))))
+        return fuse_depth_maps(depth, K, T_cw, images, confidence, **self.fusion_kwargs)
+
+    def score_fused_clouds(self) -> None:
+        rank, world = self.global_rank, self.trainer.world_size
+        for name, scenes in self.gathered_views().items():
+            metric, prefix = self.cloud_metrics[name], "test/" if name == "model" else "test/reference/"
+            counts = torch.zeros(3, dtype=torch.float64, device=self.device)  # scenes, points, empty clouds
+            for k, (scene, entry) in enumerate(scenes.items()):
+                if k % world != rank:
+                    continue
+                points, colors = self.fused_cloud(entry["views"])
+                counts += torch.tensor([1.0, len(points), len(points) == 0], dtype=torch.float64, device=self.device)
+                if len(points) == 0:
+                    warnings.warn(f"{name}: the fused cloud of scene {scene} is empty (no pixel passed the fusion "
+                                  f"filter: see task.fusion_*); it is left out of the cloud distances", stacklevel=2)
+                    continue
+                metric.update([points.to(self.device)], [entry["points"].to(self.device)])
+                if self.fused_dir and name == "model":
+                    write_point_cloud(Path(self.fused_dir) / f"scene_{scene}.ply", points, colors.clamp(0, 1))
+            if world > 1:
+                dist.all_reduce(counts)
+            self.log(f"{prefix}fused_points", (counts[1] / counts[0].clamp(min=1)).float())
+            self.log(f"{prefix}empty_clouds", counts[2].float())
+            if counts[0] > counts[2]:
+                values = metric.compute()
+                values["overall"] = values.pop("chamfer_l1")
+                self.log_dict({f"{prefix}{k}": v for k, v in values.items()})
+            metric.reset()
+
+    def on_test_epoch_end(self) -> None:
+        for metrics in (self.test_metrics, self.reference_metrics):
+            if metrics is not None:
+                self.log_dict(metrics.compute())
+                metrics.reset()
+        if self.fuse:
+            self.score_fused_clouds()
+        self._views = {}
+
+    def on_test_epoch_start(self) -> None:
+        self._views = {}
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int = 0) -> dict[str, torch.Tensor]:
+        return self(batch)
+
+    def configure_optimizers(self):
+        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)

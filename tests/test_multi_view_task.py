@@ -1,0 +1,241 @@
+"""Multi-view stereo task: range-normalised masked loss, depth metrics against numpy, fused-cloud metrics of perfect
+predictions, a short Lightning run on analytic plane scenes, shape errors and the task config."""
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch import nn
+from torch.utils.data import DataLoader
+
+from recon.tasks.multi_view import MultiViewTask
+from tests.mvs_planes import ConstantDepth, PlaneScenesData, collate, four_scenes
+
+
+def smooth_l1(e: float, beta: float) -> float:
+    return 0.5 * e * e / beta if abs(e) < beta else abs(e) - 0.5 * beta
+
+
+def trainer(**kwargs) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False, **kwargs)
+
+
+class Oracle(nn.Module):
+    """Returns the ground-truth depth (a perfect model), confidence 1."""
+
+    problem, inputs = "multi_view", ("images", "depth")
+
+    def forward(self, images, depth):
+        return {"depth": depth.clone(), "confidence": torch.ones_like(depth)}
+
+
+def hand_batch() -> dict[str, torch.Tensor]:
+    depth = torch.tensor([[[[2.0, 4.0, 0.0], [6.0, 3.0, 1.0]]], [[[3.0, 13.0, 2.0], [5.0, 7.0, 1.5]]]])
+    mask = depth > 0
+    mask[1, 0, 1, 1] = False                                       # 7.0 has no ground truth
+    return {"images": torch.rand(2, 3, 3, 2, 3), "K": torch.eye(3).expand(2, 3, 3, 3),
+            "T_cw": torch.eye(4).expand(2, 3, 4, 4), "depth_range": torch.tensor([[1.0, 5.0], [2.0, 12.0]]),
+            "depth": depth, "mask": mask}
+
+
+# --- loss --------------------------------------------------------------------------------------------------------
+
+def test_loss_is_range_normalised_over_mask_pixels_inside_the_range():
+    task = MultiViewTask(ConstantDepth(value=3.0), smooth_l1_beta=0.1, reference=False)
+    terms = task.losses(task(batch := hand_batch()), batch)
+    # item 0, range [1, 5] (scale 4): 2, 4, 3, 1 supervised (0 invalid, 6 beyond far); item 1, range [2, 12]
+    # (scale 10): 3, 2, 5 (13 beyond far, 1.5 below near, 7 masked)
+    errors = [(3 - g) / 4 for g in (2.0, 4.0, 3.0, 1.0)] + [(3 - g) / 10 for g in (3.0, 2.0, 5.0)]
+    expected = sum(smooth_l1(e, 0.1) for e in errors) / len(errors)
+    assert terms["loss"].item() == pytest.approx(expected) and terms["smooth_l1"].item() == pytest.approx(expected)
+    gts = (2.0, 4.0, 3.0, 1.0, 3.0, 2.0, 5.0)
+    assert terms["abs_rel"].item() == pytest.approx(np.mean([abs(3 - g) / g for g in gts]))
+    terms["loss"].backward()
+    assert task.model.value.grad is not None
+    # the same scene in other units gives the same loss
+    scaled = {**batch, "depth": batch["depth"] * 1000, "depth_range": batch["depth_range"] * 1000}
+    task_mm = MultiViewTask(ConstantDepth(value=3000.0), smooth_l1_beta=0.1, reference=False)
+    assert task_mm.losses(task_mm(scaled), scaled)["loss"].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_beta_zero_is_l1_and_an_unsupervised_batch_gives_zero():
+    task = MultiViewTask(ConstantDepth(value=3.0), smooth_l1_beta=0.0, reference=False)
+    batch = hand_batch()
+    errors = [(3 - g) / 4 for g in (2.0, 4.0, 3.0, 1.0)] + [(3 - g) / 10 for g in (3.0, 2.0, 5.0)]
+    assert task.losses(task(batch), batch)["loss"].item() == pytest.approx(np.mean(np.abs(errors)))
+    empty = {**batch, "mask": torch.zeros_like(batch["mask"])}
+    loss = task.losses(task(empty), empty)["loss"]
+    assert loss.item() == 0.0
+    loss.backward()
+
+
+def test_multi_output_weights_align_to_the_last_output():
+    task = MultiViewTask(ConstantDepth(value=3.0, outputs=2), loss_weights=[0.25, 0.5, 1.0], smooth_l1_beta=0.0,
+                         reference=False).train()
+    batch = {**hand_batch(), "depth": torch.full((2, 1, 2, 3), 4.0), "mask": torch.ones(2, 1, 2, 3, dtype=bool)}
+    terms = task.losses(task(batch), batch)
+    # outputs 1.5 and 3.0 against 4.0, in units of 4 (item 0) and 10 (item 1)
+    first, last = (2.5 / 4 + 2.5 / 10) / 2, (1 / 4 + 1 / 10) / 2
+    assert terms["smooth_l1_0"].item() == pytest.approx(first) and terms["smooth_l1_1"].item() == pytest.approx(last)
+    assert terms["loss"].item() == pytest.approx(0.5 * first + 1.0 * last)
+    too_many = MultiViewTask(ConstantDepth(outputs=4), reference=False).train()
+    with pytest.raises(ValueError, match="returns 4 depth maps but task.loss_weights has 3"):
+        too_many.losses(too_many(batch), batch)
+
+
+class WrongShape(ConstantDepth):
+    def forward(self, images, K, T_cw, depth_range):
+        out = super().forward(images, K, T_cw, depth_range)
+        return {**out, "depth": out["depth"][..., ::2, ::2]}
+
+
+def test_a_prediction_of_the_wrong_shape_raises_clearly():
+    batch = hand_batch()
+    for model in (WrongShape(), ConstantDepth()):
+        task = MultiViewTask(model, reference=False)
+        if isinstance(model, WrongShape):
+            match = r"predicts depth \(2, 1, 1, 2\) but the reference depth is \(2, 1, 2, 3\)"
+        else:
+            batch = {**batch, "depth": batch["depth"][:, :, :1]}
+            match = "predict at the reference image's resolution"
+        with pytest.raises(ValueError, match=match):
+            task.losses(task(batch), batch)
+        with pytest.raises(ValueError, match=match):
+            task.test_step(batch, 0)
+    task = MultiViewTask(ConstantDepth(), reference=False)
+    with pytest.raises(ValueError, match="must return a dict with a `depth` tensor"):
+        task.losses({"disparity": torch.zeros(2, 1, 2, 3)}, hand_batch())
+
+
+@pytest.mark.parametrize("kwargs, match", [({"loss_weights": []}, "loss_weights"),
+                                           ({"smooth_l1_beta": -1.0}, "smooth_l1_beta"),
+                                           ({"fusion_min_views": 1.5}, "fusion_min_views"),
+                                           ({"fusion_relative_depth": 0.0}, "fusion_relative_depth")])
+def test_bad_task_arguments_name_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiViewTask(ConstantDepth(), reference=False, **kwargs)
+
+
+# --- training through Lightning --------------------------------------------------------------------------------------
+
+def test_a_short_run_lowers_the_loss():
+    data = PlaneScenesData(batch_size=4)
+    task = MultiViewTask(ConstantDepth(value=1.5), reference=False, fuse=False,
+                         optimizer=lambda params: torch.optim.Adam(params, lr=0.05))
+    batch = next(iter(DataLoader(data.items, batch_size=len(data.items), collate_fn=collate)))
+    before = task.losses(task(batch), batch)["loss"].item()
+    fit = trainer(max_epochs=15, num_sanity_val_steps=0)
+    fit.fit(task, datamodule=data)
+    after = task.losses(task(batch), batch)["loss"].item()
+    assert after < 0.2 * before
+    # from 1.5 towards the median depth (about 3): AbsRel from about 0.5 to the best constant's
+    assert fit.callback_metrics["val/abs_rel"] < 0.15 and "val/delta1" in fit.callback_metrics
+
+
+# --- test metrics -----------------------------------------------------------------------------------------------------
+
+def test_depth_metrics_match_numpy():
+    items = four_scenes()
+    task = MultiViewTask(ConstantDepth(value=3.1), reference=False, fuse=False, abs_thresholds=[0.2])
+    (logged,) = trainer().test(task, dataloaders=DataLoader(items, batch_size=5, collate_fn=collate))
+    gt = torch.stack([i["depth"] for i in items]).double().numpy()
+    mask = torch.stack([i["mask"] for i in items]).numpy() & (gt > 0)
+    g = gt[mask]
+    err = np.abs(3.1 - g)
+    expected = {"abs_rel": np.mean(err / g), "mae": np.mean(err), "rmse": np.sqrt(np.mean(err ** 2)),
+                "delta1": 100 * np.mean(np.maximum(3.1 / g, g / 3.1) < 1.25), "within0.2": 100 * np.mean(err < 0.2)}
+    for key, value in expected.items():
+        assert logged[f"test/{key}"] == pytest.approx(value, rel=1e-5), key
+    assert not any(k.startswith("test/reference/") or k == "test/accuracy" for k in logged)
+
+
+def test_perfect_depth_fuses_into_the_ground_truth_cloud(tmp_path, monkeypatch):
+    """Oracle depth maps of every test item, fused per scene: on the surface and covering it (F-score 1); the
+    reference model (here a stand-in for the plane sweep: the oracle again) is scored and fused the same way."""
+    stand_in = types.ModuleType("recon.models.plane_sweep")
+    stand_in.PlaneSweepStereo = Oracle
+    monkeypatch.setitem(sys.modules, "recon.models.plane_sweep", stand_in)
+    items = four_scenes()
+    task = MultiViewTask(Oracle(), reference=True, fusion_min_views=2, fscore_threshold=0.05,
+                         fused_dir=str(tmp_path / "fused"))
+    # the first two items twice, as a distributed sampler pads the split: views are kept once per `index`
+    (logged,) = trainer().test(task, dataloaders=DataLoader(items + items[:2], batch_size=5, collate_fn=collate))
+    assert logged["test/accuracy"] < 1e-3 and logged["test/completeness"] < 1e-3
+    assert logged["test/overall"] == pytest.approx((logged["test/accuracy"] + logged["test/completeness"]) / 2)
+    assert logged["test/fscore"] == pytest.approx(1.0)
+    assert logged["test/abs_rel"] == 0.0 and logged["test/empty_clouds"] == 0.0
+    # every pixel seen by all cameras, once (averaging moves the points by < 1e-3 along the plane)
+    assert logged["test/fused_points"] == pytest.approx(np.mean([len(items[3 * s]["points"]) for s in range(4)]))
+    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == [f"scene_{s}.ply" for s in range(4)]
+    for key in ("abs_rel", "accuracy", "completeness", "overall", "fscore", "fused_points", "empty_clouds"):
+        assert logged[f"test/reference/{key}"] == pytest.approx(logged[f"test/{key}"]), key
+
+
+def test_empty_fused_clouds_are_counted_and_left_out():
+    """With the default fusion_min_views=3 no pixel of a three-view scene can pass: every cloud is empty."""
+    task = MultiViewTask(Oracle(), reference=False)
+    with pytest.warns(UserWarning, match=r"model: the fused cloud of scene \d is empty"):
+        (logged,) = trainer().test(task, dataloaders=DataLoader(four_scenes(), batch_size=6, collate_fn=collate))
+    assert logged["test/empty_clouds"] == 4.0 and logged["test/fused_points"] == 0.0
+    assert "test/accuracy" not in logged
+
+
+def test_items_without_scene_ids_skip_fusion():
+    items = [{k: v for k, v in item.items() if k != "scene"} for item in four_scenes()]
+    loader = DataLoader(items, batch_size=6, collate_fn=collate)
+    (logged,) = trainer().test(MultiViewTask(Oracle(), reference=False), dataloaders=loader)
+    assert logged["test/abs_rel"] == 0.0 and "test/accuracy" not in logged and "test/fused_points" not in logged
+
+
+DDP_SCRIPT = """
+import json, sys
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+from recon.tasks.multi_view import MultiViewTask
+from tests.mvs_planes import collate, four_scenes
+from tests.test_multi_view_task import Oracle
+trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, enable_checkpointing=False)
+loader = DataLoader(four_scenes()[:11], batch_size=5, collate_fn=collate)
+(logged,) = trainer.test(MultiViewTask(Oracle(), reference=False, fusion_min_views=1), loader, verbose=False)
+if trainer.global_rank == 0:
+    json.dump({k: float(v) for k, v in logged.items()}, open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_fuse_like_one(tmp_path):
+    """Views gathered across 2 CPU processes (11 items: the sampler repeats one to pad) give the one-process values."""
+    items = four_scenes()[:11]
+    (single,) = trainer().test(MultiViewTask(Oracle(), reference=False, fusion_min_views=1),
+                               DataLoader(items, batch_size=5, collate_fn=collate), verbose=False)
+    script, out = tmp_path / "ddp_test.py", tmp_path / "logged.json"
+    script.write_text(DDP_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(script), str(out)], cwd=root, env=env, check=True, timeout=300)
+    logged = json.loads(out.read_text())
+    assert set(logged) == set(single)
+    for key, value in single.items():
+        assert logged[key] == pytest.approx(float(value), rel=1e-5, abs=1e-7), key
+
+
+# --- config ---------------------------------------------------------------------------------------------------------
+
+def test_task_config_composes_and_instantiates(make_config):
+    cfg = make_config(["task=multi_view"])
+    assert cfg.task._target_ == "recon.tasks.multi_view.MultiViewTask"
+    assert cfg.optimized_metric == "val/abs_rel"
+    task = instantiate(cfg.task, model=ConstantDepth(), reference=False)
+    assert isinstance(task, MultiViewTask) and task.fusion_kwargs["min_views"] == 3
+    optimization = task.configure_optimizers()
+    assert isinstance(optimization["optimizer"], torch.optim.AdamW)
+    assert optimization["lr_scheduler"]["scheduler"].T_max == cfg.trainer.max_epochs
