@@ -11,6 +11,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from recon.geometry.pointcloud import chamfer_distances
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import GT_COLOR, PRED_COLOR, figure_to_array, point_cloud_figure, save_figure
+from recon.viz.multi_view import depth_errors, depth_figure
 from recon.viz.stereo import disparity_figure
 
 
@@ -31,7 +32,10 @@ class PredictionMedia(pl.Callback):
     (left | ground-truth disparity | prediction | signed error) with the pair's EPE and bad-2 over its valid pixels,
     logged like the figure above.
 
-    Multi-view tasks get no media yet.
+    Multi-view stereo tasks (``problem == "multi_view"``) get ``test_<i>.png`` only:
+    :func:`~recon.viz.multi_view.depth_figure` (reference | source thumbnails | ground-truth depth | predicted depth,
+    both over the item's ``depth_range`` | signed relative error | confidence) with the item's AbsRel and
+    delta < 1.25 over its ``mask`` pixels, logged like the figure above.
 
     The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
     ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
@@ -58,7 +62,10 @@ class PredictionMedia(pl.Callback):
         if getattr(pl_module, "problem", None) == "stereo":
             self._stereo(trainer, pl_module, batch, missing)
             return
-        if "image" not in batch:  # multi-view tasks: no figures yet
+        if getattr(pl_module, "problem", None) == "multi_view":
+            self._multi_view(trainer, pl_module, batch, missing)
+            return
+        if "image" not in batch:  # a task without figures
             return
         n = min(missing, len(batch["image"]))
         sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}
@@ -118,16 +125,32 @@ class PredictionMedia(pl.Callback):
             if error.numel():
                 metrics = {"EPE": float(error.mean()), "bad-2 (%)": float((error > 2).float().mean() * 100)}
             fig = disparity_figure(sub["left"][j], gt[j], pred[j], valid[j], title=f"test sample {i}", metrics=metrics)
-            pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
-            path = save_figure(fig, self.output_dir / f"test_{i}.png")
-            self.written.append({"figure": path})
-            caption = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
-            for logger in trainer.loggers:
-                if isinstance(logger, WandbLogger):
-                    import wandb
+            self._write_and_log_figure(trainer, i, fig, metrics)
 
-                    logger.experiment.log({f"test/media/figure_{i}": wandb.Image(str(path), caption=caption),
-                                           "trainer/global_step": trainer.global_step})
-                elif isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1),
-                                                trainer.global_step, dataformats="CHW")
+    def _multi_view(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, missing: int) -> None:
+        n = min(missing, len(batch["images"]))
+        sub = {k: v[:n] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        out = pl_module(sub)
+        pred, gt, mask = out["depth"].float().cpu(), sub["depth"].float().cpu(), sub["mask"].cpu()
+        confidence = out.get("confidence")
+        for j in range(n):
+            i = len(self.written)
+            fig = depth_figure(sub["images"][j], gt[j], pred[j], mask[j], sub["depth_range"][j],
+                               confidence=None if confidence is None else confidence[j], title=f"test sample {i}")
+            self._write_and_log_figure(trainer, i, fig, depth_errors(gt[j], pred[j], mask[j]))
+
+    def _write_and_log_figure(self, trainer: pl.Trainer, i: int, fig, metrics: dict[str, float]) -> None:
+        """Save ``fig`` as ``test_<i>.png`` and log it (metrics in the wandb caption)."""
+        pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
+        path = save_figure(fig, self.output_dir / f"test_{i}.png")
+        self.written.append({"figure": path})
+        caption = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                logger.experiment.log({f"test/media/figure_{i}": wandb.Image(str(path), caption=caption),
+                                       "trainer/global_step": trainer.global_step})
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1),
+                                            trainer.global_step, dataformats="CHW")
