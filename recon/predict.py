@@ -11,7 +11,9 @@ with ``sample``, e.g. ``model=vae_points``) also draws ``samples`` shapes per im
 ``<stem>_samples.png`` (each sample from the camera and from the side).
 
 A stereo request (``left=... right=...``, or a checkpoint whose model has ``problem == "stereo"``) goes to
-:func:`recon.stereo_predict.predict_stereo`, which can also run a model without training (``model=sgbm``).
+:func:`recon.stereo_predict.predict_stereo`, which can also run a model without training (``model=sgbm``); a
+multi-view request (``data=multi_view_<format>``, or a model with ``problem == "multi_view"``) goes to
+:func:`recon.multi_view_predict.predict_multi_view` (also ``model=plane_sweep``).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from torch.nn import functional as F
 from recon.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
 from recon.geometry.cameras import project
+from recon.multi_view_predict import predict_multi_view
 from recon.stereo_predict import model_problem, predict_stereo
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import CMAP, point_cloud_figure, save_figure
@@ -156,7 +159,8 @@ def model_source(cfg: DictConfig) -> tuple[dict | None, dict]:
 
 def predict(cfg: DictConfig) -> list[dict] | dict:
     """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``;
-    stereo requests go to :func:`~recon.stereo_predict.predict_stereo` (its dict is returned).
+    stereo requests go to :func:`~recon.stereo_predict.predict_stereo`, multi-view requests to
+    :func:`~recon.multi_view_predict.predict_multi_view` (their dict is returned).
 
     Config keys: ``ckpt_path``; ``inputs`` (a path or a list of paths); ``intrinsics`` (``[fx, fy, cx, cy]`` in
     pixels of the given images, or null for the training field of view); ``output_dir``.
@@ -173,11 +177,13 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     """
     checkpoint, config = model_source(cfg)
     problem = model_problem(config["model"])
+    if problem == "multi_view" or cfg.get("data") is not None:
+        return predict_multi_view(cfg, checkpoint, config)
     if problem == "stereo" or cfg.get("left") is not None or cfg.get("right") is not None:
         return predict_stereo(cfg, checkpoint, config)
     if checkpoint is None:
         raise ValueError(f"model={config['model']['_target_']} is a {problem} model: single-view predictions need "
-                         "ckpt_path=<trained checkpoint> (only stereo models run from model=<name>)")
+                         "ckpt_path=<trained checkpoint> (only stereo and multi-view models run from model=<name>)")
     if cfg.get("inputs") is None:
         raise ValueError(f"{cfg.ckpt_path} is a {problem} model: give the images as inputs=[a.png,...]")
     synthetic = dict(config["data"].get("synthetic") or {})

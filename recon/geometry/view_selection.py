@@ -8,6 +8,9 @@ with ``theta_ij(p)`` the angle (degrees) between the rays from ``p`` to the two 
 Gaussian ``G(theta) = exp(-(theta - theta0)^2 / (2 sigma^2))``, ``sigma = sigma_below`` for ``theta <= theta0`` and
 ``sigma_above`` above (MVSNet: ``theta0 = 5, sigma_below = 1, sigma_above = 10``): baselines giving about 5 degrees
 of parallax are preferred, smaller ones fall off fast, larger ones slowly.
+
+Without points (real image sets that come without MVSNet's ``pair.txt``), :func:`optical_axis_scores` ranks views by
+how closely their viewing directions agree with the reference's, skipping views too close to it to triangulate.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["view_selection_scores", "select_views"]
+__all__ = ["view_selection_scores", "optical_axis_scores", "select_views"]
 
 
 def view_selection_scores(points: Tensor, centers: Tensor, visible: Tensor, theta0: float = 5.0,
@@ -40,6 +43,28 @@ def view_selection_scores(points: Tensor, centers: Tensor, visible: Tensor, thet
     scores = (g * shared).sum(-1)
     scores = 0.5 * (scores + scores.transpose(-1, -2))  # exactly symmetric (the sums round differently)
     return scores * (1 - torch.eye(scores.shape[-1], dtype=scores.dtype, device=scores.device))
+
+
+def optical_axis_scores(T_cw: Tensor, min_baseline: Tensor | float) -> Tensor:
+    """View-selection scores from the cameras alone: the cosine of the angle between two views' optical axes, so
+    views looking the same way at the scene (most overlap, least perspective change) come first; views whose
+    camera centre lies less than ``min_baseline`` from the reference's (no parallax: duplicates, pure rotations)
+    score below every other view (by 3) and are chosen only when no other view is left.
+
+    Args:
+        T_cw: (..., V, 4, 4) world-to-camera poses; a view's optical axis is the third row of its rotation.
+        min_baseline: (..., V) per reference view, or a scalar; scene units.
+    Returns:
+        (..., V, V) scores, ``[..., i, j]`` of source ``j`` for reference ``i`` (symmetric for a scalar
+        ``min_baseline``); for :func:`select_views`, which ignores the diagonal.
+    """
+    axes = T_cw[..., 2, :3]                                              # (..., V, 3) world-frame z axes
+    R, t = T_cw[..., :3, :3], T_cw[..., :3, 3:]
+    centers = -(R.transpose(-1, -2) @ t).squeeze(-1)                     # (..., V, 3)
+    cos = (axes @ axes.transpose(-1, -2)).clamp(-1.0, 1.0)
+    distance = (centers[..., :, None, :] - centers[..., None, :, :]).norm(dim=-1)
+    near = distance < torch.as_tensor(min_baseline, dtype=cos.dtype, device=cos.device).unsqueeze(-1)
+    return cos - 3.0 * near.to(cos.dtype)
 
 
 def select_views(scores: Tensor, num_source: int) -> Tensor:

@@ -1,0 +1,236 @@
+"""``recon-predict`` on a calibrated image set: ``data=multi_view_<format>`` with a multi-view checkpoint or a model
+that needs no training (``model=plane_sweep``)::
+
+    recon-predict model=plane_sweep data=multi_view_dino [data.image_scale=0.5] [data.views=[0,1,2,3]]
+    recon-predict ckpt_path=<mvs ckpt> data=multi_view_mvsnet data.root=/datasets/dtu/scan9
+    recon-predict model=plane_sweep data=multi_view_middlebury data.root=<folder> data.depth_range=[near,far]
+
+The set is read by the datamodule (:mod:`recon.data.multi_view_formats`; its setup parses every camera file and
+checks every image header and depth range), every item (each view the reference once, with its sources) is decoded
+and run through the model, the depth maps are fused, and only then is anything written: a bad request writes
+nothing. Outputs in ``output_dir`` at the items' resolution, ``<view>`` being the view id without its image suffix:
+
+- ``depth/<view>.pfm``: the reference z-depth ``(H, W)`` float32 as predicted (scene units);
+- ``depth/<view>.png``: that depth in ``turbo_r`` over the item's depth range (near = red, far = blue);
+- ``confidence/<view>.png``: the confidence, 8-bit grey (255 = 1);
+- ``fused.ply``: the depth maps fused into one world-frame cloud coloured by the images
+  (:func:`~recon.geometry.fusion.fuse_depth_maps` with ``fusion.*``; not written when no point survives);
+- ``fused.png``: ``first view | fused cloud`` seen through the first view's camera (:func:`fused_figure`);
+
+and a table is printed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path, PurePosixPath
+
+import matplotlib
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from recon.checkpoint import restore_task
+from recon.geometry.cameras import project, transform_points
+from recon.geometry.fusion import fuse_depth_maps
+from recon.stereo_predict import _write_pfm, _write_png, model_problem
+from recon.tasks.multi_view import check_prediction
+from recon.viz.export import write_point_cloud
+from recon.viz.figures import _image_hwc, save_figure
+from recon.viz.multi_view import DEPTH_CMAP
+
+import matplotlib.pyplot as plt  # noqa: E402  (after recon.viz.figures selected the Agg backend)
+
+FUSION = {"confidence": 0.3, "min_views": 2, "pixel_threshold": 1.0, "relative_depth": 0.01, "average": True}
+
+
+def check_request(cfg: DictConfig, checkpoint: dict | None, config: dict, source: str) -> None:
+    """Raise ``ValueError`` unless the model is multi-view (and runs without a checkpoint if none is given) and
+    ``data`` names a multi-view datamodule, without single-view ``inputs`` or stereo ``left``/``right``."""
+    problem = model_problem(config["model"])
+    if problem != "multi_view":
+        raise ValueError(f"{source} is a {problem} model, not multi-view: data=multi_view_<format> needs a multi-view "
+                         "checkpoint or model=plane_sweep")
+    if checkpoint is None and getattr(get_class(config["model"]["_target_"]), "trainable", True):
+        raise ValueError(f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
+                         "(e.g. model=plane_sweep) run from model=<name>")
+    for key in ("inputs", "left", "right"):
+        if cfg.get(key) is not None:
+            raise ValueError(f"{source} is a multi-view model: give the image set as data=multi_view_<format>, "
+                             f"not {key}")
+    data = cfg.get("data")
+    if data is None or "_target_" not in data:
+        raise ValueError(f"{source} is a multi-view model: give the calibrated image set as data=multi_view_<format> "
+                         "data.root=<folder> (e.g. data=multi_view_dino)")
+    data_problem = getattr(get_class(data._target_), "problem", None)
+    if data_problem != "multi_view":
+        raise ValueError(f"data={data._target_.rsplit('.', 1)[-1]} is {data_problem} data: give a multi-view image "
+                         "set, data=multi_view_<format>")
+
+
+def fusion_settings(cfg: DictConfig) -> dict:
+    """``fusion.*`` (defaults :data:`FUSION`) as :func:`~recon.geometry.fusion.fuse_depth_maps` arguments; raises
+    ``ValueError`` naming the key for a value out of range."""
+    given = cfg.get("fusion") or {}
+    given = OmegaConf.to_container(given, resolve=True) if OmegaConf.is_config(given) else dict(given)
+    unknown = sorted(set(given) - set(FUSION))
+    if unknown:
+        raise ValueError(f"fusion: unknown keys {unknown}; known: {sorted(FUSION)}")
+    f = {**FUSION, **given}
+    if not 0 <= float(f["confidence"]) <= 1:
+        raise ValueError(f"fusion.confidence must be in [0, 1], got {f['confidence']}")
+    if int(f["min_views"]) != f["min_views"] or f["min_views"] < 0:
+        raise ValueError(f"fusion.min_views must be an integer >= 0, got {f['min_views']}")
+    for key in ("pixel_threshold", "relative_depth"):
+        if not float(f[key]) > 0:
+            raise ValueError(f"fusion.{key} must be > 0, got {f[key]}")
+    return {"confidence_threshold": float(f["confidence"]), "min_views": int(f["min_views"]),
+            "pixel_threshold": float(f["pixel_threshold"]), "relative_depth_threshold": float(f["relative_depth"]),
+            "average": bool(f["average"])}
+
+
+def load_datamodule(cfg: DictConfig):
+    """The configured datamodule after its setup (the pre-flight); its own errors are raised as they are."""
+    try:
+        datamodule = instantiate(cfg.data)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, (ValueError, FileNotFoundError)):
+            raise e.__cause__ from None
+        raise
+    datamodule.setup("predict")
+    sets = datamodule.datasets["predict"].sets
+    if len(sets) != 1:
+        raise ValueError(f"recon-predict fuses one image set at a time, but data.scenes lists {len(sets)}: give one")
+    return datamodule
+
+
+def load_model(checkpoint: dict | None, config: dict) -> nn.Module:
+    """The checkpoint's restored model, or a model without trainable state instantiated from ``config["model"]``."""
+    model = restore_task(checkpoint).model if checkpoint is not None else instantiate(config["model"])
+    return model.eval()
+
+
+def output_stems(ids: list[str]) -> list[str]:
+    """View ids as file stems: image suffix dropped, folders joined by ``_``, repeats numbered ``-1``, ``-2``..."""
+    stems, seen = [], {}
+    for view_id in ids:
+        stem = str(PurePosixPath(view_id).with_suffix("")).replace("/", "_")
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        stems.append(stem if n == 0 else f"{stem}-{n}")
+    return stems
+
+
+def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    """``(H, W)`` z-depth -> ``(H, W, 3)`` uint8 in :data:`DEPTH_CMAP` over ``[near, far]`` (<= 0 or NaN: grey)."""
+    cmap = matplotlib.colormaps[DEPTH_CMAP].with_extremes(bad="#d9d9d9")
+    shown = np.ma.masked_invalid(np.where(depth > 0, (depth - near) / (far - near), np.nan))
+    return (cmap(np.clip(shown, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
+
+
+def fused_figure(points: torch.Tensor, colors: torch.Tensor, image: torch.Tensor, K: torch.Tensor,
+                 T_cw: torch.Tensor, title: str):
+    """``image | fused cloud`` through the image's camera: ``points (N, 3)`` world frame, projected with ``K (3, 3)``
+    and ``T_cw (4, 4)``, drawn far to near (painter's algorithm: nearer points cover farther ones) as squares of
+    about 1.5 pixels in their ``colors (N, 3)`` on black; ``image (3, H, W)``."""
+    H, W = image.shape[-2:]
+    cam = transform_points(T_cw[None].double(), points[None].double())[0]
+    front = cam[:, 2] > 1e-9
+    uv = project(cam[front][None], K[None].double())[0].numpy()
+    order = np.argsort(-cam[front, 2].numpy(), kind="stable")
+    panel = 4.6  # inches per panel
+    fig, axes = plt.subplots(1, 2, figsize=(2 * panel + 0.4, panel * H / W + 0.7), dpi=150, layout="constrained")
+    axes[0].imshow(_image_hwc(image), interpolation="nearest")
+    axes[0].set_title(f"input view ({W}x{H})", fontsize=9)
+    axes[1].set_facecolor("black")
+    pixel_points = 72.0 * panel / W
+    axes[1].scatter(uv[order, 0], uv[order, 1], c=colors[front].numpy()[order].clip(0, 1),
+                    s=(1.5 * pixel_points) ** 2, marker="s", linewidths=0, rasterized=True)
+    axes[1].set_title(f"fused cloud ({len(points)} points) from this camera", fontsize=9)
+    for ax in axes:
+        ax.set_xlim(-0.5, W - 0.5), ax.set_ylim(H - 0.5, -0.5), ax.set_aspect("equal")
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -> dict:
+    """Run a multi-view model on every view of ``cfg.data`` and write the outputs of the module docstring.
+
+    Args:
+        cfg: ``data`` (a multi-view datamodule config), ``output_dir``; optional ``fusion`` (:data:`FUSION` keys).
+        checkpoint: a loaded recon checkpoint, or None to instantiate ``config["model"]`` (non-trainable only).
+        config: the checkpoint's inference config, or ``{"model": <model config>}``.
+    Returns:
+        ``views`` (per view: ``id``, ``sources`` (ids), ``depth_range``, ``median_depth`` (of depths > 0),
+        ``depth``/``depth_png``/``confidence_png`` paths), ``size`` ``"WxH"``, ``points`` (fused), ``ply`` (None
+        for an empty cloud), ``png``, ``seconds`` (model and fusion).
+    Raises:
+        ValueError / FileNotFoundError naming the key or file, before anything is written.
+    """
+    name = str(config["model"]["_target_"]).rsplit(".", 1)[-1]
+    source = str(cfg.ckpt_path) if checkpoint is not None else f"model={name}"
+    check_request(cfg, checkpoint, config, source)
+    fusion = fusion_settings(cfg)
+    dataset = load_datamodule(cfg).datasets["predict"]
+    model = load_model(checkpoint, config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+
+    started = time.perf_counter()
+    depths, confidences, Ks, poses, images = [], [], [], [], []
+    with torch.inference_mode():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            out = model(**{key: item[key][None].to(device) for key in model.inputs})
+            check_prediction(out, item["depth"][None], model)
+            depth = out["depth"].float().cpu()[0]
+            depths.append(torch.where(torch.isfinite(depth) & (depth > 0), depth, 0.0))
+            confidence = out.get("confidence")
+            confidences.append(torch.ones_like(depth) if confidence is None else confidence.float().cpu()[0])
+            Ks.append(item["K"][0]), poses.append(item["T_cw"][0]), images.append(item["images"][0])
+    depth, confidence = torch.stack(depths), torch.stack(confidences).nan_to_num(0.0)   # (V, 1, H, W)
+    K, T_cw, image = torch.stack(Ks), torch.stack(poses), torch.stack(images)
+    points, colors = fuse_depth_maps(depth, K, T_cw, image, confidence, **fusion)
+    seconds = time.perf_counter() - started
+    H, W = depth.shape[-2:]
+    figure = fused_figure(points, colors, image[0], K[0], T_cw[0], title=f"{source}: {len(points)} fused points")
+
+    out, ids = Path(str(cfg.output_dir)), dataset.ids
+    views = []
+    for i, stem in enumerate(output_stems(ids)):
+        s, indices, (near, far) = dataset.items[i]
+        d = depth[i, 0].numpy()
+        views.append({
+            "id": ids[i], "sources": [dataset.sets[s].cameras[v].id for v in indices[1:]],
+            "depth_range": (near, far), "median_depth": float(np.median(d[d > 0])) if (d > 0).any() else math.nan,
+            "depth": _write_pfm(out / "depth" / f"{stem}.pfm", d),
+            "depth_png": _write_png(out / "depth" / f"{stem}.png", colorize_depth(d, near, far)),
+            "confidence_png": _write_png(out / "confidence" / f"{stem}.png",
+                                         (confidence[i, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)),
+        })
+    ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
+    result = {"views": views, "size": f"{W}x{H}", "points": len(points), "ply": ply,
+              "png": save_figure(figure, out / "fused.png"), "seconds": seconds}
+    _print_table(result, confidence, fusion["confidence_threshold"], source, out)
+    return result
+
+
+def _print_table(r: dict, confidence: torch.Tensor, threshold: float, source: str, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    fused = f"{r['points']} fused points -> {r['ply'].name}" if r["ply"] else \
+        "no fused point (lower fusion.confidence or fusion.min_views)"
+    table = Table(title=f"recon-predict (multi-view): {source}",
+                  caption=f"{r['size']} (WxH), {r['seconds']:.1f} s; {fused}; written to {out}")
+    for column in ("view", "sources", "depth range", "median depth", f"confidence >= {threshold:g}"):
+        table.add_column(column)
+    for v, c in zip(r["views"], confidence):  # ids shown as file stems
+        table.add_row(v["depth"].stem, " ".join(output_stems(v["sources"])),
+                      "{:.4g} .. {:.4g}".format(*v["depth_range"]), f"{v['median_depth']:.4g}",
+                      f"{100 * float((c >= threshold).float().mean()):.1f}%")
+    Console().print(table)
