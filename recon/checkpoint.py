@@ -102,9 +102,16 @@ def inference_config(checkpoint: dict) -> dict:
     return config
 
 
-def restore_task(checkpoint: dict) -> pl.LightningModule:
-    """Rebuild the task (with its model) from a checkpoint's stored config and load its weights."""
+def restore_task(checkpoint: dict, overrides: dict | None = None) -> pl.LightningModule:
+    """Rebuild the task (with its model) from a checkpoint's stored config and load its weights.
+
+    ``overrides`` replace settings of the stored task (e.g. ``{"fusion_confidence": 0.3}`` for an evaluation);
+    they cannot change its class.
+    """
     config = inference_config(checkpoint)
-    task = instantiate(config["task"], model=instantiate(config["model"]))
+    overrides = dict(overrides or {})
+    if overrides.get("_target_", config["task"]["_target_"]) != config["task"]["_target_"]:
+        raise ValueError(f"task overrides cannot change the checkpoint's task class {config['task']['_target_']}")
+    task = instantiate({**config["task"], **overrides}, model=instantiate(config["model"]))
     task.load_state_dict(checkpoint["state_dict"])
     return task.eval()

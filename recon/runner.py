@@ -141,7 +141,8 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
             datamodule = instantiate(cfg.data)
         else:
             datamodule = instantiate(stored["data"])
-        task = restore_task(checkpoint)
+        overrides = cfg.get("task_overrides")
+        task = restore_task(checkpoint, OmegaConf.to_container(overrides, resolve=True) if overrides else None)
         validate_components(datamodule, task.model, task)
         pl.seed_everything(cfg.seed, workers=True)
         trainer = build_trainer(cfg, callbacks=instantiate_group(cfg.get("callbacks")), loggers=instantiate_group(cfg.get("logger")))

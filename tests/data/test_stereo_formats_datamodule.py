@@ -144,3 +144,15 @@ def test_recon_eval_refuses_a_model_too_narrow_for_the_data_before_testing(make_
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["status"] == "failed" and "metrics" not in summary
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["error.txt", "summary.json"]
+
+
+def test_recon_eval_task_overrides_change_settings_not_the_class(make_config, tmp_path):
+    ckpt = tiny_stereo_checkpoint(make_config, tmp_path, max_disparity=64)
+    cfg = make_config([f"ckpt_path={ckpt}", "data=stereo_motorcycle", "+task_overrides.reference=false"],
+                      config_name="eval", run_dir=tmp_path / "eval")
+    metrics = evaluate(cfg)
+    assert np.isfinite(metrics["test/epe_all"]) and "test/reference/epe_all" not in metrics
+    cfg = make_config([f"ckpt_path={ckpt}", "+task_overrides._target_=recon.tasks.single_view.SingleViewTask"],
+                      config_name="eval", run_dir=tmp_path / "eval_class")
+    with pytest.raises(ValueError, match="cannot change the checkpoint's task class"):
+        evaluate(cfg)
