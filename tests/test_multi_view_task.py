@@ -208,6 +208,10 @@ loader = DataLoader(four_scenes()[:11], batch_size=5, collate_fn=collate)
 (logged,) = trainer.test(MultiViewTask(Oracle(), reference=False, fusion_min_views=1), loader, verbose=False)
 if trainer.global_rank == 0:
     json.dump({k: float(v) for k, v in logged.items()}, open(sys.argv[1], "w"))
+import torch.distributed as dist
+if dist.is_initialized():  # a live gloo thread at interpreter exit aborts the process ("terminate called ...")
+    dist.barrier()
+    dist.destroy_process_group()
 """
 
 
