@@ -51,6 +51,7 @@ from recon.data.formats.multiview_base import CameraSet
 from recon.data.formats.mvsnet import read_mvsnet
 from recon.data.formats.colmap_text import read_colmap_text
 from recon.data.formats.pfm import read_pfm_header
+from recon.data.loaders import split_loader
 from recon.geometry.cameras import intrinsics_from_focal, look_at
 from recon.geometry.view_selection import optical_axis_scores, select_views
 
@@ -330,10 +331,7 @@ class MultiViewFormatDataModule(pl.LightningDataModule):
                 "test_split": self.test_split}
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
-        dataset = self.datasets[split]
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-                          drop_last=train and len(dataset) > self.batch_size)
+        return split_loader(self.datasets[split], self.batch_size, train, self.num_workers, self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):

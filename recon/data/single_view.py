@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from recon.data.loaders import split_loader
 from recon.data.synthetic.config import SyntheticConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
 from recon.data.synthetic.occupancy import load_or_compute_occupancy
@@ -155,9 +156,7 @@ class SingleViewDataModule(pl.LightningDataModule):
         return described
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0, drop_last=shuffle and len(self.datasets[split]) > self.batch_size)
+        return split_loader(self.datasets[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

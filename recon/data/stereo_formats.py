@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from recon.data.formats import (FolderPairsStereo, KittiStereo, Middlebury2014Stereo, MiddleburyClassicStereo,
                                 SceneFlowStereo, motorcycle_pair)
+from recon.data.loaders import split_loader
 from recon.data.stereo import StereoAugment
 
 READERS = {
@@ -173,11 +174,8 @@ class StereoFormatDataModule(pl.LightningDataModule):
                 "options": self.options, "max_disparity": self.max_disparity, "test_split": self.test_split}
 
     def _loader(self, split: str, train: bool) -> DataLoader:
-        dataset = self.datasets[split]
-        return DataLoader(dataset, batch_size=self.batch_size if train else 1, shuffle=train,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0,
-                          drop_last=train and len(dataset) > self.batch_size)
+        return split_loader(self.datasets[split], self.batch_size if train else 1, train, self.num_workers,
+                            self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):
