@@ -1,4 +1,5 @@
 """Models that misbehave on purpose, for fault-tolerance tests."""
+
 import torch
 
 from recon.models.point_set_cnn import PointSetCNN

@@ -5,6 +5,7 @@ items (each camera once the reference view); :class:`PlaneScenesData` serves suc
 :class:`ConstantDepth` is a one-parameter stand-in model. Items follow the multi-view stereo contract
 (.notes/CONVENTIONS.md) plus ``scene`` () int64.
 """
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -32,19 +33,24 @@ def plane_views(normal, offset: float, eyes, size=(12, 16), focal: float = 16.0)
     V = len(eyes)
     T_cw = look_at(eyes, torch.zeros(3, dtype=torch.float64), torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
     K = torch.tensor([[focal, 0, (W - 1) / 2], [0, focal, (H - 1) / 2], [0, 0, 1]], dtype=torch.float64)
-    rays_cam = pixel_grid(H, W, dtype=torch.float64) @ torch.linalg.inv(K).T          # (H*W, 3), z = 1
-    rays = rays_cam @ T_cw[:, :3, :3]                                                  # (V, H*W, 3) world directions
-    centres = camera_centers(T_cw)                                                     # (V, 3)
-    s = (offset - centres @ n)[:, None] / (rays @ n)                                   # (V, H*W) = z-depth
+    rays_cam = pixel_grid(H, W, dtype=torch.float64) @ torch.linalg.inv(K).T  # (H*W, 3), z = 1
+    rays = rays_cam @ T_cw[:, :3, :3]  # (V, H*W, 3) world directions
+    centres = camera_centers(T_cw)  # (V, 3)
+    s = (offset - centres @ n)[:, None] / (rays @ n)  # (V, H*W) = z-depth
     points = centres[:, None] + s[..., None] * rays
-    cam = points[:, None] @ T_cw[:, :3, :3].transpose(-1, -2) + T_cw[:, None, :3, 3]    # [i, j]: i's in camera j
+    cam = points[:, None] @ T_cw[:, :3, :3].transpose(-1, -2) + T_cw[:, None, :3, 3]  # [i, j]: i's in camera j
     uv = cam[..., :2] / cam[..., 2:] * focal + torch.tensor([(W - 1) / 2, (H - 1) / 2], dtype=torch.float64)
-    tol = 1e-6                                                  # a pixel's own projection lands on it up to rounding
+    tol = 1e-6  # a pixel's own projection lands on it up to rounding
     inside = (uv >= -tol).all(-1) & (uv[..., 0] <= W - 1 + tol) & (uv[..., 1] <= H - 1 + tol)
-    return {"depth": s.reshape(V, 1, H, W).float(), "K": K.expand(V, 3, 3).float(), "T_cw": T_cw.float(),
-            "images": texture(points).reshape(V, H, W, 3).permute(0, 3, 1, 2).float().contiguous(),
-            "normal": n, "points": points.reshape(V, H, W, 3),
-            "seen_by_all": inside.all(1).reshape(V, H, W)}
+    return {
+        "depth": s.reshape(V, 1, H, W).float(),
+        "K": K.expand(V, 3, 3).float(),
+        "T_cw": T_cw.float(),
+        "images": texture(points).reshape(V, H, W, 3).permute(0, 3, 1, 2).float().contiguous(),
+        "normal": n,
+        "points": points.reshape(V, H, W, 3),
+        "seen_by_all": inside.all(1).reshape(V, H, W),
+    }
 
 
 def scene_items(views: dict[str, torch.Tensor], scene: int, depth_range=(1.0, 6.0), first_index: int = 0):
@@ -57,10 +63,19 @@ def scene_items(views: dict[str, torch.Tensor], scene: int, depth_range=(1.0, 6.
     for ref in range(V):
         order = [ref] + [v for v in range(V) if v != ref]
         depth = views["depth"][ref]
-        items.append({"images": views["images"][order], "K": views["K"][order], "T_cw": views["T_cw"][order],
-                      "depth_range": torch.tensor(depth_range, dtype=torch.float32), "depth": depth,
-                      "mask": depth > 0, "points": points, "index": torch.tensor(first_index + ref),
-                      "scene": torch.tensor(scene)})
+        items.append(
+            {
+                "images": views["images"][order],
+                "K": views["K"][order],
+                "T_cw": views["T_cw"][order],
+                "depth_range": torch.tensor(depth_range, dtype=torch.float32),
+                "depth": depth,
+                "mask": depth > 0,
+                "points": points,
+                "index": torch.tensor(first_index + ref),
+                "scene": torch.tensor(scene),
+            }
+        )
     return items
 
 

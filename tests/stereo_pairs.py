@@ -4,6 +4,7 @@ stereo "model".
 Items follow the stereo contract (:mod:`recon.data.formats.base`), so tests of stereo models, the stereo task and
 the runner need neither rendering nor files.
 """
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ def random_dot_item(height: int, width: int, seed: int, max_disparity: float = 1
     disparity = torch.full((height, width), float(d_bg))
     y0 = int(torch.randint(0, height // 2, (), generator=g))
     x0 = int(torch.randint(width // 4, width // 2, (), generator=g))
-    disparity[y0:y0 + height // 2, x0:x0 + width // 3] = float(d_fg)
+    disparity[y0 : y0 + height // 2, x0 : x0 + width // 3] = float(d_fg)
     source = torch.arange(width)[None, :] - disparity.long()
     inside = source >= 0
     left = torch.gather(right, 2, source.clamp(min=0)[None].expand(3, -1, -1))
@@ -35,10 +36,14 @@ def random_dot_item(height: int, width: int, seed: int, max_disparity: float = 1
     valid = torch.ones(height, width, dtype=torch.bool)
     valid[1:4, 1:4] = False
     return {
-        "left": left.contiguous(), "right": right.contiguous(),
+        "left": left.contiguous(),
+        "right": right.contiguous(),
         "disparity": torch.where(valid, disparity, 0.0)[None],
-        "valid": valid[None], "nonoccluded": (valid & inside)[None],
-        "focal": torch.tensor(50.0), "baseline": torch.tensor(0.1), "index": torch.tensor(seed, dtype=torch.int64),
+        "valid": valid[None],
+        "nonoccluded": (valid & inside)[None],
+        "focal": torch.tensor(50.0),
+        "baseline": torch.tensor(0.1),
+        "index": torch.tensor(seed, dtype=torch.int64),
     }
 
 
@@ -47,16 +52,27 @@ class RandomDotStereoData(pl.LightningDataModule):
 
     problem = "stereo"
 
-    def __init__(self, num_train: int = 8, num_val: int = 4, num_test: int = 4, image_size=(32, 64),
-                 batch_size: int = 4, max_disparity: float = 16.0, seed: int = 0, num_workers: int = 0):
+    def __init__(
+        self,
+        num_train: int = 8,
+        num_val: int = 4,
+        num_test: int = 4,
+        image_size=(32, 64),
+        batch_size: int = 4,
+        max_disparity: float = 16.0,
+        seed: int = 0,
+        num_workers: int = 0,
+    ):
         super().__init__()
         self.image_size = tuple(int(v) for v in image_size)
         self.batch_size, self.max_disparity, self.seed = batch_size, float(max_disparity), seed
         sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.datasets = {}
         for k, (split, n) in enumerate(sizes.items()):
-            items = [random_dot_item(*self.image_size, seed=seed * 1000 + 100 * k + i,
-                                     max_disparity=max_disparity) for i in range(n)]
+            items = [
+                random_dot_item(*self.image_size, seed=seed * 1000 + 100 * k + i, max_disparity=max_disparity)
+                for i in range(n)
+            ]
             for i, item in enumerate(items):
                 item["index"] = torch.tensor(i, dtype=torch.int64)
             self.datasets[split] = items
@@ -68,8 +84,10 @@ class RandomDotStereoData(pl.LightningDataModule):
         return {split: [f"{split}_{i}" for i in range(len(items))] for split, items in self.datasets.items()}
 
     def describe(self) -> dict:
-        return {"random_dots": {"image_size": list(self.image_size), "seed": self.seed},
-                "max_disparity": self.max_disparity}
+        return {
+            "random_dots": {"image_size": list(self.image_size), "seed": self.seed},
+            "max_disparity": self.max_disparity,
+        }
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle)
@@ -87,6 +105,7 @@ class RandomDotStereoData(pl.LightningDataModule):
 class ConstantStereo(nn.Module):
     """Predicts ``value`` everywhere; in training with ``outputs > 1`` also the maps ``value * (i + 1) / outputs``
     as ``disparities`` (the last one = ``disparity``)."""
+
     problem = "stereo"
     inputs = ("left", "right")
 

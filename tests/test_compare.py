@@ -1,4 +1,5 @@
 """recon-compare: tables and plots from real tiny runs; mismatched, failed and unreadable summaries are flagged."""
+
 import csv
 import json
 import shutil
@@ -9,16 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recon.compare import compare, direction, main
-from recon.compare_plots import mean_curve, read_curve
-from recon.runner import train
-from recon.summary import SUMMARY_FORMAT
+from recon.cli.compare import main
+from recon.compare.plots import mean_curve, read_curve
+from recon.compare.study import compare, direction
+from recon.engine.runner import train
+from recon.engine.summary import SUMMARY_FORMAT
 from tests.conftest import ROOT, TINY_DATA, TINY_MODEL, compose_config
 
 COMMON = ["logger=csv", "callbacks=none", "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "print_config=false"]
 JOBS = [  # laid out like a Hydra multirun: <sweep dir>/<job num>/
-    ["model=cnn_points", *TINY_MODEL, "seed=1"], ["model=cnn_points", *TINY_MODEL, "seed=2"],
-    ["model=cnn_fold", *TINY_MODEL, "seed=1"], ["model=cnn_fold", *TINY_MODEL, "seed=2"],
+    ["model=cnn_points", *TINY_MODEL, "seed=1"],
+    ["model=cnn_points", *TINY_MODEL, "seed=2"],
+    ["model=cnn_fold", *TINY_MODEL, "seed=1"],
+    ["model=cnn_fold", *TINY_MODEL, "seed=2"],
     ["model=medoid_shape", "seed=1"],
 ]
 
@@ -41,8 +45,15 @@ def test_compare_tiny_runs_end_to_end(tiny_study, tmp_path, capsys):
     out = tmp_path / "out"
     assert main([str(tiny_study), "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    for name in ("results.md", "results.csv", "runs.csv", "plots/test_chamfer_l1.png", "plots/test_fscore.png",
-                 "plots/curve_val_chamfer_l1.png", "plots/curve_train_loss.png"):
+    for name in (
+        "results.md",
+        "results.csv",
+        "runs.csv",
+        "plots/test_chamfer_l1.png",
+        "plots/test_fscore.png",
+        "plots/curve_val_chamfer_l1.png",
+        "plots/curve_train_loss.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not list(out.rglob(".*tmp")) and not list(out.rglob(".*.png"))  # no temporary files left
 
@@ -98,29 +109,62 @@ def test_learning_curve_is_the_per_epoch_mean_over_runs(tiny_study):
 TEST_IDS = [f"test-{i:06d}/view0" for i in range(8)]
 
 
-def fake_run(root: Path, name: str, family: str = "ModelA", seed: int = 1, chamfer: float = 0.1, *,
-             status: str = "completed", test_ids=TEST_IDS, generator_hash: str = "abc123", lr: float = 1e-3,
-             optimized_metric: str = "val/chamfer_l1", trainable: bool = True, epochs: int = 3) -> Path:
+def fake_run(
+    root: Path,
+    name: str,
+    family: str = "ModelA",
+    seed: int = 1,
+    chamfer: float = 0.1,
+    *,
+    status: str = "completed",
+    test_ids=TEST_IDS,
+    generator_hash: str = "abc123",
+    lr: float = 1e-3,
+    optimized_metric: str = "val/chamfer_l1",
+    trainable: bool = True,
+    epochs: int = 3,
+) -> Path:
     """A minimal format-1 summary.json and csv/metrics.csv in ``root/name``."""
     run_dir = root / name
     (run_dir / "csv").mkdir(parents=True)
-    config = {"model": {"_target_": f"recon.models.fake.{family}", "num_points": 8}, "seed": seed,
-              "task": {"fscore_threshold": 0.05, "optimizer": {"lr": lr}}, "optimized_metric": optimized_metric,
-              "trainer": {"default_root_dir": str(run_dir)}, "paths": {"output_dir": str(run_dir)}}
-    summary = {"format": SUMMARY_FORMAT, "status": status, "run_dir": str(run_dir), "config": config,
-               "wall_time_s": 10.0 * seed, "model_family": family, "trainable": trainable}
+    config = {
+        "model": {"_target_": f"recon.models.fake.{family}", "num_points": 8},
+        "seed": seed,
+        "task": {"fscore_threshold": 0.05, "optimizer": {"lr": lr}},
+        "optimized_metric": optimized_metric,
+        "trainer": {"default_root_dir": str(run_dir)},
+        "paths": {"output_dir": str(run_dir)},
+    }
+    summary = {
+        "format": SUMMARY_FORMAT,
+        "status": status,
+        "run_dir": str(run_dir),
+        "config": config,
+        "wall_time_s": 10.0 * seed,
+        "model_family": family,
+        "trainable": trainable,
+    }
     if status == "completed":
-        summary.update(data={"generator": {"seed": 0, "num_test": len(test_ids)}, "generator_hash": generator_hash},
-                       splits={"train": ["train-000000/view0"], "test": list(test_ids)},
-                       metrics={"test/chamfer_l1": chamfer, "test/fscore": 1 - chamfer,
-                                "test/reference/chamfer_l1": 0.5, "test/reference/fscore": 0.2})
+        summary.update(
+            data={"generator": {"seed": 0, "num_test": len(test_ids)}, "generator_hash": generator_hash},
+            splits={"train": ["train-000000/view0"], "test": list(test_ids)},
+            metrics={
+                "test/chamfer_l1": chamfer,
+                "test/fscore": 1 - chamfer,
+                "test/reference/chamfer_l1": 0.5,
+                "test/reference/fscore": 0.2,
+            },
+        )
     else:
         summary["error"] = "RuntimeError: CUDA out of memory"
     (run_dir / "summary.json").write_text(json.dumps(summary))
     lines = ["epoch,step,train/loss,val/chamfer_l1"]
     for e in range(epochs):
-        lines += [f"{e},{2 * e},{chamfer + 0.2 / (e + 1)},", f"{e},{2 * e + 1},{chamfer + 0.1 / (e + 1)},",
-                  f"{e},{2 * e + 1},,{chamfer + 0.1 / (e + 1)}"]
+        lines += [
+            f"{e},{2 * e},{chamfer + 0.2 / (e + 1)},",
+            f"{e},{2 * e + 1},{chamfer + 0.1 / (e + 1)},",
+            f"{e},{2 * e + 1},,{chamfer + 0.1 / (e + 1)}",
+        ]
     (run_dir / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
     return run_dir
 
@@ -180,8 +224,13 @@ def test_unreadable_and_other_format_summaries_are_reported_and_skipped(tmp_path
     rows = group_rows(tmp_path)
     assert int(rows["ModelA"]["n"]) == 2 and int(rows["ModelB"]["n"]) == 2
     md = (tmp_path / "results.md").read_text()
-    expected = {"4": "not valid JSON", "5": "format 0", "6": "no 'format' key", "7": "missing keys: metrics",
-                "8": "not a JSON object"}
+    expected = {
+        "4": "not valid JSON",
+        "5": "format 0",
+        "6": "no 'format' key",
+        "7": "missing keys: metrics",
+        "8": "not a JSON object",
+    }
     for name, reason in expected.items():
         assert f"`{name}/summary.json`: **skipped** — {reason}" in md
         assert f"⚠ {name}/summary.json: skipped — {reason}" in stdout
@@ -204,7 +253,11 @@ def test_baselines_reference_row_and_best_marks(tmp_path):
     assert main([str(tmp_path), "--metrics", "chamfer_l1", "test/fscore"]) == 0
     rows = read_csv(tmp_path / "results.csv")
     assert [(r["group"], r["kind"]) for r in rows] == [
-        ("ModelA", "learned"), ("ModelB", "learned"), ("Classical", "baseline"), ("reference (medoid shape)", "reference")]
+        ("ModelA", "learned"),
+        ("ModelB", "learned"),
+        ("Classical", "baseline"),
+        ("reference (medoid shape)", "reference"),
+    ]
     assert float(rows[-1]["test/chamfer_l1_mean"]) == 0.5 and int(rows[-1]["n"]) == 5
     table = [line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0] == "| group | kind | n | seeds | test/chamfer_l1 ↓ | test/fscore ↑ | wall time (s) |"
@@ -222,8 +275,10 @@ def test_config_differences_inside_a_group_are_noted_and_group_by_splits_them(tm
 
     study = compare(tmp_path, group_by=["model", "task.optimizer.lr"])
     learned = [row for row in study.rows if row.kind == "learned"]
-    assert [(row.label, row.n) for row in learned] == [("ModelA task.optimizer.lr=0.001", 2),
-                                                       ("ModelA task.optimizer.lr=0.0003", 2)]
+    assert [(row.label, row.n) for row in learned] == [
+        ("ModelA task.optimizer.lr=0.001", 2),
+        ("ModelA task.optimizer.lr=0.0003", 2),
+    ]
     assert learned[1].stats["test/chamfer_l1"][0] == pytest.approx(np.mean([0.12, 0.13]))
     assert not [n for n in study.notes if "optimizer" in n]
 
@@ -265,11 +320,25 @@ def test_empty_or_missing_directory_is_an_error_naming_it(tmp_path):
 def test_command_line_exit_codes(tmp_path):
     empty = tmp_path / "nothing_here"
     empty.mkdir()
-    done = subprocess.run([sys.executable, "-m", "recon.compare", str(empty)], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "recon.cli.compare", str(empty)], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode != 0 and "nothing_here" in done.stderr
     four_good_runs(tmp_path / "study")
-    done = subprocess.run([sys.executable, "-m", "recon.compare", str(tmp_path / "study"), "--out", str(tmp_path / "o"),
-                           "--no-plots"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recon.cli.compare",
+            str(tmp_path / "study"),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-plots",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "o" / "results.md").is_file() and not (tmp_path / "study" / "results.md").exists()
 
@@ -283,11 +352,22 @@ def test_rerun_replaces_results_in_place(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["results.csv", "results.md", "runs.csv"]
 
 
-@pytest.mark.parametrize("metric, better", [
-    ("test/chamfer_l1", "min"), ("test/chamfer_l2", "min"), ("test/accuracy", "min"), ("test/completeness", "min"),
-    ("test/fscore", "max"), ("test/precision", "max"), ("test/recall", "max"), ("test/iou", "max"),
-    ("test/epe", "min"), ("test/reference/chamfer_l1", "min"), ("test/something_new", None),
-])
+@pytest.mark.parametrize(
+    "metric, better",
+    [
+        ("test/chamfer_l1", "min"),
+        ("test/chamfer_l2", "min"),
+        ("test/accuracy", "min"),
+        ("test/completeness", "min"),
+        ("test/fscore", "max"),
+        ("test/precision", "max"),
+        ("test/recall", "max"),
+        ("test/iou", "max"),
+        ("test/epe", "min"),
+        ("test/reference/chamfer_l1", "min"),
+        ("test/something_new", None),
+    ],
+)
 def test_metric_direction(metric, better):
     assert direction(metric) == better
 

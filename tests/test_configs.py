@@ -1,15 +1,16 @@
 """Every option of every config group composes, and what it configures instantiates."""
+
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 import pytorch_lightning as pl
 from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 
-from recon.cli import CONFIG_DIR
-from recon.ddp import HydraJobDDPStrategy
-from recon.runner import instantiate_group
-from recon.validation import validate_components
+from recon.cli.main import CONFIG_DIR
+from recon.engine.ddp import HydraJobDDPStrategy
+from recon.engine.runner import instantiate_group
+from recon.engine.validation import validate_components
 from tests.conftest import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_STEREO_DATA
 
 # tiny data of each problem: a model option is instantiated with the data of the problem it declares
@@ -39,7 +40,7 @@ def test_model_options_instantiate_with_the_data_they_solve(make_config, name):
 @pytest.mark.parametrize("name", options("data"))
 def test_data_options_instantiate_without_rendering(make_config, name, tmp_path):
     cfg = make_config([f"data={name}"])
-    if OmegaConf.is_missing(cfg.data, "root"):      # real-format data: any folder (its files are read at setup)
+    if OmegaConf.is_missing(cfg.data, "root"):  # real-format data: any folder (its files are read at setup)
         cfg = make_config([f"data={name}", f"data.root={tmp_path}"])
     datamodule = instantiate(cfg.data)
     assert datamodule.problem == cfg.task._target_.split(".")[-2]

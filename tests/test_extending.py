@@ -1,14 +1,16 @@
 """The README's "adding a model family" walkthrough: a plain nn.Module + config, no runner or task change."""
+
 import json
 
 from torch import nn
 
-from recon.runner import train
+from recon.engine.runner import train
 from tests.conftest import TINY_DATA
 
 
 class MyNet(nn.Module):
     """Verbatim the README example."""
+
     problem = "single_view"
     inputs = ("image", "K")
 
@@ -22,8 +24,17 @@ class MyNet(nn.Module):
 
 
 def test_a_new_model_family_trains_through_the_unchanged_runner(make_config, tmp_path):
-    cfg = make_config(TINY_DATA + ["~model", "+model._target_=tests.test_extending.MyNet", "+model.num_points=64",
-                                   "trainer.max_epochs=1", "logger=none", "callbacks=none"])
+    cfg = make_config(
+        TINY_DATA
+        + [
+            "~model",
+            "+model._target_=tests.test_extending.MyNet",
+            "+model.num_points=64",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "callbacks=none",
+        ]
+    )
     train(cfg)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["model_family"] == "MyNet"

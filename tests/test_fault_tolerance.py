@@ -1,4 +1,5 @@
 """Runs that survive: a NaN loss stops training cleanly; a run killed with SIGKILL resumes to the same result."""
+
 import json
 import os
 import signal
@@ -10,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from recon.loss_guard import NonFiniteLossError
-from recon.resume import newest_checkpoint
-from recon.runner import train
-from recon.validation import ConfigError
+from recon.callbacks.loss_guard import NonFiniteLossError
+from recon.engine.resume import newest_checkpoint
+from recon.engine.runner import train
+from recon.engine.validation import ConfigError
 from tests.conftest import ROOT, TINY_DATA, TINY_MODEL
 
 STEPS_PER_EPOCH = 6  # 48 training items, batch 8
@@ -25,9 +26,18 @@ def read_summary(run_dir: Path) -> dict:
 
 def test_nan_loss_stops_with_step_and_batch_and_keeps_the_last_good_checkpoint(make_config, tmp_path):
     nan_at = STEPS_PER_EPOCH + 2  # third batch of the second epoch
-    cfg = make_config(TINY_DATA + TINY_MODEL + [
-        "model._target_=tests.fault_models.NaNAfterSteps", f"+model.nan_at={nan_at}", "trainer.max_epochs=3",
-        "logger=csv", "callbacks=model_checkpoint", "callbacks.model_checkpoint.save_top_k=-1"])
+    cfg = make_config(
+        TINY_DATA
+        + TINY_MODEL
+        + [
+            "model._target_=tests.fault_models.NaNAfterSteps",
+            f"+model.nan_at={nan_at}",
+            "trainer.max_epochs=3",
+            "logger=csv",
+            "callbacks=model_checkpoint",
+            "callbacks.model_checkpoint.save_top_k=-1",
+        ]
+    )
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, global step 8, batch 2 \(dataset items \[.*\]\): loss nan"):
         train(cfg)
     run = tmp_path / "run"
@@ -64,21 +74,44 @@ def test_newest_checkpoint_skips_a_truncated_file_and_a_dangling_link(tmp_path):
 
 
 def _train_cmd(run_dir: Path, cache: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), *TINY_DATA, *TINY_MODEL, "trainer.max_epochs=6",
-            "trainer.deterministic=true", "logger=many", "logger.wandb.offline=true", "callbacks=model_checkpoint",
-            "callbacks.model_checkpoint.save_top_k=-1", "print_config=false", f"paths.cache_dir={cache}",
-            f"paths.log_dir={run_dir.parent / 'logs'}", *extra]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *TINY_DATA,
+        *TINY_MODEL,
+        "trainer.max_epochs=6",
+        "trainer.deterministic=true",
+        "logger=many",
+        "logger.wandb.offline=true",
+        "callbacks=model_checkpoint",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "print_config=false",
+        f"paths.cache_dir={cache}",
+        f"paths.log_dir={run_dir.parent / 'logs'}",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     full, killed = tmp_path / "full", tmp_path / "killed"
-    subprocess.run(_train_cmd(full, cache_dir, f"hydra.run.dir={full}"), check=True, cwd=tmp_path, env=env,
-                   timeout=600, capture_output=True)
+    subprocess.run(
+        _train_cmd(full, cache_dir, f"hydra.run.dir={full}"),
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
 
-    job = subprocess.Popen(_train_cmd(killed, cache_dir, f"hydra.run.dir={killed}"), cwd=tmp_path, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        _train_cmd(killed, cache_dir, f"hydra.run.dir={killed}"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (killed / "checkpoints" / "epoch002.ckpt").exists():  # kill during the fourth epoch
         assert job.poll() is None and time.time() < deadline, "training ended before it could be killed"
@@ -87,15 +120,22 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
     job.wait()
     assert not (killed / "summary.json").exists() and not (killed / "checkpoints" / "epoch005.ckpt").exists()
 
-    resumed = subprocess.run(_train_cmd(killed, cache_dir, f"resume={killed}"), cwd=tmp_path, env=env,
-                             timeout=600, capture_output=True, text=True)
+    resumed = subprocess.run(
+        _train_cmd(killed, cache_dir, f"resume={killed}"),
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restoring states from the checkpoint path at" in resumed.stdout + resumed.stderr
     a, b = read_summary(full), read_summary(killed)
     assert b["status"] == "completed" and b["global_steps"] == a["global_steps"] == 6 * STEPS_PER_EPOCH
     test_metrics = {k: v for k, v in a["metrics"].items() if k.startswith("test/")}
-    assert test_metrics and all(b["metrics"][k] == pytest.approx(v, rel=1e-6) for k, v in test_metrics.items()), \
-        {k: (v, b["metrics"][k]) for k, v in test_metrics.items()}
+    assert test_metrics and all(b["metrics"][k] == pytest.approx(v, rel=1e-6) for k, v in test_metrics.items()), {
+        k: (v, b["metrics"][k]) for k, v in test_metrics.items()
+    }
     runs = sorted((killed / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({run.name.rsplit("-", 1)[1] for run in runs}) == 1  # same wandb run id
     epochs = [line.split(",")[0] for line in (killed / "csv" / "metrics.csv").read_text().splitlines()[1:]]

@@ -1,5 +1,6 @@
 """Depth-map fusion: exact depth maps of an analytic plane fuse onto the plane; inconsistent and unconfident
 depths are dropped; colours come from the images; the cloud writes to PLY."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +28,7 @@ def cameras(views):
 def visible_in_others(views, margin: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Numpy brute force: per view and pixel, how many other cameras see its exact point inside their image, and
     whether any projection lies within ``margin`` px of an image border (ambiguous, left out of comparisons)."""
-    P = views["points"].numpy()                                       # (V, H, W, 3) float64
+    P = views["points"].numpy()  # (V, H, W, 3) float64
     T, K = views["T_cw"].double().numpy(), views["K"].double().numpy()
     V, H, W, _ = P.shape
     count, ambiguous = np.zeros((V, H, W), int), np.zeros((V, H, W), bool)
@@ -63,10 +64,10 @@ def test_kept_pixels_are_those_seen_by_min_views_other_cameras(views, min_views)
 
 def test_a_corrupted_region_is_rejected(views):
     depth = views["depth"].clone()
-    depth[0, :, 3:8, 5:11] *= 1.05                                    # 5 % off: beyond the 1 % tolerance
+    depth[0, :, 3:8, 5:11] *= 1.05  # 5 % off: beyond the 1 % tolerance
     keep, _ = consistent_points(depth, views["K"], views["T_cw"], min_views=1, average=False)
     assert not keep[0, :, 3:8, 5:11].any()
-    assert keep[0].sum() > 0.5 * keep[0].numel()                      # the rest of view 0 survives
+    assert keep[0].sum() > 0.5 * keep[0].numel()  # the rest of view 0 survives
     points, _ = fuse_depth_maps(depth, views["K"], views["T_cw"], views["images"], min_views=1, average=False)
     assert len(points) == int(keep.sum()) and plane_distance(views, points).max() < 1e-4
     # the same corruption kept by a filter that does not check consistency: off the plane
@@ -80,7 +81,7 @@ def test_confidence_threshold(views):
     kwargs = {"min_views": 1, "average": False}
     at, _ = consistent_points(*cameras(views), confidence, confidence_threshold=0.5, **kwargs)
     above, _ = consistent_points(*cameras(views), confidence, confidence_threshold=0.6, **kwargs)
-    assert at[1, :, 2:6, 2:6].all()                                  # confidence >= threshold is kept
+    assert at[1, :, 2:6, 2:6].all()  # confidence >= threshold is kept
     assert not above[1, :, 2:6, 2:6].any() and above[1].sum() == at[1].sum() - 16
     # unconfident depths do not vouch for other views: with view 1 unconfident, view 0 has only view 2
     none_of_1 = confidence.clone()
@@ -110,11 +111,14 @@ def test_a_single_view_keeps_points_only_without_a_consistency_check(views):
     assert len(points) == one["depth"].numel()
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda v: {**v, "K": v["K"][:2]}, r"K must be \(3, 3, 3\)"),
-    (lambda v: {**v, "images": v["images"][:, :, :4]}, "images must be"),
-    (lambda v: {**v, "depth": v["depth"][:, 0]}, "depth must be"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda v: {**v, "K": v["K"][:2]}, r"K must be \(3, 3, 3\)"),
+        (lambda v: {**v, "images": v["images"][:, :, :4]}, "images must be"),
+        (lambda v: {**v, "depth": v["depth"][:, 0]}, "depth must be"),
+    ],
+)
 def test_bad_shapes_raise(views, change, match):
     bad = change(views)
     with pytest.raises(ValueError, match=match):

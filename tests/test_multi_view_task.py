@@ -1,5 +1,6 @@
 """Multi-view stereo task: range-normalised masked loss, depth metrics against numpy, fused-cloud metrics of perfect
 predictions, a short Lightning run on analytic plane scenes, shape errors and the task config."""
+
 import json
 import os
 import subprocess
@@ -24,8 +25,15 @@ def smooth_l1(e: float, beta: float) -> float:
 
 
 def trainer(**kwargs) -> pl.Trainer:
-    return pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False, **kwargs)
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        **kwargs,
+    )
 
 
 class Oracle(nn.Module):
@@ -40,13 +48,19 @@ class Oracle(nn.Module):
 def hand_batch() -> dict[str, torch.Tensor]:
     depth = torch.tensor([[[[2.0, 4.0, 0.0], [6.0, 3.0, 1.0]]], [[[3.0, 13.0, 2.0], [5.0, 7.0, 1.5]]]])
     mask = depth > 0
-    mask[1, 0, 1, 1] = False                                       # 7.0 has no ground truth
-    return {"images": torch.rand(2, 3, 3, 2, 3), "K": torch.eye(3).expand(2, 3, 3, 3),
-            "T_cw": torch.eye(4).expand(2, 3, 4, 4), "depth_range": torch.tensor([[1.0, 5.0], [2.0, 12.0]]),
-            "depth": depth, "mask": mask}
+    mask[1, 0, 1, 1] = False  # 7.0 has no ground truth
+    return {
+        "images": torch.rand(2, 3, 3, 2, 3),
+        "K": torch.eye(3).expand(2, 3, 3, 3),
+        "T_cw": torch.eye(4).expand(2, 3, 4, 4),
+        "depth_range": torch.tensor([[1.0, 5.0], [2.0, 12.0]]),
+        "depth": depth,
+        "mask": mask,
+    }
 
 
 # --- loss --------------------------------------------------------------------------------------------------------
+
 
 def test_loss_is_range_normalised_over_mask_pixels_inside_the_range():
     task = MultiViewTask(ConstantDepth(value=3.0), smooth_l1_beta=0.1, reference=False)
@@ -78,8 +92,9 @@ def test_beta_zero_is_l1_and_an_unsupervised_batch_gives_zero():
 
 
 def test_multi_output_weights_align_to_the_last_output():
-    task = MultiViewTask(ConstantDepth(value=3.0, outputs=2), loss_weights=[0.25, 0.5, 1.0], smooth_l1_beta=0.0,
-                         reference=False).train()
+    task = MultiViewTask(
+        ConstantDepth(value=3.0, outputs=2), loss_weights=[0.25, 0.5, 1.0], smooth_l1_beta=0.0, reference=False
+    ).train()
     batch = {**hand_batch(), "depth": torch.full((2, 1, 2, 3), 4.0), "mask": torch.ones(2, 1, 2, 3, dtype=bool)}
     terms = task.losses(task(batch), batch)
     # outputs 1.5 and 3.0 against 4.0, in units of 4 (item 0) and 10 (item 1)
@@ -115,10 +130,15 @@ def test_a_prediction_of_the_wrong_shape_raises_clearly():
         task.losses({"disparity": torch.zeros(2, 1, 2, 3)}, hand_batch())
 
 
-@pytest.mark.parametrize("kwargs, match", [({"loss_weights": []}, "loss_weights"),
-                                           ({"smooth_l1_beta": -1.0}, "smooth_l1_beta"),
-                                           ({"fusion_min_views": 1.5}, "fusion_min_views"),
-                                           ({"fusion_relative_depth": 0.0}, "fusion_relative_depth")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss_weights": []}, "loss_weights"),
+        ({"smooth_l1_beta": -1.0}, "smooth_l1_beta"),
+        ({"fusion_min_views": 1.5}, "fusion_min_views"),
+        ({"fusion_relative_depth": 0.0}, "fusion_relative_depth"),
+    ],
+)
 def test_bad_task_arguments_name_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MultiViewTask(ConstantDepth(), reference=False, **kwargs)
@@ -126,10 +146,15 @@ def test_bad_task_arguments_name_the_key(kwargs, match):
 
 # --- training through Lightning --------------------------------------------------------------------------------------
 
+
 def test_a_short_run_lowers_the_loss():
     data = PlaneScenesData(batch_size=4)
-    task = MultiViewTask(ConstantDepth(value=1.5), reference=False, fuse=False,
-                         optimizer=lambda params: torch.optim.Adam(params, lr=0.05))
+    task = MultiViewTask(
+        ConstantDepth(value=1.5),
+        reference=False,
+        fuse=False,
+        optimizer=lambda params: torch.optim.Adam(params, lr=0.05),
+    )
     batch = next(iter(DataLoader(data.items, batch_size=len(data.items), collate_fn=collate)))
     before = task.losses(task(batch), batch)["loss"].item()
     fit = trainer(max_epochs=15, num_sanity_val_steps=0)
@@ -142,6 +167,7 @@ def test_a_short_run_lowers_the_loss():
 
 # --- test metrics -----------------------------------------------------------------------------------------------------
 
+
 def test_depth_metrics_match_numpy():
     items = four_scenes()
     task = MultiViewTask(ConstantDepth(value=3.1), reference=False, fuse=False, abs_thresholds=[0.2])
@@ -150,8 +176,13 @@ def test_depth_metrics_match_numpy():
     mask = torch.stack([i["mask"] for i in items]).numpy() & (gt > 0)
     g = gt[mask]
     err = np.abs(3.1 - g)
-    expected = {"abs_rel": np.mean(err / g), "mae": np.mean(err), "rmse": np.sqrt(np.mean(err ** 2)),
-                "delta1": 100 * np.mean(np.maximum(3.1 / g, g / 3.1) < 1.25), "within0.2": 100 * np.mean(err < 0.2)}
+    expected = {
+        "abs_rel": np.mean(err / g),
+        "mae": np.mean(err),
+        "rmse": np.sqrt(np.mean(err**2)),
+        "delta1": 100 * np.mean(np.maximum(3.1 / g, g / 3.1) < 1.25),
+        "within0.2": 100 * np.mean(err < 0.2),
+    }
     for key, value in expected.items():
         assert logged[f"test/{key}"] == pytest.approx(value, rel=1e-5), key
     assert not any(k.startswith("test/reference/") or k == "test/accuracy" for k in logged)
@@ -164,8 +195,9 @@ def test_perfect_depth_fuses_into_the_ground_truth_cloud(tmp_path, monkeypatch):
     stand_in.PlaneSweepStereo = Oracle
     monkeypatch.setitem(sys.modules, "recon.models.plane_sweep", stand_in)
     items = four_scenes()
-    task = MultiViewTask(Oracle(), reference=True, fusion_min_views=2, fscore_threshold=0.05,
-                         fused_dir=str(tmp_path / "fused"))
+    task = MultiViewTask(
+        Oracle(), reference=True, fusion_min_views=2, fscore_threshold=0.05, fused_dir=str(tmp_path / "fused")
+    )
     # the first two items twice, as a distributed sampler pads the split: views are kept once per `index`
     (logged,) = trainer().test(task, dataloaders=DataLoader(items + items[:2], batch_size=5, collate_fn=collate))
     assert logged["test/accuracy"] < 1e-3 and logged["test/completeness"] < 1e-3
@@ -219,8 +251,11 @@ if dist.is_initialized():  # a live gloo thread at interpreter exit aborts the p
 def test_two_ddp_processes_fuse_like_one(tmp_path):
     """Views gathered across 2 CPU processes (11 items: the sampler repeats one to pad) give the one-process values."""
     items = four_scenes()[:11]
-    (single,) = trainer().test(MultiViewTask(Oracle(), reference=False, fusion_min_views=1),
-                               DataLoader(items, batch_size=5, collate_fn=collate), verbose=False)
+    (single,) = trainer().test(
+        MultiViewTask(Oracle(), reference=False, fusion_min_views=1),
+        DataLoader(items, batch_size=5, collate_fn=collate),
+        verbose=False,
+    )
     script, out = tmp_path / "ddp_test.py", tmp_path / "logged.json"
     script.write_text(DDP_SCRIPT)
     root = Path(__file__).resolve().parents[1]
@@ -233,6 +268,7 @@ def test_two_ddp_processes_fuse_like_one(tmp_path):
 
 
 # --- config ---------------------------------------------------------------------------------------------------------
+
 
 def test_task_config_composes_and_instantiates(make_config):
     cfg = make_config(["task=multi_view"])

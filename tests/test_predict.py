@@ -1,4 +1,5 @@
 """recon-predict: a tiny untrained checkpoint run on rendered and broken images, and hostile checkpoints."""
+
 import os
 from pathlib import Path
 
@@ -10,26 +11,50 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from recon.models.point_set_cnn import PointSetCNN
-from recon.predict import crop_box, crop_resize, load_image, predict, visible_colors
+from recon.predict.single_view import crop_box, crop_resize, load_image, predict, visible_colors
 from recon.tasks.single_view import SingleViewTask
 
 MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes" / "spot.obj"
-MODEL = {"_target_": "recon.models.point_set_cnn.PointSetCNN", "num_points": 64, "widths": [8, 16],
-         "feature_dim": 32, "hidden_dim": 64}
-DATA = {"_target_": "recon.data.single_view.SingleViewDataModule",
-        "synthetic": {"image_size": [32, 32], "fov_deg": 40.0, "camera_distance": [2.8, 2.8]}}
+MODEL = {
+    "_target_": "recon.models.point_set_cnn.PointSetCNN",
+    "num_points": 64,
+    "widths": [8, 16],
+    "feature_dim": 32,
+    "hidden_dim": 64,
+}
+DATA = {
+    "_target_": "recon.data.single_view.SingleViewDataModule",
+    "synthetic": {"image_size": [32, 32], "fov_deg": 40.0, "camera_distance": [2.8, 2.8]},
+}
 
 
 def save_checkpoint(path: Path, model_cfg: dict = MODEL) -> Path:
     torch.manual_seed(0)
     task = SingleViewTask(PointSetCNN(num_points=64, widths=[8, 16], feature_dim=32, hidden_dim=64), reference=False)
-    torch.save({"state_dict": task.state_dict(), "recon": {"config": {
-        "data": DATA, "model": model_cfg,
-        # as in a real training checkpoint: the training-only optimizer/scheduler name torch classes
-        "task": {"_target_": "recon.tasks.single_view.SingleViewTask", "reference": False,
-                 "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3},
-                 "scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": 2}},
-    }, "version": "0.1.0"}}, path)
+    torch.save(
+        {
+            "state_dict": task.state_dict(),
+            "recon": {
+                "config": {
+                    "data": DATA,
+                    "model": model_cfg,
+                    # as in a real training checkpoint: the training-only optimizer/scheduler name torch classes
+                    "task": {
+                        "_target_": "recon.tasks.single_view.SingleViewTask",
+                        "reference": False,
+                        "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3},
+                        "scheduler": {
+                            "_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                            "_partial_": True,
+                            "T_max": 2,
+                        },
+                    },
+                },
+                "version": "0.1.0",
+            },
+        },
+        path,
+    )
     return path
 
 
@@ -69,8 +94,9 @@ def spot_png(tmp_path_factory) -> Path:
 
 
 def config(ckpt, inputs, out, intrinsics=None):
-    return OmegaConf.create({"ckpt_path": str(ckpt), "inputs": [str(p) for p in inputs],
-                             "intrinsics": intrinsics, "output_dir": str(out)})
+    return OmegaConf.create(
+        {"ckpt_path": str(ckpt), "inputs": [str(p) for p in inputs], "intrinsics": intrinsics, "output_dir": str(out)}
+    )
 
 
 def test_predict_rendered_image_writes_ply_and_figure(tmp_path, spot_png):
@@ -155,12 +181,13 @@ def test_pickle_payload_checkpoint_refused_by_weights_only_loading(tmp_path, spo
 
 # --- image loading and geometry ----------------------------------------------------------------------------------
 
+
 def test_load_image_channel_handling(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "rgb.png")
     Image.fromarray(np.dstack([rgb, np.full((5, 7), 7, np.uint8)])).save(tmp_path / "rgba.png")
     Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(tmp_path / "gray16.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "gray16.png")
     np.testing.assert_allclose(load_image(tmp_path / "rgb.png"), rgb / 255.0, atol=1e-6)
     np.testing.assert_allclose(load_image(tmp_path / "rgba.png"), rgb / 255.0, atol=1e-6)  # alpha dropped
     for name in ("gray.png", "gray16.png"):
@@ -181,8 +208,9 @@ def test_intrinsics_follow_crop_and_resize():
     K = pinhole(225.0, 150, 250)
     K[0, 2] += 7.0  # off-centre principal point
     _, big_mask = render_spot(K, 150, 250)
-    from_crop, K2 = crop_resize(np.repeat(big_mask[..., None].astype(np.float32), 3, -1), torch.from_numpy(K).float(),
-                                50, 50)
+    from_crop, K2 = crop_resize(
+        np.repeat(big_mask[..., None].astype(np.float32), 3, -1), torch.from_numpy(K).float(), 50, 50
+    )
     resized = from_crop[0].numpy() > 0.5
 
     def iou(K_render):
@@ -195,6 +223,7 @@ def test_intrinsics_follow_crop_and_resize():
     shifted[0, 2] += 1.0  # one pixel off is clearly worse: the check is sensitive
     assert iou(shifted) < iou(K2) - 0.03
     np.testing.assert_allclose(K2[0, 0], 225.0 * 50 / 150, rtol=1e-6)
+
 
 def test_visible_colors_front_point_takes_the_pixel_colour_back_point_is_grey():
     image = torch.zeros(3, 8, 8)

@@ -1,6 +1,7 @@
 """recon-predict on a calibrated image set: the plane sweep on the real dinoSparseRing (downscaled, a few views) fuses
 into a cloud inside the README's bounding box and the silhouettes; a tiny MVSNet checkpoint end to end; bad requests
 name the file or key and write nothing."""
+
 import os
 import shutil
 import subprocess
@@ -20,20 +21,38 @@ from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.pfm import read_pfm
 from recon.models.mvsnet import MVSNet
 from recon.models.plane_sweep import PlaneSweepStereo
-from recon.multi_view_predict import output_stems
-from recon.predict import predict
+from recon.predict.multi_view import output_stems
+from recon.predict.single_view import predict
 from recon.tasks.multi_view import MultiViewTask
 from tests.conftest import compose_config
 from tests.data.formats.test_formats_middlebury_mvs import DINO, DINO_BOX
 
 VIEWS = [0, 1, 2, 3, 4]  # five neighbours on the ring, 22.5 degrees apart
-SWEEP = ["model=plane_sweep", "data=multi_view_dino", "data.image_scale=0.25", f"data.views={VIEWS}",
-         "data.num_source=2", "model.num_depths=32"]
-DATA = {"_target_": "recon.data.multi_view_formats.MultiViewFormatDataModule", "format": "middlebury_mvs",
-        "depth_range": [0.55, 0.75], "image_scale": 0.125, "views": [0, 1, 2], "num_source": 2}
+SWEEP = [
+    "model=plane_sweep",
+    "data=multi_view_dino",
+    "data.image_scale=0.25",
+    f"data.views={VIEWS}",
+    "data.num_source=2",
+    "model.num_depths=32",
+]
+DATA = {
+    "_target_": "recon.data.multi_view_formats.MultiViewFormatDataModule",
+    "format": "middlebury_mvs",
+    "depth_range": [0.55, 0.75],
+    "image_scale": 0.125,
+    "views": [0, 1, 2],
+    "num_source": 2,
+}
 PLANE_SWEEP = {"_target_": "recon.models.plane_sweep.PlaneSweepStereo", "num_depths": 16}
-TINY_MVSNET = {"num_depths": 8, "feature_channels": 8, "volume_channels": 4, "num_hourglasses": 0, "norm": "group",
-               "groups": 2}
+TINY_MVSNET = {
+    "num_depths": 8,
+    "feature_channels": 8,
+    "volume_channels": 4,
+    "num_hourglasses": 0,
+    "norm": "group",
+    "groups": 2,
+}
 
 pytestmark = pytest.mark.skipif(not DINO.is_dir(), reason=f"real data not found: {DINO}")
 
@@ -49,8 +68,9 @@ def silhouette_fractions(points: np.ndarray) -> np.ndarray:
     cameras = read_middlebury_mvs(DINO)
     fractions = []
     for v in range(len(cameras)):
-        silhouette = ndimage.binary_erosion(ndimage.binary_dilation(cameras.load_image(v).numpy().max(0) > 0.19,
-                                                                    iterations=10), iterations=7)
+        silhouette = ndimage.binary_erosion(
+            ndimage.binary_dilation(cameras.load_image(v).numpy().max(0) > 0.19, iterations=10), iterations=7
+        )
         x = points @ cameras[v].T_cw[:3, :3].T + cameras[v].T_cw[:3, 3]
         uv = np.round((x @ cameras[v].K.T)[:, :2] / x[:, 2:]).astype(int)
         H, W = silhouette.shape
@@ -73,11 +93,12 @@ def test_plane_sweep_on_the_dino_ring_writes_depth_maps_and_a_fused_cloud(swept)
     cfg, result, out = swept
     stems = [f"dinoSR000{i + 1}" for i in VIEWS]
     assert sorted(p.name for p in out.iterdir()) == ["confidence", "depth", "fused.ply", "fused.png"]
-    assert sorted(p.name for p in (out / "depth").iterdir()) == sorted([f"{s}.pfm" for s in stems] +
-                                                                       [f"{s}.png" for s in stems])
+    assert sorted(p.name for p in (out / "depth").iterdir()) == sorted(
+        [f"{s}.pfm" for s in stems] + [f"{s}.png" for s in stems]
+    )
     assert sorted(p.name for p in (out / "confidence").iterdir()) == [f"{s}.png" for s in stems]
     assert result["size"] == "160x120" and [v["id"] for v in result["views"]] == [f"{s}.png" for s in stems]
-    assert result["views"][0]["sources"] == ["dinoSR0002.png", "dinoSR0003.png"]   # closest axes among the five
+    assert result["views"][0]["sources"] == ["dinoSR0002.png", "dinoSR0003.png"]  # closest axes among the five
 
     dm = instantiate(cfg.data)
     dm.setup()
@@ -95,7 +116,7 @@ def test_plane_sweep_on_the_dino_ring_writes_depth_maps_and_a_fused_cloud(swept)
     cloud = o3d.io.read_point_cloud(str(out / "fused.ply"))
     points, colors = np.asarray(cloud.points), np.asarray(cloud.colors)
     assert len(points) == result["points"] > 2000 and colors.shape == points.shape
-    assert 0 <= colors.min() and colors.max() <= 1 and colors.mean() > 0.2   # the bright plaster, not the background
+    assert colors.min() >= 0 and colors.max() <= 1 and colors.mean() > 0.2  # the bright plaster, not the background
     # the real-data check: the fused surface lies on the dino (measured: 99.97% in the box, >= 83% in every silhouette)
     assert inside_box(points).mean() > 0.9
     assert silhouette_fractions(points).min() > 0.75
@@ -105,31 +126,59 @@ def test_the_console_command_composes_data_and_model(tmp_path):
     script = Path(sys.executable).with_name("recon-predict")
     command = [str(script)] if script.is_file() else [shutil.which("recon-predict")]
     out = tmp_path / "out"
-    run = subprocess.run(command + ["model=plane_sweep", "data=multi_view_dino", "data.image_scale=0.125",
-                                    "data.views=[0,1,2]", "data.num_source=2", "model.num_depths=16",
-                                    f"paths.root_dir={Path(__file__).resolve().parents[1]}",
-                                    f"output_dir={out}", f"paths.log_dir={tmp_path / 'logs'}"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        command
+        + [
+            "model=plane_sweep",
+            "data=multi_view_dino",
+            "data.image_scale=0.125",
+            "data.views=[0,1,2]",
+            "data.num_source=2",
+            "model.num_depths=16",
+            f"paths.root_dir={Path(__file__).resolve().parents[1]}",
+            f"output_dir={out}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "recon-predict (multi-view)" in run.stdout
     assert (out / "depth" / "dinoSR0002.pfm").is_file() and (out / "fused.png").is_file()
 
 
 def config(out, model=PLANE_SWEEP, ckpt_path=None, **data):
-    return OmegaConf.create({"ckpt_path": None if ckpt_path is None else str(ckpt_path), "model": model,
-                             "data": {**DATA, "root": str(DINO), **data}, "output_dir": str(out)})
+    return OmegaConf.create(
+        {
+            "ckpt_path": None if ckpt_path is None else str(ckpt_path),
+            "model": model,
+            "data": {**DATA, "root": str(DINO), **data},
+            "output_dir": str(out),
+        }
+    )
 
 
 def test_tiny_mvsnet_checkpoint_end_to_end(tmp_path):
     torch.manual_seed(0)
     task = MultiViewTask(MVSNet(**TINY_MVSNET), reference=False, fuse=False)
     ckpt = tmp_path / "mvsnet.ckpt"
-    torch.save({"state_dict": task.state_dict(), "recon": {"config": {
-        "data": {"_target_": "recon.data.multi_view.MultiViewDataModule"},
-        "model": {"_target_": "recon.models.mvsnet.MVSNet", **TINY_MVSNET},
-        "task": {"_target_": "recon.tasks.multi_view.MultiViewTask", "reference": False, "fuse": False},
-    }, "version": "0.1.0"}}, ckpt)
+    torch.save(
+        {
+            "state_dict": task.state_dict(),
+            "recon": {
+                "config": {
+                    "data": {"_target_": "recon.data.multi_view.MultiViewDataModule"},
+                    "model": {"_target_": "recon.models.mvsnet.MVSNet", **TINY_MVSNET},
+                    "task": {"_target_": "recon.tasks.multi_view.MultiViewTask", "reference": False, "fuse": False},
+                },
+                "version": "0.1.0",
+            },
+        },
+        ckpt,
+    )
     out = tmp_path / "out"
     result = predict(config(out, model=None, ckpt_path=ckpt))
     assert result["size"] == "80x60" and len(result["views"]) == 3
@@ -144,11 +193,17 @@ def test_tiny_mvsnet_checkpoint_end_to_end(tmp_path):
 
 
 def test_output_stems_drop_suffixes_and_folders():
-    assert output_stems(["a.png", "sub/b.jpg", "00000003", "sub/a.png", "sub_a.png"]) == \
-        ["a", "sub_b", "00000003", "sub_a", "sub_a-1"]
+    assert output_stems(["a.png", "sub/b.jpg", "00000003", "sub/a.png", "sub_a.png"]) == [
+        "a",
+        "sub_b",
+        "00000003",
+        "sub_a",
+        "sub_a-1",
+    ]
 
 
 # --- bad requests: a clear error naming the file or key, and nothing written ---------------------------------------
+
 
 def refused(cfg, match: str, error=(ValueError, FileNotFoundError)) -> None:
     with pytest.raises(error, match=match):
@@ -211,17 +266,23 @@ def test_a_set_without_depth_range_needs_one(tmp_path):
     refused(config(tmp_path / "out", depth_range=None), match=r"data\.depth_range is required: view 'dinoSR0001\.png'")
 
 
-@pytest.mark.parametrize("model, keys, match", [
-    ({"_target_": "recon.models.sgbm.SGBMStereo"}, {}, "model=SGBMStereo is a stereo model, not multi-view"),
-    ({"_target_": "recon.models.mvsnet.MVSNet"}, {}, "model=MVSNet is trainable: give ckpt_path"),
-    (PLANE_SWEEP, {"data": None}, "give the calibrated image set as data=multi_view_<format>"),
-    (PLANE_SWEEP, {"left": "a.png"}, "not left"),
-    (PLANE_SWEEP, {"data": {"_target_": "recon.data.stereo_formats.StereoFormatDataModule", "format": "motorcycle"}},
-     "data=StereoFormatDataModule is stereo data"),
-    (PLANE_SWEEP, {"fusion": {"min_views": -1}}, "fusion.min_views"),
-    (PLANE_SWEEP, {"fusion": {"confidence": 2.0}}, "fusion.confidence"),
-    (PLANE_SWEEP, {"fusion": {"views": 2}}, "fusion: unknown keys"),
-])
+@pytest.mark.parametrize(
+    "model, keys, match",
+    [
+        ({"_target_": "recon.models.sgbm.SGBMStereo"}, {}, "model=SGBMStereo is a stereo model, not multi-view"),
+        ({"_target_": "recon.models.mvsnet.MVSNet"}, {}, "model=MVSNet is trainable: give ckpt_path"),
+        (PLANE_SWEEP, {"data": None}, "give the calibrated image set as data=multi_view_<format>"),
+        (PLANE_SWEEP, {"left": "a.png"}, "not left"),
+        (
+            PLANE_SWEEP,
+            {"data": {"_target_": "recon.data.stereo_formats.StereoFormatDataModule", "format": "motorcycle"}},
+            "data=StereoFormatDataModule is stereo data",
+        ),
+        (PLANE_SWEEP, {"fusion": {"min_views": -1}}, "fusion.min_views"),
+        (PLANE_SWEEP, {"fusion": {"confidence": 2.0}}, "fusion.confidence"),
+        (PLANE_SWEEP, {"fusion": {"views": 2}}, "fusion: unknown keys"),
+    ],
+)
 def test_bad_requests_name_the_key(tmp_path, model, keys, match):
     cfg = config(tmp_path / "out", model=model)
     for key, value in keys.items():
@@ -231,7 +292,7 @@ def test_bad_requests_name_the_key(tmp_path, model, keys, match):
 
 def test_an_empty_fused_cloud_writes_the_depth_maps_and_no_ply(tmp_path):
     cfg = config(tmp_path / "out")
-    cfg.fusion = {"confidence": 1.0, "min_views": 2}   # ZNCC never reaches 1 on real images
+    cfg.fusion = {"confidence": 1.0, "min_views": 2}  # ZNCC never reaches 1 on real images
     result = predict(cfg)
     assert result["points"] == 0 and result["ply"] is None
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["confidence", "depth", "fused.png"]

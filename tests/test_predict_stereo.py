@@ -1,5 +1,6 @@
 """recon-predict on a stereo pair: the real Middlebury Motorcycle pair with OpenCV SGBM and a tiny untrained GwcStereo
 checkpoint; disparity, depth and cloud checked against hand-computed references; bad requests write nothing."""
+
 import shutil
 import subprocess
 import sys
@@ -18,15 +19,24 @@ from recon.data.formats.middlebury2014 import motorcycle_pair
 from recon.data.formats.pfm import read_pfm
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.sgbm import SGBMStereo
-from recon.predict import predict
+from recon.predict.single_view import predict
 from recon.tasks.stereo import StereoTask
 from tests.test_predict import save_checkpoint as save_single_view_checkpoint
 
 SGBM = {"_target_": "recon.models.sgbm.SGBMStereo", "max_disparity": 64}
-GWC = {"_target_": "recon.models.gwc_stereo.GwcStereo", "max_disparity": 16, "feature_channels": 8,
-       "feature_blocks": 1, "volume_channels": 4, "num_hourglasses": 0}
-STEREO_DATA = {"_target_": "recon.data.stereo.SyntheticStereoDataModule", "max_disparity": 16,
-               "synthetic": {"image_size": [32, 64], "focal_px": 40.0, "disparity_range": [1.0, 16.0]}}
+GWC = {
+    "_target_": "recon.models.gwc_stereo.GwcStereo",
+    "max_disparity": 16,
+    "feature_channels": 8,
+    "feature_blocks": 1,
+    "volume_channels": 4,
+    "num_hourglasses": 0,
+}
+STEREO_DATA = {
+    "_target_": "recon.data.stereo.SyntheticStereoDataModule",
+    "max_disparity": 16,
+    "synthetic": {"image_size": [32, 64], "focal_px": 40.0, "disparity_range": [1.0, 16.0]},
+}
 ROWS, COLS = slice(150, 350), slice(250, 550)  # a 200 x 300 crop of the 500 x 741 pair (crops keep the calibration
 # except the principal point, which the tests do not use unless they pass it)
 
@@ -49,8 +59,16 @@ def pair(tmp_path_factory):
 
 
 def config(left, right, out, model=SGBM, ckpt_path=None, **keys):
-    return OmegaConf.create({"ckpt_path": None if ckpt_path is None else str(ckpt_path), "model": model,
-                             "left": str(left), "right": str(right), "output_dir": str(out), **keys})
+    return OmegaConf.create(
+        {
+            "ckpt_path": None if ckpt_path is None else str(ckpt_path),
+            "model": model,
+            "left": str(left),
+            "right": str(right),
+            "output_dir": str(out),
+            **keys,
+        }
+    )
 
 
 def calibrated(pair, out, **keys):
@@ -67,8 +85,13 @@ def test_sgbm_on_motorcycle_writes_disparity_depth_and_cloud(tmp_path, pair):
     left, right, calib, gt = pair
     out = tmp_path / "out"
     result = predict(calibrated(pair, out))
-    assert sorted(p.name for p in out.iterdir()) == ["im_left.ply", "im_left.png", "im_left_depth.pfm",
-                                                     "im_left_disparity.pfm", "im_left_disparity.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "im_left.ply",
+        "im_left.png",
+        "im_left_depth.pfm",
+        "im_left_disparity.pfm",
+        "im_left_disparity.png",
+    ]
     d = read_pfm(out / "im_left_disparity.pfm")
     direct = SGBMStereo(max_disparity=64)(read_rgb(left)[None], read_rgb(right)[None])["disparity"][0, 0].numpy()
     assert d.dtype == np.float32 and d.shape == (200, 300) and np.array_equal(d, direct)
@@ -115,8 +138,11 @@ def test_intrinsics_set_the_camera_and_non_positive_depth_is_dropped(tmp_path, p
 def test_without_calibration_only_the_disparity_is_written(tmp_path, pair):
     left, right, _, _ = pair
     result = predict(config(left, right, tmp_path / "out"))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im_left.png", "im_left_disparity.pfm",
-                                                                     "im_left_disparity.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "im_left.png",
+        "im_left_disparity.pfm",
+        "im_left_disparity.png",
+    ]
     assert result["depth"] is None and result["ply"] is None
 
 
@@ -124,11 +150,24 @@ def save_stereo_checkpoint(path: Path) -> tuple[Path, StereoTask]:
     torch.manual_seed(0)
     model = GwcStereo(**{k: v for k, v in GWC.items() if k != "_target_"})
     task = StereoTask(model, reference=False)
-    torch.save({"state_dict": task.state_dict(), "recon": {"config": {
-        "data": STEREO_DATA, "model": GWC,
-        "task": {"_target_": "recon.tasks.stereo.StereoTask", "reference": False,
-                 "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}},
-    }, "version": "0.1.0"}}, path)
+    torch.save(
+        {
+            "state_dict": task.state_dict(),
+            "recon": {
+                "config": {
+                    "data": STEREO_DATA,
+                    "model": GWC,
+                    "task": {
+                        "_target_": "recon.tasks.stereo.StereoTask",
+                        "reference": False,
+                        "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3},
+                    },
+                },
+                "version": "0.1.0",
+            },
+        },
+        path,
+    )
     return path, task.eval()
 
 
@@ -147,8 +186,13 @@ def test_tiny_stereo_checkpoint_end_to_end(tmp_path, small_pair):
     left, right = small_pair
     out = tmp_path / "out"
     result = predict(config(left, right, out, model=None, ckpt_path=ckpt, focal=250.0, baseline=193.0))
-    assert sorted(p.name for p in out.iterdir()) == ["small_left.ply", "small_left.png", "small_left_depth.pfm",
-                                                     "small_left_disparity.pfm", "small_left_disparity.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "small_left.ply",
+        "small_left.png",
+        "small_left_depth.pfm",
+        "small_left_disparity.pfm",
+        "small_left_disparity.png",
+    ]
     with torch.no_grad():
         direct = task.model(read_rgb(left)[None], read_rgb(right)[None])["disparity"][0, 0].numpy()
     d = read_pfm(out / "small_left_disparity.pfm")
@@ -162,10 +206,24 @@ def test_the_console_command_composes_model_sgbm(tmp_path, pair):
     script = Path(sys.executable).with_name("recon-predict")
     command = [str(script)] if script.is_file() else [shutil.which("recon-predict")]
     out = tmp_path / "out"
-    run = subprocess.run(command + [
-        "model=sgbm", "model.max_disparity=64", f"left={left}", f"right={right}", f"focal={calib.focal}",
-        f"baseline={calib.baseline}", f"doffs={calib.doffs}", f"output_dir={out}", f"paths.log_dir={tmp_path / 'logs'}",
-    ], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        command
+        + [
+            "model=sgbm",
+            "model.max_disparity=64",
+            f"left={left}",
+            f"right={right}",
+            f"focal={calib.focal}",
+            f"baseline={calib.baseline}",
+            f"doffs={calib.doffs}",
+            f"output_dir={out}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "recon-predict (stereo)" in run.stdout
     direct = SGBMStereo(max_disparity=64)(read_rgb(left)[None], read_rgb(right)[None])["disparity"][0, 0].numpy()
@@ -174,6 +232,7 @@ def test_the_console_command_composes_model_sgbm(tmp_path, pair):
 
 
 # --- bad requests: a clear error naming the file or key, and nothing written ---------------------------------------
+
 
 def refused(cfg, match: str) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=match):
@@ -220,19 +279,22 @@ def test_incompatible_channels_name_the_file_and_mode(tmp_path, pair, case):
     refused(config(*paths, tmp_path / "out"), match=match)
 
 
-@pytest.mark.parametrize("keys,match", [
-    ({"focal": 994.978}, "baseline"),
-    ({"baseline": 193.0}, "focal"),
-    ({"intrinsics": [994.978, 994.978, 150.0, 100.0]}, "baseline"),
-    ({"focal": 0.0, "baseline": 193.0}, "focal"),
-    ({"focal": 994.978, "baseline": -1.0}, "baseline"),
-    ({"focal": float("nan"), "baseline": 193.0}, "focal"),
-    ({"focal": 994.978, "baseline": float("inf")}, "baseline"),
-    ({"focal": 994.978, "baseline": 193.0, "doffs": float("nan")}, "doffs"),
-    ({"intrinsics": [994.978, 994.978, 150.0], "baseline": 193.0}, "intrinsics"),
-    ({"intrinsics": [994.978, 0.0, 150.0, 100.0], "baseline": 193.0}, "intrinsics.fy"),
-    ({"focal": 500.0, "intrinsics": [994.978, 994.978, 150.0, 100.0], "baseline": 193.0}, "focal=500.0"),
-])
+@pytest.mark.parametrize(
+    "keys,match",
+    [
+        ({"focal": 994.978}, "baseline"),
+        ({"baseline": 193.0}, "focal"),
+        ({"intrinsics": [994.978, 994.978, 150.0, 100.0]}, "baseline"),
+        ({"focal": 0.0, "baseline": 193.0}, "focal"),
+        ({"focal": 994.978, "baseline": -1.0}, "baseline"),
+        ({"focal": float("nan"), "baseline": 193.0}, "focal"),
+        ({"focal": 994.978, "baseline": float("inf")}, "baseline"),
+        ({"focal": 994.978, "baseline": 193.0, "doffs": float("nan")}, "doffs"),
+        ({"intrinsics": [994.978, 994.978, 150.0], "baseline": 193.0}, "intrinsics"),
+        ({"intrinsics": [994.978, 0.0, 150.0, 100.0], "baseline": 193.0}, "intrinsics.fy"),
+        ({"focal": 500.0, "intrinsics": [994.978, 994.978, 150.0, 100.0], "baseline": 193.0}, "focal=500.0"),
+    ],
+)
 def test_bad_calibration_names_the_key(tmp_path, pair, keys, match):
     left, right, _, _ = pair
     refused(config(left, right, tmp_path / "out", **keys), match=match)
@@ -253,8 +315,10 @@ def test_stereo_checkpoint_refuses_single_view_inputs(tmp_path, pair):
 @pytest.mark.parametrize("model,ckpt", [(None, None), (SGBM, "gwc.ckpt")], ids=["neither", "both"])
 def test_exactly_one_of_ckpt_path_and_model(tmp_path, pair, model, ckpt):
     ckpt_path = save_stereo_checkpoint(tmp_path / ckpt)[0] if ckpt else None
-    refused(config(pair[0], pair[1], tmp_path / "out", model=model, ckpt_path=ckpt_path),
-            match=f"exactly one of ckpt_path.*got {'both' if ckpt else 'neither'}")
+    refused(
+        config(pair[0], pair[1], tmp_path / "out", model=model, ckpt_path=ckpt_path),
+        match=f"exactly one of ckpt_path.*got {'both' if ckpt else 'neither'}",
+    )
 
 
 def test_trainable_model_needs_a_checkpoint(tmp_path, pair):

@@ -1,4 +1,5 @@
 """recon-predict with VAE checkpoints: K sampled shapes per image as PLYs and one figure; reproducible."""
+
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,31 @@ from PIL import Image
 
 from recon.models.point_vae import PointVAE
 from recon.models.voxel_vae import VoxelVAE
-from recon.predict import predict
+from recon.predict.single_view import predict
 from recon.tasks.single_view import SingleViewTask
 
-DATA = {"_target_": "recon.data.single_view.SingleViewDataModule",
-        "synthetic": {"image_size": [32, 32], "camera_distance": [3.0, 3.0]}}
-POINTS = {"_target_": "recon.models.point_vae.PointVAE", "num_points": 64, "widths": [8, 16], "feature_dim": 32,
-          "hidden_dim": 64, "latent_dim": 4}
-VOXEL = {"_target_": "recon.models.voxel_vae.VoxelVAE", "num_points": 64, "widths": [8, 16], "feature_dim": 32,
-         "hidden_dim": 64, "latent_dim": 4, "resolution": 16, "channels": 16}
+DATA = {
+    "_target_": "recon.data.single_view.SingleViewDataModule",
+    "synthetic": {"image_size": [32, 32], "camera_distance": [3.0, 3.0]},
+}
+POINTS = {
+    "_target_": "recon.models.point_vae.PointVAE",
+    "num_points": 64,
+    "widths": [8, 16],
+    "feature_dim": 32,
+    "hidden_dim": 64,
+    "latent_dim": 4,
+}
+VOXEL = {
+    "_target_": "recon.models.voxel_vae.VoxelVAE",
+    "num_points": 64,
+    "widths": [8, 16],
+    "feature_dim": 32,
+    "hidden_dim": 64,
+    "latent_dim": 4,
+    "resolution": 16,
+    "channels": 16,
+}
 
 
 def save_checkpoint(path: Path, model_cfg: dict) -> Path:
@@ -29,10 +46,20 @@ def save_checkpoint(path: Path, model_cfg: dict) -> Path:
         with torch.no_grad():
             model.deconv[-1].bias.fill_(0.5)  # an untrained grid with occupied voxels, so samples have surfaces
     task = SingleViewTask(model, reference=False)
-    torch.save({"state_dict": task.state_dict(), "recon": {"config": {
-        "data": DATA, "model": model_cfg,
-        "task": {"_target_": "recon.tasks.single_view.SingleViewTask", "reference": False}}, "version": "0.1.0"}},
-        path)
+    torch.save(
+        {
+            "state_dict": task.state_dict(),
+            "recon": {
+                "config": {
+                    "data": DATA,
+                    "model": model_cfg,
+                    "task": {"_target_": "recon.tasks.single_view.SingleViewTask", "reference": False},
+                },
+                "version": "0.1.0",
+            },
+        },
+        path,
+    )
     return path
 
 
@@ -44,8 +71,11 @@ def image(tmp_path) -> Path:
 
 
 def run(ckpt, image, out, **extra):
-    return predict(OmegaConf.create({"ckpt_path": str(ckpt), "inputs": [str(image)], "intrinsics": None,
-                                     "output_dir": str(out), **extra}))
+    return predict(
+        OmegaConf.create(
+            {"ckpt_path": str(ckpt), "inputs": [str(image)], "intrinsics": None, "output_dir": str(out), **extra}
+        )
+    )
 
 
 @pytest.mark.parametrize("model_cfg", [POINTS, VOXEL], ids=["vae_points", "vae_voxel"])

@@ -2,6 +2,7 @@
 mismatch and a disparity range the model does not cover each stop the run with an error naming the file or key
 (before the first pair is scored; truncated pixel data when its pair is decoded), leaving no metrics, media or
 checkpoints, only the run's record (its config, log, failed summary.json and error.txt)."""
+
 import json
 import os
 import subprocess
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recon.runner import train
-from recon.validation import ConfigError
+from recon.engine.runner import train
+from recon.engine.validation import ConfigError
 from tests.data.formats.test_formats_middlebury2014 import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,16 +28,25 @@ def scenes(tmp_path):
 
 
 def sgbm_on(make_config, root: Path, run_dir: Path, *overrides: str):
-    return make_config(["model=sgbm", "data=stereo_middlebury2014", f"data.root={root}", "data.max_disparity=16",
-                        "logger=none", *overrides], run_dir=run_dir)
+    return make_config(
+        [
+            "model=sgbm",
+            "data=stereo_middlebury2014",
+            f"data.root={root}",
+            "data.max_disparity=16",
+            "logger=none",
+            *overrides,
+        ],
+        run_dir=run_dir,
+    )
 
 
 def assert_failed_cleanly(run_dir: Path, match: str) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and match in summary["error"]
     assert "metrics" not in summary
-    records = {"error.txt", "summary.json", "config_resolved.yaml", "train.log"}   # the run's own record
-    assert {p.name for p in run_dir.iterdir() if not p.name.startswith(".")} <= records   # no media, no checkpoints
+    records = {"error.txt", "summary.json", "config_resolved.yaml", "train.log"}  # the run's own record
+    assert {p.name for p in run_dir.iterdir() if not p.name.startswith(".")} <= records  # no media, no checkpoints
 
 
 def test_the_intact_folder_is_scored(make_config, scenes, tmp_path):
@@ -63,7 +73,7 @@ def test_truncated_pfm_names_the_file(make_config, scenes, tmp_path):
 
 def test_truncated_image_names_the_file(make_config, scenes, tmp_path):
     bad = scenes / "scene2" / "im1.png"
-    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])     # the header survives, the pixels do not
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # the header survives, the pixels do not
     with pytest.raises(ValueError, match=f"cannot decode image {bad}"):
         train(sgbm_on(make_config, scenes, tmp_path / "run", "callbacks=none"))
     assert_failed_cleanly(tmp_path / "run", str(bad))
@@ -85,8 +95,16 @@ def test_a_disparity_range_the_model_does_not_cover_is_refused_before_reading(ma
 
 def test_ground_truth_beyond_the_data_range_names_the_pair(make_config, scenes, tmp_path):
     with pytest.raises(ValueError, match="'scene0' has ground-truth disparities up to"):
-        train(sgbm_on(make_config, scenes, tmp_path / "run", "callbacks=none", "data.max_disparity=2",
-                      "model.max_disparity=16"))
+        train(
+            sgbm_on(
+                make_config,
+                scenes,
+                tmp_path / "run",
+                "callbacks=none",
+                "data.max_disparity=2",
+                "model.max_disparity=16",
+            )
+        )
     assert_failed_cleanly(tmp_path / "run", "data.max_disparity = 2")
 
 
@@ -95,10 +113,25 @@ def test_the_console_command_reports_a_corrupt_pfm(scenes, tmp_path):
     bad.write_bytes(b"P7\n" + bad.read_bytes()[3:])
     run_dir = tmp_path / "cli"
     result = subprocess.run(
-        [sys.executable, "train.py", "model=sgbm", "data=stereo_middlebury2014", f"data.root={scenes}",
-         "data.max_disparity=16", "logger=none", "callbacks=none", f"hydra.run.dir={run_dir}", "print_config=false",
-         f"paths.cache_dir={tmp_path / 'cache'}"],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HYDRA_FULL_ERROR": "0"}, timeout=300)
+        [
+            sys.executable,
+            "train.py",
+            "model=sgbm",
+            "data=stereo_middlebury2014",
+            f"data.root={scenes}",
+            "data.max_disparity=16",
+            "logger=none",
+            "callbacks=none",
+            f"hydra.run.dir={run_dir}",
+            "print_config=false",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        timeout=300,
+    )
     assert result.returncode != 0
     assert f"{bad}: not a PFM file" in result.stderr
     assert_failed_cleanly(run_dir, str(bad))

@@ -1,5 +1,6 @@
 """Stereo task: masked multi-scale loss, metrics and the SGBM reference, runs through the runner (learned and
 non-learned), figures, the optimized metric, and a GwcNet overfit check on random-dot pairs."""
+
 import csv
 import json
 from contextlib import contextmanager
@@ -13,15 +14,22 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 from torch.utils.data import DataLoader
 
+from recon.engine.runner import train
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.learned_sgm import LearnedSGMStereo
-from recon.runner import train
 from recon.tasks.stereo import StereoTask
 from tests.conftest import TINY_GWC, TINY_STEREO_DATA
 from tests.stereo_pairs import ConstantStereo, random_dot_item
 
-RANDOM_DOTS = {"_target_": "tests.stereo_pairs.RandomDotStereoData", "num_train": 8, "num_val": 4, "num_test": 4,
-               "image_size": [32, 64], "batch_size": 4, "max_disparity": 16.0}
+RANDOM_DOTS = {
+    "_target_": "tests.stereo_pairs.RandomDotStereoData",
+    "num_train": 8,
+    "num_val": 4,
+    "num_test": 4,
+    "image_size": [32, 64],
+    "batch_size": 4,
+    "max_disparity": 16.0,
+}
 REGION_KEYS = [f"{name}_{tag}" for name in ("epe", "bad1", "bad2", "bad3", "d1") for tag in ("all", "noc")]
 
 
@@ -45,12 +53,18 @@ def read_summary(run_dir: Path) -> dict:
 
 # --- loss --------------------------------------------------------------------------------------------------------
 
+
 def test_loss_masks_invalid_and_out_of_range_pixels():
     task = StereoTask(ConstantStereo(value=4.0, max_disparity=16.0), reference=False)
     gt = torch.tensor([[2.0, 4.5, 0.0], [20.0, 16.0, 8.0]]).view(1, 1, 2, 3)
     valid = torch.tensor([[True, True, False], [True, True, True]]).view(1, 1, 2, 3)
-    batch = {"left": torch.rand(1, 3, 2, 3), "right": torch.rand(1, 3, 2, 3), "disparity": gt, "valid": valid,
-             "nonoccluded": valid}
+    batch = {
+        "left": torch.rand(1, 3, 2, 3),
+        "right": torch.rand(1, 3, 2, 3),
+        "disparity": gt,
+        "valid": valid,
+        "nonoccluded": valid,
+    }
     terms = task.losses(task(batch), batch)
     # supervised: valid and gt < 16 -> 2.0, 4.5, 8.0 (not the invalid 0, not 20 or 16): errors 2, -0.5, -4
     expected = (smooth_l1(2.0) + smooth_l1(-0.5) + smooth_l1(-4.0)) / 3
@@ -63,8 +77,12 @@ def test_loss_masks_invalid_and_out_of_range_pixels():
 
 def test_a_batch_without_supervised_pixels_gives_zero_not_nan():
     task = StereoTask(ConstantStereo(), reference=False)
-    batch = {"left": torch.rand(2, 3, 4, 5), "right": torch.rand(2, 3, 4, 5),
-             "disparity": torch.full((2, 1, 4, 5), 30.0), "valid": torch.ones(2, 1, 4, 5, dtype=torch.bool)}
+    batch = {
+        "left": torch.rand(2, 3, 4, 5),
+        "right": torch.rand(2, 3, 4, 5),
+        "disparity": torch.full((2, 1, 4, 5), 30.0),
+        "valid": torch.ones(2, 1, 4, 5, dtype=torch.bool),
+    }
     loss = task.losses(task(batch), batch)["loss"]
     assert loss.item() == 0.0
     loss.backward()  # still part of the graph
@@ -72,8 +90,12 @@ def test_a_batch_without_supervised_pixels_gives_zero_not_nan():
 
 def test_multi_scale_weights_align_to_the_last_output():
     task = StereoTask(ConstantStereo(value=8.0, outputs=2), loss_weights=[0.5, 0.5, 0.7, 1.0], reference=False)
-    batch = {"left": torch.rand(1, 3, 3, 3), "right": torch.rand(1, 3, 3, 3),
-             "disparity": torch.full((1, 1, 3, 3), 6.0), "valid": torch.ones(1, 1, 3, 3, dtype=torch.bool)}
+    batch = {
+        "left": torch.rand(1, 3, 3, 3),
+        "right": torch.rand(1, 3, 3, 3),
+        "disparity": torch.full((1, 1, 3, 3), 6.0),
+        "valid": torch.ones(1, 1, 3, 3, dtype=torch.bool),
+    }
     terms = task.train().losses(task(batch), batch)
     # outputs 4 (error 2) and 8 (error 2): 0.7 * 1.5 + 1.0 * 1.5
     assert terms["smooth_l1_0"].item() == pytest.approx(1.5) and terms["smooth_l1_1"].item() == pytest.approx(1.5)
@@ -83,9 +105,14 @@ def test_multi_scale_weights_align_to_the_last_output():
         too_many.losses(too_many(batch), batch)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"loss_weights": []}, "loss_weights"),
-                                           ({"loss_weights": [1.0, -1.0]}, "loss_weights"),
-                                           ({"smooth_l1_beta": 0.0}, "smooth_l1_beta")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss_weights": []}, "loss_weights"),
+        ({"loss_weights": [1.0, -1.0]}, "loss_weights"),
+        ({"smooth_l1_beta": 0.0}, "smooth_l1_beta"),
+    ],
+)
 def test_bad_task_arguments_name_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
         StereoTask(ConstantStereo(), **kwargs)
@@ -101,25 +128,33 @@ def test_a_model_without_max_disparity_is_refused():
 
 # --- metrics ------------------------------------------------------------------------------------------------------
 
+
 def test_metrics_of_a_constant_prediction_and_the_sgbm_reference(tmp_path):
     """EPE of a constant prediction is computed by hand over each region; every key is logged, also for SGBM."""
     items = [random_dot_item(32, 64, seed=s) for s in range(3)]
     task = StereoTask(ConstantStereo(value=5.0), reference=True)
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                         enable_checkpointing=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     (logged,) = trainer.test(task, dataloaders=DataLoader(items, batch_size=2))
     gt = torch.stack([i["disparity"] for i in items])
     for key, tag in (("valid", "all"), ("nonoccluded", "noc")):
         mask = torch.stack([i[key] for i in items])
         assert logged[f"test/epe_{tag}"] == pytest.approx(float((gt[mask] - 5.0).abs().mean()), rel=1e-5)
-        assert logged[f"test/bad2_{tag}"] == pytest.approx(float(((gt[mask] - 5.0).abs() > 2).float().mean() * 100),
-                                                           rel=1e-5)
+        assert logged[f"test/bad2_{tag}"] == pytest.approx(
+            float(((gt[mask] - 5.0).abs() > 2).float().mean() * 100), rel=1e-5
+        )
     assert {f"test/{k}" for k in REGION_KEYS} | {f"test/reference/{k}" for k in REGION_KEYS} <= set(logged)
     # SGBM matches random dots well: far better than a constant
     assert logged["test/reference/epe_noc"] < 0.5 * logged["test/epe_noc"]
 
 
 # --- through the runner ---------------------------------------------------------------------------------------------
+
 
 def test_data_stereo_composes_with_the_stereo_task_and_monitors_val_epe(make_config):
     cfg = make_config([*TINY_STEREO_DATA, "model=gwc_stereo"])
@@ -142,8 +177,17 @@ def test_gwc_trains_a_step_and_tests_through_the_runner(make_config, tmp_path):
 
 
 def test_short_run_checkpoints_on_val_epe_and_writes_figures(make_config, tmp_path):
-    value = train(stereo_config(make_config, ["trainer.max_epochs=2", "logger=csv", "trainer.log_every_n_steps=1",
-                                              "callbacks.prediction_media.num_samples=2"]))
+    value = train(
+        stereo_config(
+            make_config,
+            [
+                "trainer.max_epochs=2",
+                "logger=csv",
+                "trainer.log_every_n_steps=1",
+                "callbacks.prediction_media.num_samples=2",
+            ],
+        )
+    )
     run = tmp_path / "run"
     summary = read_summary(run)
     rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
@@ -180,6 +224,7 @@ def test_gwc_runs_on_the_synthetic_stereo_datamodule(make_config, tmp_path):
 
 # --- learning -----------------------------------------------------------------------------------------------------
 
+
 @contextmanager
 def torch_threads(count: int):
     before = torch.get_num_threads()
@@ -190,10 +235,14 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("model", [
-    lambda: GwcStereo(max_disparity=16, feature_channels=16, feature_blocks=1),
-    lambda: LearnedSGMStereo(max_disparity=16, feature_channels=16, refine_channels=8),
-], ids=["gwc_stereo", "learned_sgm"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: GwcStereo(max_disparity=16, feature_channels=16, feature_blocks=1),
+        lambda: LearnedSGMStereo(max_disparity=16, feature_channels=16, refine_channels=8),
+    ],
+    ids=["gwc_stereo", "learned_sgm"],
+)
 def test_stereo_models_overfit_four_random_dot_pairs(model):
     """Wiring check of model + loss: on 4 fixed pairs the EPE falls far below its starting value (GwcNet: about
     5 -> 0.4 px in 100 steps, 2 s on one core). One thread: at 32 x 64 synchronising OpenMP threads costs more than

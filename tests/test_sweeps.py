@@ -1,4 +1,5 @@
 """Sweeps through Hydra's own launchers and sweepers: parallel jobs, failure isolation, Optuna, SLURM, DDP."""
+
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recon.slurm_preview import preview
+from recon.cli.slurm_preview import preview
 from tests.conftest import ROOT, TINY_DATA, TINY_MODEL
 from tests.wandb_offline import records
 
@@ -17,8 +18,15 @@ TINY = TINY_DATA + TINY_MODEL + ["print_config=false"]
 
 def run_train(tmp_path: Path, cache: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
     flags = [o for o in overrides if o.startswith("-")]  # argparse wants -m before the overrides
-    cmd = [sys.executable, str(ROOT / "train.py"), *flags, *TINY, f"paths.cache_dir={cache}",
-           f"paths.log_dir={tmp_path / 'logs'}", *[o for o in overrides if not o.startswith("-")]]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *flags,
+        *TINY,
+        f"paths.cache_dir={cache}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        *[o for o in overrides if not o.startswith("-")],
+    ]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
@@ -44,17 +52,34 @@ def max_concurrency(intervals: list[tuple[datetime, datetime]]) -> int:
 
 
 def test_parallel_sweep_runs_two_at_a_time_and_isolates_a_failing_job(tmp_path, cache_dir):
-    done = run_train(tmp_path, cache_dir, "-m", "hydra/launcher=parallel", "threads=1", "trainer.max_epochs=1",
-                     "logger=none", "callbacks=none", "model.hidden_dim=64,64,-1,64", check=False)
+    done = run_train(
+        tmp_path,
+        cache_dir,
+        "-m",
+        "hydra/launcher=parallel",
+        "threads=1",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks=none",
+        "model.hidden_dim=64,64,-1,64",
+        check=False,
+    )
     assert done.returncode == 1, "a sweep with a failed job must exit non-zero"
     root = sweep_dir(tmp_path)
     jobs = summaries(root)
     assert sorted(jobs) == ["0", "1", "2", "3"]
-    assert {k: v["status"] for k, v in jobs.items()} == {"0": "completed", "1": "completed", "2": "failed", "3": "completed"}
+    assert {k: v["status"] for k, v in jobs.items()} == {
+        "0": "completed",
+        "1": "completed",
+        "2": "failed",
+        "3": "completed",
+    }
     assert "hidden_dim must be positive" in jobs["2"]["error"] and (root / "2" / "error.txt").is_file()
     assert all("test/chamfer_l1" in jobs[k]["metrics"] for k in ("0", "1", "3"))
 
-    intervals = [(datetime.fromisoformat(s["started_at"]), datetime.fromisoformat(s["finished_at"])) for s in jobs.values()]
+    intervals = [
+        (datetime.fromisoformat(s["started_at"]), datetime.fromisoformat(s["finished_at"])) for s in jobs.values()
+    ]
     assert max_concurrency(intervals) == 2  # n_jobs=2: two at a time, never more
     assert len({s["job"]["pid"] for s in jobs.values()}) == 2  # two worker processes
 
@@ -66,9 +91,16 @@ def test_parallel_sweep_runs_two_at_a_time_and_isolates_a_failing_job(tmp_path, 
 
 @pytest.mark.slow
 def test_optuna_sweep_completes_and_reports_the_best_trial(tmp_path, cache_dir):
-    run_train(tmp_path, cache_dir, "hparams_search=single_view_optuna", "hydra.sweeper.n_trials=4",
-              "hydra.sweeper.sampler.n_startup_trials=2", "trainer.max_epochs=1", "logger=none",
-              "callbacks=model_checkpoint")
+    run_train(
+        tmp_path,
+        cache_dir,
+        "hparams_search=single_view_optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks=model_checkpoint",
+    )
     root = sweep_dir(tmp_path)
     result = yaml.safe_load((root / "optimization_results.yaml").read_text())
     jobs = summaries(root)
@@ -83,10 +115,25 @@ def test_optuna_sweep_completes_and_reports_the_best_trial(tmp_path, cache_dir):
 
 
 def test_slurm_launcher_renders_the_job_array_it_would_submit():
-    script = preview(["model=cnn_points,cnn_fold", "seed=1,2", "trainer=ddp", "trainer.devices=4",
-                      "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90"])
-    for line in ("#SBATCH --array=0-3%4", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
-                 "#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --job-name=train", "#SBATCH --nodes=1"):
+    script = preview(
+        [
+            "model=cnn_points,cnn_fold",
+            "seed=1,2",
+            "trainer=ddp",
+            "trainer.devices=4",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.timeout_min=90",
+        ]
+    )
+    for line in (
+        "#SBATCH --array=0-3%4",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --job-name=train",
+        "#SBATCH --nodes=1",
+    ):
         assert line in script, line
     assert "srun" in script and "submitit.core._submit" in script and sys.executable in script
     assert "#   3: model=cnn_fold seed=2" in script
@@ -104,8 +151,17 @@ def wandb_group(run_dir: Path) -> str:
 
 @pytest.mark.slow
 def test_ddp_sweep_writes_one_run_dir_per_job_and_one_wandb_group(tmp_path, cache_dir):
-    run_train(tmp_path, cache_dir, "-m", "trainer=ddp_cpu", "data.batch_size=4", "trainer.max_epochs=1",
-              "logger=wandb", "callbacks=model_checkpoint", "seed=1,2")
+    run_train(
+        tmp_path,
+        cache_dir,
+        "-m",
+        "trainer=ddp_cpu",
+        "data.batch_size=4",
+        "trainer.max_epochs=1",
+        "logger=wandb",
+        "callbacks=model_checkpoint",
+        "seed=1,2",
+    )
     root = sweep_dir(tmp_path)
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["0", "1"]  # no stray dirs from rank 1
     assert not (tmp_path / "logs" / "train" / "runs").exists()
@@ -118,8 +174,15 @@ def test_ddp_sweep_writes_one_run_dir_per_job_and_one_wandb_group(tmp_path, cach
 
 @pytest.mark.slow
 def test_ddp_on_two_processes_matches_one_process_with_the_same_global_batch(tmp_path, cache_dir):
-    common = ["trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.deterministic=true", "model.norm=group",
-              "logger=none", "callbacks=model_checkpoint", "seed=3"]
+    common = [
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=3",
+        "trainer.deterministic=true",
+        "model.norm=group",
+        "logger=none",
+        "callbacks=model_checkpoint",
+        "seed=3",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
     run_train(tmp_path, cache_dir, *common, "trainer.devices=1", "data.batch_size=8", f"hydra.run.dir={one}")
     run_train(tmp_path, cache_dir, *common, "trainer.devices=2", "data.batch_size=4", f"hydra.run.dir={two}")
@@ -147,9 +210,21 @@ def test_hparams_search_sweeps_keys_that_exist(make_config, name):
 @pytest.mark.slow
 def test_parallel_sweep_jobs_can_render_with_worker_processes(tmp_path):
     """Inside a joblib (loky) worker the start method is loky's; the renderer's spawn pool must still start."""
-    run_train(tmp_path, tmp_path / "fresh_cache", "-m", "hydra/launcher=parallel", "threads=1",
-              "data.render_workers=2", "data.synthetic.num_train=16", "data.synthetic.num_val=8",
-              "data.synthetic.num_test=8", "trainer.max_epochs=1", "logger=none", "callbacks=none", "seed=1,2")
+    run_train(
+        tmp_path,
+        tmp_path / "fresh_cache",
+        "-m",
+        "hydra/launcher=parallel",
+        "threads=1",
+        "data.render_workers=2",
+        "data.synthetic.num_train=16",
+        "data.synthetic.num_val=8",
+        "data.synthetic.num_test=8",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks=none",
+        "seed=1,2",
+    )
     jobs = summaries(sweep_dir(tmp_path))
     assert [s["status"] for s in jobs.values()] == ["completed", "completed"]
     assert len(list((tmp_path / "fresh_cache").rglob("*.npz"))) == 3  # one render per split, shared by both jobs

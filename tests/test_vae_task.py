@@ -1,19 +1,28 @@
 """SingleViewTask with VAE / occupancy models: loss terms, KL weight, clear errors; other models unchanged."""
+
 import pytest
 import torch
 from torch.nn import functional as F
 
 from recon.data.single_view import SingleViewDataModule
+from recon.engine.validation import ConfigError, validate_components
 from recon.geometry.pointcloud import chamfer_loss
 from recon.models.depth_cnn import DepthCNN
 from recon.models.point_set_cnn import PointSetCNN
 from recon.models.point_vae import PointVAE
 from recon.models.voxel_vae import VoxelVAE
 from recon.tasks.single_view import SingleViewTask
-from recon.validation import ConfigError, validate_components
 
-SMALL = dict(num_points=32, widths=(8, 16), feature_dim=16, hidden_dim=32, latent_dim=4, shape_points=64,
-             shape_widths=(8, 16), latent_hidden_dim=16)
+SMALL = dict(
+    num_points=32,
+    widths=(8, 16),
+    feature_dim=16,
+    hidden_dim=32,
+    latent_dim=4,
+    shape_points=64,
+    shape_widths=(8, 16),
+    latent_hidden_dim=16,
+)
 
 
 def data(occupancy_resolution=0):
@@ -23,8 +32,10 @@ def data(occupancy_resolution=0):
 def test_existing_models_get_exactly_the_old_loss():
     torch.manual_seed(0)
     batch = data().example_batch(3)
-    for model in (PointSetCNN(**{k: SMALL[k] for k in ("num_points", "widths", "feature_dim", "hidden_dim")}),
-                  DepthCNN(num_points=16, widths=(8, 16))):
+    for model in (
+        PointSetCNN(**{k: SMALL[k] for k in ("num_points", "widths", "feature_dim", "hidden_dim")}),
+        DepthCNN(num_points=16, widths=(8, 16)),
+    ):
         task = SingleViewTask(model).train()
         out = task(batch)
         terms = task.losses(out, batch)
@@ -90,8 +101,9 @@ def test_missing_or_mismatched_occupancy_is_a_config_error_naming_the_key():
     validate_components(data(16), model, SingleViewTask(model))
 
 
-@pytest.mark.parametrize("kwargs", [{"kl_weight": -1}, {"kl_warmup_epochs": -1}, {"num_samples": -2},
-                                    {"occupancy_weight": -0.1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"kl_weight": -1}, {"kl_warmup_epochs": -1}, {"num_samples": -2}, {"occupancy_weight": -0.1}]
+)
 def test_bad_task_arguments(kwargs):
     with pytest.raises(ValueError, match="task\\."):
         SingleViewTask(PointVAE(**SMALL), **kwargs)

@@ -1,16 +1,18 @@
 """Bad configs fail fast with a message naming the key, and leave a failed summary, not a half-written one."""
+
 import json
 
 import pytest
 from torch import nn
 
-from recon.runner import train
-from recon.validation import ConfigError
+from recon.engine.runner import train
+from recon.engine.validation import ConfigError
 from tests.conftest import TINY_DATA, TINY_MODEL
 
 
 class FakeStereoNet(nn.Module):
     """Stands in for a stereo model: only its declared problem matters here."""
+
     problem = "stereo"
     inputs = ("left", "right")
 
@@ -32,14 +34,17 @@ def test_incompatible_model_and_data_fails_before_any_compute(make_config, tmp_p
     assert "incompatible" in failed_summary(tmp_path / "run")["error"]
 
 
-@pytest.mark.parametrize("override, key", [
-    ("data.batch_size=-4", "data.batch_size"),
-    ("data.synthetic.num_train=-1", "num_train"),
-    ("data.synthetic.image_size=[0,32]", "image_size"),
-    ("model.num_points=-5", "num_points"),
-    ("task.loss=chamfer_l3", "task.loss"),
-    ("+data.synthetic.no_such_field=1", "no_such_field"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("data.batch_size=-4", "data.batch_size"),
+        ("data.synthetic.num_train=-1", "num_train"),
+        ("data.synthetic.image_size=[0,32]", "image_size"),
+        ("model.num_points=-5", "num_points"),
+        ("task.loss=chamfer_l3", "task.loss"),
+        ("+data.synthetic.no_such_field=1", "no_such_field"),
+    ],
+)
 def test_nonsense_values_name_the_key(make_config, tmp_path, override, key):
     cfg = make_config(TINY_DATA + TINY_MODEL + [override])
     with pytest.raises(Exception, match=key):
@@ -60,7 +65,7 @@ def test_model_that_cannot_run_on_the_data_shapes(make_config):
 
 
 def test_unwritable_output_dir(make_config, tmp_path):
-    blocker = tmp_path / "blocker"          # a file where a directory is needed: unwritable even for root
+    blocker = tmp_path / "blocker"  # a file where a directory is needed: unwritable even for root
     blocker.write_text("")
     cfg = make_config(TINY_DATA, run_dir=blocker / "run")
     with pytest.raises(ConfigError, match=r"output directory .*blocker/run is not writable"):

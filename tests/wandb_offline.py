@@ -1,4 +1,6 @@
 """Reads the records of an offline wandb run file (.wandb) without a server: a LevelDB-style log of protobufs."""
+
+import contextlib
 import json
 import struct
 import time
@@ -19,8 +21,8 @@ def records(path: Path):
         if room < 7:
             pos += room
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk = data[pos + 7:pos + 7 + length]
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 0 and length == 0:
             break
@@ -52,8 +54,6 @@ def logged_values(path: Path) -> dict[str, list[float]]:
         if record.WhichOneof("record_type") == "history":
             for item in record.history.item:
                 key = item.key or "/".join(item.nested_key)
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     values.setdefault(key, []).append(float(json.loads(item.value_json)))
-                except (TypeError, ValueError):
-                    pass
     return values

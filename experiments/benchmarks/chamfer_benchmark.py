@@ -31,7 +31,7 @@ import torch
 from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from recon.geometry.pointcloud import KDTREE_MIN_PAIRS, chamfer_distances, chamfer_loss  # noqa: E402
+from recon.geometry.pointcloud import KDTREE_MIN_PAIRS, chamfer_distances, chamfer_loss
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chamfer.md"
 
@@ -122,7 +122,9 @@ def training_grid(repeat: int) -> list[str]:
             gt = torch.rand(B, 2 * n, 3)
             ms = {}
             for backend in ("torch", "kdtree"):
-                ms[backend] = 1e3 * best_time(lambda: chamfer_loss(pred, gt, backend=backend).backward(), repeat)
+                ms[backend] = 1e3 * best_time(
+                    lambda p=pred, g=gt, b=backend: chamfer_loss(p, g, backend=b).backward(), repeat
+                )
             faster = min(ms, key=ms.get)
             lines.append(f"| {B} | {n} | {2 * n} | {n * 2 * n} | {ms['torch']:.2f} | {ms['kdtree']:.2f} | {faster} |")
     return lines
@@ -173,7 +175,9 @@ def main() -> None:
             (f"recon backend='torch' ({m} x {m} subsample)", m, t_recon_torch, extra_memory("recon_torch", m)),
             (f"scipy cKDTree x2 ({m} x {m} subsample)", m, t_kd_sub, float("nan")),
         ]
-        notes.append(f"- recon (torch and kdtree backends) vs float64 brute force, {m} x {m}: max rel. error {err_brute:.2e}")
+        notes.append(
+            f"- recon (torch and kdtree backends) vs float64 brute force, {m} x {m}: max rel. error {err_brute:.2e}"
+        )
         notes.append(
             f"- brute force at {n} x {n} would hold a {n * n * 4 / 2**30:.0f} GiB distance matrix and take about "
             f"{t_brute * (n / m) ** 2:.0f} s (quadratic extrapolation); recon's torch backend holds at most 64 MiB"
@@ -203,8 +207,7 @@ def main() -> None:
     if not args.no_training_grid:
         text += [
             "",
-            "### Training-size backends (chamfer_loss forward + backward, M = 2N, best of "
-            f"{max(args.repeat, 5)})",
+            f"### Training-size backends (chamfer_loss forward + backward, M = 2N, best of {max(args.repeat, 5)})",
             "",
             *training_grid(max(args.repeat, 5)),
             "",

@@ -10,6 +10,7 @@ timed round-robin (A B C, A B C, ...) so that load from other tenants of the mac
 table gives the median and the spread (min-max) of ``--repeats`` calls and the ratio of the medians to SGBM's at
 the same disparity range. Prints a markdown report and writes ``results/stereo_inference.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,15 +69,18 @@ def main() -> None:
                 model(left, right)
                 times[key].append(time.perf_counter() - start)
 
-    lines = [f"# Stereo inference per {SIZE[1]}x{SIZE[0]} pair",
-             "",
-             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-             f"torch {torch.__version__}, OpenCV {cv2.__version__}, {args.threads} threads, median of "
-             f"{args.repeats} round-robin calls after 2 warm-up calls each. Command: "
-             f"`python experiments/benchmarks/stereo_inference.py --threads {args.threads} --repeats {args.repeats}`",
-             "",
-             "| model | max disparity | median s/pair | min-max s | x SGBM |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# Stereo inference per {SIZE[1]}x{SIZE[0]} pair",
+        "",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, OpenCV {cv2.__version__}, {args.threads} threads, median of "
+        f"{args.repeats} round-robin calls after 2 warm-up calls each. Command: "
+        f"`python experiments/benchmarks/stereo_inference.py --threads {args.threads} --repeats {args.repeats}`",
+        "",
+        "| model | max disparity | median s/pair | min-max s | x SGBM |",
+        "|---|---|---|---|---|",
+    ]
     for (name, D), samples in times.items():
         median = statistics.median(samples)
         ratio = median / statistics.median(times[("sgbm", D)])

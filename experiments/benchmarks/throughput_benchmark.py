@@ -7,7 +7,7 @@ compared measurements so that load from other tenants of the machine hits both s
 
 1. Runner vs plain loop. The recon side is the real stack, composed with Hydra from ``conf/train.yaml``
    (data=single_view, model=cnn_points, trainer=cpu, logger=csv, callbacks=default incl. RichProgressBar
-   and ModelCheckpoint) and instantiated as :mod:`recon.runner` does (``instantiate_group``,
+   and ModelCheckpoint) and instantiated as :mod:`recon.engine.runner` does (``instantiate_group``,
    ``build_trainer``, ``ConfigInCheckpoint``, ``log_hyperparams``). Only ``trainer.limit_train_batches``,
    ``max_epochs`` and ``limit_val_batches=1`` are added, so that ``trainer.fit`` runs warm-up + ``--steps``
    training steps and validates on one batch per epoch (EarlyStopping and ModelCheckpoint need their
@@ -37,6 +37,7 @@ The progress bar is rendered as in a terminal (``TTY_COMPATIBLE=1``, ``TTY_INTER
 ``--no-tty``, so a redirected run pays what a user at a terminal pays. Prints a markdown report and
 writes it to ``results/throughput.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,10 +88,10 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from recon.checkpoint import ConfigInCheckpoint  # noqa: E402
-from recon.cli import CONFIG_DIR  # noqa: E402
+from recon.callbacks.config_in_checkpoint import ConfigInCheckpoint  # noqa: E402
+from recon.cli.main import CONFIG_DIR  # noqa: E402
+from recon.engine.runner import build_trainer, instantiate_group  # noqa: E402
 from recon.geometry.pointcloud import chamfer_loss  # noqa: E402
-from recon.runner import build_trainer, instantiate_group  # noqa: E402
 
 
 def compose_train_config(overrides: list[str], run_dir: Path) -> DictConfig:
@@ -243,14 +244,19 @@ class ProfiledSteps(StepTimer):
 
 
 PROFILE_GROUPS = (  # (label, test on the profiled function's file name and function name)
-    ("Lightning (pytorch_lightning, lightning_fabric, lightning_utilities, torchmetrics)",
-     lambda f, n: any(f"/{p}/" in f for p in ("pytorch_lightning", "lightning_fabric", "lightning_utilities",
-                                              "torchmetrics"))),
+    (
+        "Lightning (pytorch_lightning, lightning_fabric, lightning_utilities, torchmetrics)",
+        lambda f, n: any(
+            f"/{p}/" in f for p in ("pytorch_lightning", "lightning_fabric", "lightning_utilities", "torchmetrics")
+        ),
+    ),
     ("rich (progress bar, main thread)", lambda f, n: "/rich/" in f),
     ("recon code (task, model, chamfer, dataset; inline tensor operators included)", lambda f, n: "/recon/" in f),
     ("torch Python (nn.Module, optim, autograd wrappers)", lambda f, n: "/torch/" in f),
-    ("waiting on scipy cKDTree worker threads (chamfer nearest neighbours)",
-     lambda f, n: f == "~" and "lock" in n or "threading.py" in f),
+    (
+        "waiting on scipy cKDTree worker threads (chamfer nearest neighbours)",
+        lambda f, n: (f == "~" and "lock" in n) or "threading.py" in f,
+    ),
     ("native calls (torch ops, backward, cKDTree build, numpy)", lambda f, n: f == "~"),
     ("other Python", lambda f, n: True),
 )
@@ -290,16 +296,22 @@ def profile_lines(profiled) -> list[str]:
     if profiled is None:
         return []
     groups, seconds, n = profiled
-    lines = [f"cProfile of one more fit, main thread, {n} timed steps ({1e3 * seconds / n:.0f} ms/step under the "
-             "profiler); self time per group:", "", "| group | ms/step | share |", "|---|---|---|"]
+    lines = [
+        f"cProfile of one more fit, main thread, {n} timed steps ({1e3 * seconds / n:.0f} ms/step under the "
+        "profiler); self time per group:",
+        "",
+        "| group | ms/step | share |",
+        "|---|---|---|",
+    ]
     total = sum(groups.values())
     lines += [f"| {label} | {1e3 * t / n:.1f} | {100 * t / total:.1f}% |" for label, t in groups.items()]
     return lines + [""]
 
 
 def run(args: argparse.Namespace, tmp: Path) -> str:
-    warnings.filterwarnings("ignore", message=".*(does not have many workers|smaller than the logging interval"
-                            "|LeafSpec).*")
+    warnings.filterwarnings(
+        "ignore", message=".*(does not have many workers|smaller than the logging interval|LeafSpec).*"
+    )
     overrides = [f"data.synthetic.num_train={args.num_train}"]
     if args.cache_dir:
         overrides.append(f"paths.cache_dir={args.cache_dir}")
@@ -378,11 +390,18 @@ def run(args: argparse.Namespace, tmp: Path) -> str:
         dvm["model_sps"].append(out["model"])
         dvm["ratio"].append(out["data"] / out["model"])
         if os.environ.get("THROUGHPUT_DEBUG"):
-            for name, xs in (("seg recon", res["recon"]), ("seg plain", res["plain"]),
-                             ("inter recon", timer.recon), ("inter plain", timer.plain_times)):
+            for name, xs in (
+                ("seg recon", res["recon"]),
+                ("seg plain", res["plain"]),
+                ("inter recon", timer.recon),
+                ("inter plain", timer.plain_times),
+            ):
                 print(f"DEBUG {name}:", " ".join(f"{1e3 * t:.0f}/{1e3 * (t - w):.1f}" for t, w in xs))
-        print(f"repeat {r + 1}/{R}: recon/plain segments {seg['ratio'][-1]:.3f}, interleaved {inter['ratio'][-1]:.3f}; "
-              f"data/model {dvm['ratio'][-1]:.0f}x  ({time.perf_counter() - t_start:.0f}s)", flush=True)
+        print(
+            f"repeat {r + 1}/{R}: recon/plain segments {seg['ratio'][-1]:.3f}, interleaved {inter['ratio'][-1]:.3f}; "
+            f"data/model {dvm['ratio'][-1]:.0f}x  ({time.perf_counter() - t_start:.0f}s)",
+            flush=True,
+        )
     profiled = None
     if not args.no_profile:
         prof = ProfiledSteps(W, S)
@@ -415,7 +434,8 @@ def run(args: argparse.Namespace, tmp: Path) -> str:
         f"Config: conf/train.yaml defaults: data=single_view (num_train={args.num_train}, batch {B}, "
         f"num_workers={datamodule.num_workers}, {steps_per_epoch} steps/epoch), model=cnn_points ({n_params:.1f}M "
         f"params), task optimizer AdamW, trainer=cpu (32-true), logger=csv, callbacks=default "
-        f"(ModelCheckpoint, EarlyStopping, RichProgressBar {'rendering as in a terminal' if not args.no_tty else 'auto-detect'}, "
+        f"(ModelCheckpoint, EarlyStopping, RichProgressBar "
+        f"{'rendering as in a terminal' if not args.no_tty else 'auto-detect'}, "
         f"LearningRateMonitor, PredictionMedia) + ConfigInCheckpoint; added: limit_train_batches/max_epochs for the "
         f"step count, limit_val_batches=1 (validation and epoch ends are not timed). {R} repeats x ({W} warm-up + "
         f"{S} timed steps) per protocol; data loaded in {data_seconds:.1f}s; measurements took {total:.0f}s.",
@@ -439,7 +459,8 @@ def run(args: argparse.Namespace, tmp: Path) -> str:
         f"- per-repeat recon/plain: segments {', '.join(f'{x:.3f}' for x in seg['ratio'])}; interleaved (summed "
         f"step times) {', '.join(f'{x:.3f}' for x in inter['ratio'])}",
         f"- noise: step times p10-p90 recon {ms(quantile([t for t, _ in steps['recon']], 0.1))}-"
-        f"{ms(quantile([t for t, _ in steps['recon']], 0.9))} ms, plain {ms(quantile([t for t, _ in steps['plain']], 0.1))}-"
+        f"{ms(quantile([t for t, _ in steps['recon']], 0.9))} ms, "
+        f"plain {ms(quantile([t for t, _ in steps['plain']], 0.1))}-"
         f"{ms(quantile([t for t, _ in steps['plain']], 0.9))} ms; load average at the end "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores",
         "",

@@ -1,4 +1,5 @@
 """Learning curve of a run from its csv/metrics.csv: `python plot_curves.py METRICS_CSV OUT_PNG [REFERENCE]`."""
+
 import csv
 import sys
 

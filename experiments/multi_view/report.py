@@ -8,6 +8,7 @@ scored in the same test loop). Time per reference view: both models (the checkpo
 plane-sweep instance) run one item at a time on the first ``--timed-items`` test items, round-robin, under
 ``torch.inference_mode`` with ``--threads`` threads; medians. Writes ``results.md`` and ``results.csv``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,15 @@ from pathlib import Path
 
 import torch
 
-KEYS = (("abs_rel", "AbsRel"), ("delta1", "δ<1.25 (%)"), ("accuracy", "accuracy"), ("completeness", "completeness"),
-        ("overall", "overall"), ("fscore", "F-score"), ("fused_points", "fused points"))
+KEYS = (
+    ("abs_rel", "AbsRel"),
+    ("delta1", "δ<1.25 (%)"),
+    ("accuracy", "accuracy"),
+    ("completeness", "completeness"),
+    ("overall", "overall"),
+    ("fscore", "F-score"),
+    ("fused_points", "fused points"),
+)
 
 
 def main() -> None:
@@ -29,14 +37,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timed-items", type=int, default=20)
-    parser.add_argument("--metrics", type=Path, default=None,
-                        help="take the metrics from this summary.json instead (e.g. a recon-eval of the run)")
+    parser.add_argument(
+        "--metrics",
+        type=Path,
+        default=None,
+        help="take the metrics from this summary.json instead (e.g. a recon-eval of the run)",
+    )
     parser.add_argument("--name", default="results", help="output file stem")
     args = parser.parse_args()
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from recon.checkpoint import load_checkpoint, restore_task
+    from recon.engine.checkpoint import load_checkpoint, restore_task
 
     torch.set_num_threads(args.threads)
     summary = json.loads((args.run / "summary.json").read_text())
@@ -57,10 +69,17 @@ def main() -> None:
 
     m = json.loads(args.metrics.read_text())["metrics"] if args.metrics else summary["metrics"]
     rows = []
-    for name, label, prefix in (("model", summary["model_family"], "test/"),
-                                ("reference", "plane sweep ZNCC (reference)", "test/reference/")):
-        rows.append({"model": label, **{key: m.get(prefix + key) for key, _ in KEYS},
-                     "s_per_view": statistics.median(times[name])})
+    for name, label, prefix in (
+        ("model", summary["model_family"], "test/"),
+        ("reference", "plane sweep ZNCC (reference)", "test/reference/"),
+    ):
+        rows.append(
+            {
+                "model": label,
+                **{key: m.get(prefix + key) for key, _ in KEYS},
+                "s_per_view": statistics.median(times[name]),
+            }
+        )
     with open(args.out / f"{args.name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -74,8 +93,10 @@ def main() -> None:
     table = "\n".join(lines) + "\n"
     (args.out / f"{args.name}.md").write_text(table)
     print(table)
-    print(f"epochs {summary.get('epochs')}, training {summary['wall_time_s'] / 60:.1f} min, "
-          f"{len(datamodule.split_ids()['test'])} test items")
+    print(
+        f"epochs {summary.get('epochs')}, training {summary['wall_time_s'] / 60:.1f} min, "
+        f"{len(datamodule.split_ids()['test'])} test items"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ setting where the model has one):
 Writes ``results.md`` / ``results.csv`` and ``motorcycle.png`` (left | ground truth | every model | SGBM, with
 bad-2 in the titles) into ``--out``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,17 @@ def runs(sweeps: list[Path]) -> list[dict]:
 
 def recon_eval(ckpt: str, out: Path) -> dict:
     if not (out / "summary.json").is_file():
-        subprocess.run([str(ROOT / ".venv" / "bin" / "recon-eval"), f"ckpt_path={ckpt}", "data=stereo_motorcycle",
-                        f"hydra.run.dir={out}", "print_config=false"], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "recon-eval"),
+                f"ckpt_path={ckpt}",
+                "data=stereo_motorcycle",
+                f"hydra.run.dir={out}",
+                "print_config=false",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     return json.loads((out / "summary.json").read_text())["metrics"]
 
 
@@ -87,8 +97,8 @@ def main() -> None:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from recon.checkpoint import load_checkpoint, restore_task
     from recon.data.formats import motorcycle_pair
+    from recon.engine.checkpoint import load_checkpoint, restore_task
     from recon.viz.stereo import DISPARITY_CMAP, INVALID_COLOR
 
     torch.set_num_threads(args.threads)
@@ -110,21 +120,40 @@ def main() -> None:
         task = restore_task(load_checkpoint(summary["checkpoints"]["best"])).eval()
         model, sgbm = task.model, task.reference
         run = Path(summary["run_dir"])
-        moto = recon_eval(summary["checkpoints"]["best"], ROOT / "logs" / "stereo_families" / "eval_motorcycle" /
-                          f"{run.parent.name}_{run.name}")
+        moto = recon_eval(
+            summary["checkpoints"]["best"],
+            ROOT / "logs" / "stereo_families" / "eval_motorcycle" / f"{run.parent.name}_{run.name}",
+        )
         t_syn = median_times({"model": model, "sgbm": sgbm}, synthetic_pairs)
         t_moto = median_times({"model": model, "sgbm": sgbm}, [moto_pair] * 5)
         with torch.inference_mode():
             predictions[name] = model(*moto_pair)["disparity"][0, 0]
             predictions[SGBM] = sgbm(*moto_pair)["disparity"][0, 0]
         m = summary["metrics"]
-        rows.append({"model": name, "epochs": summary.get("epochs"), "train_min": round(summary["wall_time_s"] / 60, 1),
-                     "syn_epe": m["test/epe_all"], "syn_bad2": m["test/bad2_all"], "syn_s": t_syn["model"],
-                     "moto_epe": moto["test/epe_all"], "moto_bad2": moto["test/bad2_all"], "moto_s": t_moto["model"]})
-        reference = {"model": SGBM, "epochs": None, "train_min": None,
-                     "syn_epe": m["test/reference/epe_all"], "syn_bad2": m["test/reference/bad2_all"],
-                     "syn_s": t_syn["sgbm"], "moto_epe": moto["test/reference/epe_all"],
-                     "moto_bad2": moto["test/reference/bad2_all"], "moto_s": t_moto["sgbm"]}
+        rows.append(
+            {
+                "model": name,
+                "epochs": summary.get("epochs"),
+                "train_min": round(summary["wall_time_s"] / 60, 1),
+                "syn_epe": m["test/epe_all"],
+                "syn_bad2": m["test/bad2_all"],
+                "syn_s": t_syn["model"],
+                "moto_epe": moto["test/epe_all"],
+                "moto_bad2": moto["test/bad2_all"],
+                "moto_s": t_moto["model"],
+            }
+        )
+        reference = {
+            "model": SGBM,
+            "epochs": None,
+            "train_min": None,
+            "syn_epe": m["test/reference/epe_all"],
+            "syn_bad2": m["test/reference/bad2_all"],
+            "syn_s": t_syn["sgbm"],
+            "moto_epe": moto["test/reference/epe_all"],
+            "moto_bad2": moto["test/reference/bad2_all"],
+            "moto_s": t_moto["sgbm"],
+        }
     rows.append(reference)
 
     fields = list(rows[0])
@@ -132,25 +161,32 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| model | epochs | training (min) | synthetic EPE (px) | synthetic bad-2 (%) | s/pair 256x128 | "
-             "Motorcycle EPE (px) | Motorcycle bad-2 (%) | s/pair 741x500 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | epochs | training (min) | synthetic EPE (px) | synthetic bad-2 (%) | s/pair 256x128 | "
+        "Motorcycle EPE (px) | Motorcycle bad-2 (%) | s/pair 741x500 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['epochs'] or '-'} | {r['train_min'] or '-'} | {r['syn_epe']:.2f} | "
-                     f"{r['syn_bad2']:.1f} | {r['syn_s']:.3f} | {r['moto_epe']:.2f} | {r['moto_bad2']:.1f} | "
-                     f"{r['moto_s']:.3f} |")
+        lines.append(
+            f"| {r['model']} | {r['epochs'] or '-'} | {r['train_min'] or '-'} | {r['syn_epe']:.2f} | "
+            f"{r['syn_bad2']:.1f} | {r['syn_s']:.3f} | {r['moto_epe']:.2f} | {r['moto_bad2']:.1f} | "
+            f"{r['moto_s']:.3f} |"
+        )
     table = "\n".join(lines) + "\n"
     (args.out / "results.md").write_text(table)
     print(table)
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
     valid = motorcycle["valid"][0].numpy()
     gt = motorcycle["disparity"][0].numpy()
-    panels = [("left", motorcycle["left"].permute(1, 2, 0).numpy()),
-              ("ground truth", np.where(valid, gt, np.nan))] + [(k, v.numpy()) for k, v in predictions.items()]
+    panels = [("left", motorcycle["left"].permute(1, 2, 0).numpy()), ("ground truth", np.where(valid, gt, np.nan))] + [
+        (k, v.numpy()) for k, v in predictions.items()
+    ]
     bad2 = {r["model"]: r["moto_bad2"] for r in rows}
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6), layout="constrained")
     cmap = plt.get_cmap(DISPARITY_CMAP).with_extremes(bad=INVALID_COLOR)

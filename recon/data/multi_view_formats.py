@@ -26,7 +26,7 @@ Depth maps are resized by nearest neighbour (``nearest-exact``: no depth is blen
 Splits as :mod:`recon.data.stereo_formats`: ``test`` every item (or the held-out ones with ``test_split: val``),
 ``val`` a ``val_fraction`` of the items drawn with ``split_seed``, ``train`` the others (items of one scene share
 their images: hold out whole scenes by listing them in another run's ``scenes`` for a clean validation);
-``predict`` every item in order (``recon-predict``, :mod:`recon.multi_view_predict`).
+``predict`` every item in order (``recon-predict``, :mod:`recon.predict.multi_view`).
 
 ``setup`` is the pre-flight: it parses every camera file (errors name the file and line), checks every selected
 view's image and depth-map header (present, decodable header, one size per set, the size the camera was calibrated

@@ -19,15 +19,15 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "look_at",
-    "intrinsics_from_fov",
+    "camera_centers",
     "intrinsics_from_focal",
+    "intrinsics_from_fov",
+    "invert_pose",
+    "look_at",
     "pixel_grid",
     "project",
-    "unproject",
     "transform_points",
-    "invert_pose",
-    "camera_centers",
+    "unproject",
 ]
 
 
@@ -61,9 +61,7 @@ def look_at(eye: Tensor, target: Tensor, up: Tensor) -> Tensor:
     return T
 
 
-def intrinsics_from_focal(
-    focal_px: float | Tensor, H: int, W: int, *, dtype: torch.dtype = torch.float32
-) -> Tensor:
+def intrinsics_from_focal(focal_px: float | Tensor, H: int, W: int, *, dtype: torch.dtype = torch.float32) -> Tensor:
     """Intrinsics with square pixels and the principal point at the image centre.
 
     Args:
@@ -82,9 +80,7 @@ def intrinsics_from_focal(
     return K
 
 
-def intrinsics_from_fov(
-    fov_deg: float | Tensor, H: int, W: int, *, dtype: torch.dtype = torch.float32
-) -> Tensor:
+def intrinsics_from_fov(fov_deg: float | Tensor, H: int, W: int, *, dtype: torch.dtype = torch.float32) -> Tensor:
     """Intrinsics from the HORIZONTAL field of view (across the full width ``W``).
 
     ``f = (W / 2) / tan(fov / 2)``; square pixels; principal point at the image centre.

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "disparity_to_depth",
     "depth_to_disparity",
-    "warp_right_to_left",
-    "left_right_consistency",
+    "disparity_to_depth",
     "fill_disparity_holes",
+    "left_right_consistency",
+    "warp_right_to_left",
 ]
 
 
@@ -63,8 +63,9 @@ def _reciprocal_scaled(x: Tensor, focal, baseline, valid: Tensor | None, names: 
     return torch.where(ok, fb / safe, torch.zeros_like(x))
 
 
-def disparity_to_depth(disparity: Tensor, focal: float | Tensor, baseline: float | Tensor,
-                       valid: Tensor | None = None) -> Tensor:
+def disparity_to_depth(
+    disparity: Tensor, focal: float | Tensor, baseline: float | Tensor, valid: Tensor | None = None
+) -> Tensor:
     """Z-depth of a left disparity map: ``depth = focal * baseline / disparity``.
 
     Args:
@@ -78,8 +79,9 @@ def disparity_to_depth(disparity: Tensor, focal: float | Tensor, baseline: float
     return _reciprocal_scaled(disparity, focal, baseline, valid, ("disparity", "valid"))
 
 
-def depth_to_disparity(depth: Tensor, focal: float | Tensor, baseline: float | Tensor,
-                       valid: Tensor | None = None) -> Tensor:
+def depth_to_disparity(
+    depth: Tensor, focal: float | Tensor, baseline: float | Tensor, valid: Tensor | None = None
+) -> Tensor:
     """Left disparity of a z-depth map: ``disparity = focal * baseline / depth`` (inverse of
     :func:`disparity_to_depth`).
 
@@ -93,8 +95,9 @@ def depth_to_disparity(depth: Tensor, focal: float | Tensor, baseline: float | T
     return _reciprocal_scaled(depth, focal, baseline, valid, ("depth", "valid"))
 
 
-def warp_right_to_left(right: Tensor, disparity: Tensor, mode: str = "bilinear",
-                       padding_mode: str = "zeros") -> tuple[Tensor, Tensor]:
+def warp_right_to_left(
+    right: Tensor, disparity: Tensor, mode: str = "bilinear", padding_mode: str = "zeros"
+) -> tuple[Tensor, Tensor]:
     """Resample a right-view map into the left view: ``warped[..., y, x] = right[..., y, x - disparity[y, x]]``.
 
     With an exact left disparity, ``warped`` reproduces the left image wherever the point is visible in the
@@ -122,10 +125,10 @@ def warp_right_to_left(right: Tensor, disparity: Tensor, mode: str = "bilinear",
     disparity = disparity.to(right.dtype)
     cols = torch.arange(W, dtype=right.dtype, device=right.device).reshape(1, W)
     rows = torch.arange(H, dtype=right.dtype, device=right.device).reshape(H, 1)
-    x_src = cols - disparity[:, 0]                                   # (B, H, W) source column in the right view
+    x_src = cols - disparity[:, 0]  # (B, H, W) source column in the right view
     gx = x_src * (2.0 / max(W - 1, 1)) - 1.0
     gy = (rows * (2.0 / max(H - 1, 1)) - 1.0).expand_as(gx)
-    grid = torch.stack([gx, gy], dim=-1)                            # (B, H, W, 2), (x, y) order
+    grid = torch.stack([gx, gy], dim=-1)  # (B, H, W, 2), (x, y) order
     warped = F.grid_sample(right, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
     in_bounds = ((x_src >= 0) & (x_src <= W - 1)).unsqueeze(1)
     return warped, in_bounds
@@ -149,8 +152,9 @@ def left_right_consistency(disp_left: Tensor, disp_right: Tensor, threshold: flo
     _check_maps("disp_left", disp_left)
     _check_maps("disp_right", disp_right)
     if disp_left.shape != disp_right.shape:
-        raise ValueError(f"disp_left and disp_right must have one shape, got {tuple(disp_left.shape)} "
-                         f"and {tuple(disp_right.shape)}")
+        raise ValueError(
+            f"disp_left and disp_right must have one shape, got {tuple(disp_left.shape)} and {tuple(disp_right.shape)}"
+        )
     if not threshold >= 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
     sampled, in_bounds = warp_right_to_left(disp_right, disp_left, mode="nearest")
@@ -165,13 +169,14 @@ def _fill_along(values: Tensor, valid: Tensor, dim: int) -> tuple[Tensor, Tensor
     shape = [1] * values.ndim
     shape[dim] = n
     index = torch.arange(n, device=values.device).reshape(shape).expand_as(values)
-    before = torch.where(valid, index, -1).cummax(dim).values            # nearest valid at or before, -1: none
+    before = torch.where(valid, index, -1).cummax(dim).values  # nearest valid at or before, -1: none
     after = torch.where(valid, index, n).flip(dim).cummin(dim).values.flip(dim)  # at or after, n: none
     has_before, has_after = before >= 0, after < n
     v_before = values.gather(dim, before.clamp(min=0))
     v_after = values.gather(dim, after.clamp(max=n - 1))
-    fill = torch.where(has_before & has_after, torch.minimum(v_before, v_after),
-                       torch.where(has_before, v_before, v_after))
+    fill = torch.where(
+        has_before & has_after, torch.minimum(v_before, v_after), torch.where(has_before, v_before, v_after)
+    )
     return torch.where(valid, values, fill), has_before | has_after
 
 

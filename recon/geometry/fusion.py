@@ -12,6 +12,7 @@ at the pixel's projection (the location the consistency check sampled).
 Every view is checked against every other: ``V * (V - 1)`` consistency checks of ``H x W`` pixels. The views of
 one call share one ``(H, W)``; ``K`` is in pixels of the depth maps.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,10 @@ __all__ = ["consistent_points", "fuse_depth_maps"]
 
 def _check_views(depth: Tensor, K: Tensor, T_cw: Tensor, **maps: Tensor | None) -> None:
     if not isinstance(depth, Tensor) or depth.ndim != 4 or depth.shape[1] != 1 or len(depth) == 0:
-        raise ValueError(f"depth must be (V, 1, H, W) with V >= 1, got "
-                         f"{tuple(depth.shape) if isinstance(depth, Tensor) else type(depth).__name__}")
+        raise ValueError(
+            f"depth must be (V, 1, H, W) with V >= 1, got "
+            f"{tuple(depth.shape) if isinstance(depth, Tensor) else type(depth).__name__}"
+        )
     V, _, H, W = depth.shape
     want = {"K": (V, 3, 3), "T_cw": (V, 4, 4), "images": (V, 3, H, W), "confidence": (V, 1, H, W)}
     for name, t in {"K": K, "T_cw": T_cw, **maps}.items():
@@ -34,9 +37,18 @@ def _check_views(depth: Tensor, K: Tensor, T_cw: Tensor, **maps: Tensor | None) 
             raise ValueError(f"{name} must be {want[name]} for depth {tuple(depth.shape)}, got {got}")
 
 
-def consistent_points(depth: Tensor, K: Tensor, T_cw: Tensor, confidence: Tensor | None = None, *,
-                      confidence_threshold: float = 0.8, min_views: int = 3, pixel_threshold: float = 1.0,
-                      relative_depth_threshold: float = 0.01, average: bool = True) -> tuple[Tensor, Tensor]:
+def consistent_points(
+    depth: Tensor,
+    K: Tensor,
+    T_cw: Tensor,
+    confidence: Tensor | None = None,
+    *,
+    confidence_threshold: float = 0.8,
+    min_views: int = 3,
+    pixel_threshold: float = 1.0,
+    relative_depth_threshold: float = 0.01,
+    average: bool = True,
+) -> tuple[Tensor, Tensor]:
     """Which pixels of each view survive the fusion filter, and their (averaged) world points.
 
     Args:
@@ -56,7 +68,7 @@ def consistent_points(depth: Tensor, K: Tensor, T_cw: Tensor, confidence: Tensor
     if confidence is not None:
         depth = torch.where(confidence >= confidence_threshold, depth, 0.0)
     V = len(depth)
-    points = depth_to_world_points(depth, K, T_cw)                             # (V, H, W, 3)
+    points = depth_to_world_points(depth, K, T_cw)  # (V, H, W, 3)
     keep = depth > 0
     if V == 1 or (min_views == 0 and not average):
         return keep & (min_views == 0), points
@@ -64,16 +76,24 @@ def consistent_points(depth: Tensor, K: Tensor, T_cw: Tensor, confidence: Tensor
     for i in range(V):
         src = [j for j in range(V) if j != i]
         ref = [i] * len(src)
-        ok = geometric_consistency(depth[ref], K[ref], T_cw[ref], depth[src], K[src], T_cw[src],
-                                   pixel_threshold=pixel_threshold,
-                                   relative_depth_threshold=relative_depth_threshold)  # (V-1, 1, H, W)
-        count = ok.sum(0)                                                           # (1, H, W)
+        ok = geometric_consistency(
+            depth[ref],
+            K[ref],
+            T_cw[ref],
+            depth[src],
+            K[src],
+            T_cw[src],
+            pixel_threshold=pixel_threshold,
+            relative_depth_threshold=relative_depth_threshold,
+        )  # (V-1, 1, H, W)
+        count = ok.sum(0)  # (1, H, W)
         keep[i] &= count >= min_views
         if average:
             # Sampled where the consistency check sampled: the projection of the pixel's point into each source.
-            sampled, _ = homography_warp(points[src].permute(0, 3, 1, 2), K[ref], K[src], T_cw[ref], T_cw[src],
-                                         depth[ref])                                # (V-1, 3, 1, H, W)
-            sampled = sampled[:, :, 0].permute(0, 2, 3, 1).to(points.dtype)        # (V-1, H, W, 3)
+            sampled, _ = homography_warp(
+                points[src].permute(0, 3, 1, 2), K[ref], K[src], T_cw[ref], T_cw[src], depth[ref]
+            )  # (V-1, 3, 1, H, W)
+            sampled = sampled[:, :, 0].permute(0, 2, 3, 1).to(points.dtype)  # (V-1, H, W, 3)
             total = points[i] + torch.where(ok[:, 0, ..., None], sampled, 0.0).sum(0)
             fused[i] = total / (1 + count[0, ..., None])
         else:
@@ -81,8 +101,9 @@ def consistent_points(depth: Tensor, K: Tensor, T_cw: Tensor, confidence: Tensor
     return keep, fused
 
 
-def fuse_depth_maps(depth: Tensor, K: Tensor, T_cw: Tensor, images: Tensor, confidence: Tensor | None = None,
-                    **filter_kwargs) -> tuple[Tensor, Tensor]:
+def fuse_depth_maps(
+    depth: Tensor, K: Tensor, T_cw: Tensor, images: Tensor, confidence: Tensor | None = None, **filter_kwargs
+) -> tuple[Tensor, Tensor]:
     """One coloured world-frame point cloud from the depth maps of one scene's views.
 
     Args:
@@ -97,5 +118,5 @@ def fuse_depth_maps(depth: Tensor, K: Tensor, T_cw: Tensor, images: Tensor, conf
     """
     _check_views(depth, K, T_cw, images=images)
     keep, points = consistent_points(depth, K, T_cw, confidence, **filter_kwargs)
-    mask = keep[:, 0]                                                              # (V, H, W)
+    mask = keep[:, 0]  # (V, H, W)
     return points[mask], images.permute(0, 2, 3, 1)[mask].to(points.dtype)

@@ -26,11 +26,11 @@ from recon.geometry.cameras import invert_pose, pixel_grid, project, transform_p
 
 __all__ = [
     "INSIDE_TOLERANCE",
-    "relative_pose",
-    "homography_warp",
     "depth_to_world_points",
-    "reproject_depth",
     "geometric_consistency",
+    "homography_warp",
+    "relative_pose",
+    "reproject_depth",
 ]
 
 # Pixels whose projection lands this close outside the first/last pixel centre still count as inside: exact border
@@ -41,8 +41,11 @@ INSIDE_TOLERANCE = 1e-3
 
 def _check(name: str, t: Tensor, shape: tuple[int | None, ...], want: str) -> None:
     """Raise unless ``t`` is a floating tensor of ``shape`` (None: any size)."""
-    if (not isinstance(t, Tensor) or t.ndim != len(shape)
-            or any(s is not None and s != n for s, n in zip(shape, t.shape))):
+    if (
+        not isinstance(t, Tensor)
+        or t.ndim != len(shape)
+        or any(s is not None and s != n for s, n in zip(shape, t.shape))
+    ):
         got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
         raise ValueError(f"{name} must be {want}, got {got}")
     if not t.is_floating_point():
@@ -124,8 +127,15 @@ def relative_pose(T_ref_cw: Tensor, T_src_cw: Tensor) -> Tensor:
     return T_src_cw @ invert_pose(T_ref_cw)
 
 
-def homography_warp(src_features: Tensor, K_ref: Tensor, K_src: Tensor, T_ref_cw: Tensor, T_src_cw: Tensor,
-                    depths: Tensor, ref_size: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+def homography_warp(
+    src_features: Tensor,
+    K_ref: Tensor,
+    K_src: Tensor,
+    T_ref_cw: Tensor,
+    T_src_cw: Tensor,
+    depths: Tensor,
+    ref_size: tuple[int, int] | None = None,
+) -> tuple[Tensor, Tensor]:
     """Plane-sweep warp: source-view features seen from the reference view through depth hypotheses.
 
     For every reference pixel ``(u, v)`` and hypothesis ``d`` the point at z-depth ``d`` on the pixel's ray is
@@ -166,8 +176,8 @@ def homography_warp(src_features: Tensor, K_ref: Tensor, K_src: Tensor, T_ref_cw
     K_ref, K_src, T_ref_cw, T_src_cw, depths = (t.to(dtype) for t in (K_ref, K_src, T_ref_cw, T_src_cw, depths))
     if depths.ndim == 2:
         depths = depths[:, :, None, None].expand(B, D, H, W)
-    points = unproject(depths.unsqueeze(2), K_ref[:, None])                 # (B, D, H*W, 3) in the reference
-    uv, _ = _to_pixels(points, relative_pose(T_ref_cw, T_src_cw), K_src)   # (B, D, H*W, 2)
+    points = unproject(depths.unsqueeze(2), K_ref[:, None])  # (B, D, H*W, 3) in the reference
+    uv, _ = _to_pixels(points, relative_pose(T_ref_cw, T_src_cw), K_src)  # (B, D, H*W, 2)
     uv = uv.reshape(B, D * H, W, 2)
     warped = _sample(src_features.to(dtype), uv).reshape(B, C, D, H, W)
     inside = _inside(uv, Hs, Ws).reshape(B, 1, D, H, W)
@@ -192,8 +202,9 @@ def depth_to_world_points(depth: Tensor, K: Tensor, T_cw: Tensor) -> Tensor:
     return transform_points(invert_pose(T_cw.to(dtype)), points).reshape(B, H, W, 3)
 
 
-def reproject_depth(depth_ref: Tensor, K_ref: Tensor, T_ref_cw: Tensor, K_src: Tensor,
-                    T_src_cw: Tensor) -> tuple[Tensor, Tensor]:
+def reproject_depth(
+    depth_ref: Tensor, K_ref: Tensor, T_ref_cw: Tensor, K_src: Tensor, T_src_cw: Tensor
+) -> tuple[Tensor, Tensor]:
     """Where each reference pixel's 3D point lands in the source view, and at which source z-depth.
 
     Args:
@@ -215,9 +226,16 @@ def reproject_depth(depth_ref: Tensor, K_ref: Tensor, T_ref_cw: Tensor, K_src: T
     return uv.reshape(B, H, W, 2), z.reshape(B, H, W)
 
 
-def geometric_consistency(depth_ref: Tensor, K_ref: Tensor, T_ref_cw: Tensor, depth_src: Tensor, K_src: Tensor,
-                          T_src_cw: Tensor, pixel_threshold: float = 1.0,
-                          relative_depth_threshold: float = 0.01) -> Tensor:
+def geometric_consistency(
+    depth_ref: Tensor,
+    K_ref: Tensor,
+    T_ref_cw: Tensor,
+    depth_src: Tensor,
+    K_src: Tensor,
+    T_src_cw: Tensor,
+    pixel_threshold: float = 1.0,
+    relative_depth_threshold: float = 0.01,
+) -> Tensor:
     """Reference pixels whose depth agrees with a source depth map (MVSNet / Gipuma fusion check).
 
     Each reference pixel's point is projected into the source view (:func:`reproject_depth`); ``depth_src`` is
@@ -242,23 +260,30 @@ def geometric_consistency(depth_ref: Tensor, K_ref: Tensor, T_ref_cw: Tensor, de
         consistent: (B, 1, H, W) bool.
     """
     if not pixel_threshold > 0 or not relative_depth_threshold > 0:
-        raise ValueError(f"thresholds must be > 0, got pixel_threshold={pixel_threshold}, "
-                         f"relative_depth_threshold={relative_depth_threshold}")
+        raise ValueError(
+            f"thresholds must be > 0, got pixel_threshold={pixel_threshold}, "
+            f"relative_depth_threshold={relative_depth_threshold}"
+        )
     uv_src, _ = reproject_depth(depth_ref, K_ref, T_ref_cw, K_src, T_src_cw)  # (-1, -1) behind the source
     B, _, H, W = depth_ref.shape
     _check("depth_src", depth_src, (B, 1, None, None), f"({B}, 1, Hs, Ws)")
     dtype = _common_dtype(uv_src, depth_src)
     Hs, Ws = depth_src.shape[-2:]
     depth_ref, K_ref, T_ref_cw, K_src, T_src_cw, depth_src, uv_src = (
-        t.to(dtype) for t in (depth_ref, K_ref, T_ref_cw, K_src, T_src_cw, depth_src, uv_src))
+        t.to(dtype) for t in (depth_ref, K_ref, T_ref_cw, K_src, T_src_cw, depth_src, uv_src)
+    )
     sampled = _sample(torch.cat([depth_src, (depth_src > 0).to(dtype)], dim=1), uv_src)  # (B, 2, H, W)
     d_src, valid_weight = sampled[:, 0].flatten(1), sampled[:, 1].flatten(1)
     points_src = _backproject(uv_src.flatten(1, 2), d_src, K_src)
     uv_back, z_back = _to_pixels(points_src, relative_pose(T_src_cw, T_ref_cw), K_ref)
     pixels = pixel_grid(H, W, dtype=dtype, device=depth_ref.device)[:, :2]
     d_ref = depth_ref.flatten(1)
-    ok = ((d_ref > 0) & _inside(uv_src.flatten(1, 2), Hs, Ws)
-          & (valid_weight > 1 - 1e-4)  # invalid source neighbours hold < 1e-4 of the bilinear weight
-          & (z_back > 0) & ((uv_back - pixels).norm(dim=-1) < pixel_threshold)
-          & ((z_back - d_ref).abs() < relative_depth_threshold * d_ref))
+    ok = (
+        (d_ref > 0)
+        & _inside(uv_src.flatten(1, 2), Hs, Ws)
+        & (valid_weight > 1 - 1e-4)  # invalid source neighbours hold < 1e-4 of the bilinear weight
+        & (z_back > 0)
+        & ((uv_back - pixels).norm(dim=-1) < pixel_threshold)
+        & ((z_back - d_ref).abs() < relative_depth_threshold * d_ref)
+    )
     return ok.reshape(B, 1, H, W)

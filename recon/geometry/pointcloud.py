@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-__all__ = ["nearest_neighbors", "chamfer_distances", "chamfer_loss", "fibonacci_sphere", "KDTREE_MIN_PAIRS"]
+__all__ = ["KDTREE_MIN_PAIRS", "chamfer_distances", "chamfer_loss", "fibonacci_sphere", "nearest_neighbors"]
 
 # "auto" uses scipy's cKDTree for CPU tensors once one batch element has at least this many
 # candidate pairs N * M. Measured on the 2-core reference machine (see
@@ -120,9 +120,7 @@ def nearest_neighbors(
     return _nearest(x, y, chunk_elements, backend)
 
 
-def _nearest(
-    x: torch.Tensor, y: torch.Tensor, chunk_elements: int, backend: str
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _nearest(x: torch.Tensor, y: torch.Tensor, chunk_elements: int, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
     if backend == "auto":
         on_cpu = x.device.type == "cpu"
         backend = "kdtree" if on_cpu and x.shape[1] * y.shape[1] >= KDTREE_MIN_PAIRS else "torch"
@@ -217,7 +215,7 @@ def chamfer_loss(pred: torch.Tensor, gt: torch.Tensor, kind: str = "l1", **nn_kw
 
     Returns:
         ``()`` scalar; NaN when ``pred`` holds NaN or Inf (a diverged model), so that the training loop reports
-        the bad step (:class:`recon.loss_guard.FiniteLossGuard`) instead of the metric raising on its input.
+        the bad step (:class:`recon.callbacks.loss_guard.FiniteLossGuard`) instead of the metric raising on its input.
     """
     if kind not in ("l1", "l2"):
         raise ValueError(f"kind must be 'l1' or 'l2', got {kind!r}")

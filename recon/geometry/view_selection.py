@@ -18,11 +18,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["view_selection_scores", "optical_axis_scores", "select_views"]
+__all__ = ["optical_axis_scores", "select_views", "view_selection_scores"]
 
 
-def view_selection_scores(points: Tensor, centers: Tensor, visible: Tensor, theta0: float = 5.0,
-                          sigma_below: float = 1.0, sigma_above: float = 10.0) -> Tensor:
+def view_selection_scores(
+    points: Tensor,
+    centers: Tensor,
+    visible: Tensor,
+    theta0: float = 5.0,
+    sigma_below: float = 1.0,
+    sigma_above: float = 10.0,
+) -> Tensor:
     """MVSNet's score of every pair of views.
 
     Args:
@@ -33,12 +39,12 @@ def view_selection_scores(points: Tensor, centers: Tensor, visible: Tensor, thet
     Returns:
         (B, V, V) scores, symmetric, 0 on the diagonal and for views that share no point.
     """
-    rays = points[:, None] - centers[:, :, None]                      # (B, V, P, 3)
+    rays = points[:, None] - centers[:, :, None]  # (B, V, P, 3)
     rays = rays / rays.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     cos = torch.einsum("bipk,bjpk->bijp", rays, rays).clamp(-1.0, 1.0)  # (B, V, V, P)
     theta = torch.rad2deg(torch.acos(cos))
     sigma = torch.where(theta <= theta0, sigma_below, sigma_above)
-    g = torch.exp(-((theta - theta0) ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-((theta - theta0) ** 2) / (2 * sigma**2))
     shared = visible[:, :, None] & visible[:, None, :]
     scores = (g * shared).sum(-1)
     scores = 0.5 * (scores + scores.transpose(-1, -2))  # exactly symmetric (the sums round differently)
@@ -58,9 +64,9 @@ def optical_axis_scores(T_cw: Tensor, min_baseline: Tensor | float) -> Tensor:
         (..., V, V) scores, ``[..., i, j]`` of source ``j`` for reference ``i`` (symmetric for a scalar
         ``min_baseline``); for :func:`select_views`, which ignores the diagonal.
     """
-    axes = T_cw[..., 2, :3]                                              # (..., V, 3) world-frame z axes
+    axes = T_cw[..., 2, :3]  # (..., V, 3) world-frame z axes
     R, t = T_cw[..., :3, :3], T_cw[..., :3, 3:]
-    centers = -(R.transpose(-1, -2) @ t).squeeze(-1)                     # (..., V, 3)
+    centers = -(R.transpose(-1, -2) @ t).squeeze(-1)  # (..., V, 3)
     cos = (axes @ axes.transpose(-1, -2)).clamp(-1.0, 1.0)
     distance = (centers[..., :, None, :] - centers[..., None, :, :]).norm(dim=-1)
     near = distance < torch.as_tensor(min_baseline, dtype=cos.dtype, device=cos.device).unsqueeze(-1)

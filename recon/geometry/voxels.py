@@ -6,13 +6,21 @@ Grid convention (used by the occupancy data and the voxel models): a grid of res
 ``center + (-extent + (i + 0.5) * voxel, -extent + (j + 0.5) * voxel, -extent + (k + 0.5) * voxel)``: the three
 grid axes are x, y, z in that order. Batched grids are ``(B, 1, R, R, R)`` (a channel axis, like masks).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["voxel_size", "grid_offsets", "grid_points", "occupancy_iou", "pack_occupancy", "unpack_occupancy",
-           "surface_points"]
+__all__ = [
+    "grid_offsets",
+    "grid_points",
+    "occupancy_iou",
+    "pack_occupancy",
+    "surface_points",
+    "unpack_occupancy",
+    "voxel_size",
+]
 
 
 def voxel_size(resolution: int, extent: float) -> float:
@@ -52,12 +60,13 @@ def pack_occupancy(occupancy: np.ndarray) -> np.ndarray:
 def unpack_occupancy(packed, resolution: int) -> torch.Tensor:
     """Inverse of :func:`pack_occupancy`: ``(..., nbytes)`` uint8 array or tensor -> ``(..., R, R, R)`` bool."""
     packed = np.asarray(packed, dtype=np.uint8)
-    bits = np.unpackbits(packed, axis=-1, count=resolution ** 3)
+    bits = np.unpackbits(packed, axis=-1, count=resolution**3)
     return torch.from_numpy(bits.view(bool)).reshape(*packed.shape[:-1], resolution, resolution, resolution)
 
 
-def surface_points(probability: torch.Tensor, center: torch.Tensor, extent: float, num_points: int,
-                   level: float = 0.5, seed: int = 0) -> torch.Tensor:
+def surface_points(
+    probability: torch.Tensor, center: torch.Tensor, extent: float, num_points: int, level: float = 0.5, seed: int = 0
+) -> torch.Tensor:
     """Points on the ``level`` iso-surface of occupancy grids, for point metrics and export (not differentiable).
 
     Marching cubes (scikit-image) on each grid, padded with one empty voxel on every side so the surface is closed

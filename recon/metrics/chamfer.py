@@ -43,12 +43,12 @@ from recon.geometry.pointcloud import chamfer_distances
 
 __all__ = [
     "DEFAULT_FSCORE_THRESHOLD",
-    "PointCloudMetrics",
+    "Accuracy",
     "ChamferL1",
     "ChamferL2",
-    "FScore",
-    "Accuracy",
     "Completeness",
+    "FScore",
+    "PointCloudMetrics",
 ]
 
 DEFAULT_FSCORE_THRESHOLD = 0.05
@@ -105,14 +105,13 @@ class PointCloudMetrics(Metric):
             self.add_state(key, torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(
-        self, pred: torch.Tensor | Sequence[torch.Tensor], gt: torch.Tensor | Sequence[torch.Tensor]
-    ) -> None:
+    def update(self, pred: torch.Tensor | Sequence[torch.Tensor], gt: torch.Tensor | Sequence[torch.Tensor]) -> None:
         """Accumulate a batch: ``pred (B, N, 3)`` and ``gt (B, M, 3)``, or B clouds each,
         ``pred[i] (N_i, 3)`` and ``gt[i] (M_i, 3)``, of any sizes."""
         per_batch = [
-            chamfer_distances(p.detach(), g.detach(), threshold=self.threshold, max_distance=self.max_distance,
-                              **self.nn_kwargs)
+            chamfer_distances(
+                p.detach(), g.detach(), threshold=self.threshold, max_distance=self.max_distance, **self.nn_kwargs
+            )
             for p, g in _as_batches(pred, gt)
         ]  # all computed (and checked) before any state changes
         for values in per_batch:

@@ -78,17 +78,22 @@ class DepthMetrics(Metric):
         """Accumulate a batch: ``pred``, ``gt`` (B, 1, H, W) z-depths, ``mask`` (B, 1, H, W) bool."""
         _check_inputs(pred, gt, mask)
         valid = mask & (gt > 0)
-        gt = torch.where(valid, gt.detach().double(), 1.0)           # no division by 0 or inf outside the mask
+        gt = torch.where(valid, gt.detach().double(), 1.0)  # no division by 0 or inf outside the mask
         pred = torch.where(valid, pred.detach().double(), 1.0)
         err = (pred - gt).abs()
         ratio = torch.where(pred > 0, torch.maximum(pred / gt, gt / pred), torch.inf)
-        per_pixel = [err / gt, err, err.square(), *(ratio < DELTA_BASE ** k for k in (1, 2, 3)),
-                     *(err < t for t in self.abs_thresholds)]
+        per_pixel = [
+            err / gt,
+            err,
+            err.square(),
+            *(ratio < DELTA_BASE**k for k in (1, 2, 3)),
+            *(err < t for t in self.abs_thresholds),
+        ]
         self.sums += torch.stack([(v * valid).sum(dtype=torch.float64) for v in per_pixel])
         self.count += valid.sum()
 
     def compute(self) -> dict[str, Tensor]:
-        values = self.sums / self.count                              # 0 / 0 -> NaN for an empty evaluation
+        values = self.sums / self.count  # 0 / 0 -> NaN for an empty evaluation
         values[2] = values[2].sqrt()
         values[3:] *= 100.0
         return {f"{self.prefix}{name}": v.float() for name, v in zip(self.names, values)}

@@ -1,10 +1,11 @@
 """KL divergence of a VAE's posterior from its prior, per latent dimension, DDP-safe (sum states)."""
+
 from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
 
-__all__ = ["KLPerDimension", "ACTIVE_THRESHOLD"]
+__all__ = ["ACTIVE_THRESHOLD", "KLPerDimension"]
 
 ACTIVE_THRESHOLD = 0.01  # nats: a dimension whose mean KL is below this carries (almost) no information
 
@@ -41,5 +42,8 @@ class KLPerDimension(Metric):
 
     def summary(self) -> dict[str, torch.Tensor]:
         per_dim = self.compute()
-        return {"kl_per_dim": per_dim.mean(), "kl": per_dim.sum(),
-                "active_dims": (per_dim > ACTIVE_THRESHOLD).sum().float()}
+        return {
+            "kl_per_dim": per_dim.mean(),
+            "kl": per_dim.sum(),
+            "active_dims": (per_dim > ACTIVE_THRESHOLD).sum().float(),
+        }

@@ -1,4 +1,5 @@
 """Input checks shared by the metrics of dense maps (disparity, depth)."""
+
 from __future__ import annotations
 
 import torch

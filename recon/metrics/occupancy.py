@@ -1,4 +1,5 @@
 """Volumetric IoU of occupancy grids, DDP-safe (sum of per-sample IoU and count, ``dist_reduce_fx="sum"``)."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Both accumulate the sum of per-image values and the number of images (``dist_red
 ``compute()`` is the mean over every image seen by every process. Chamfer-L1 is the definition of
 :func:`recon.geometry.pointcloud.chamfer_distances` (half the sum of accuracy and completeness), exact.
 """
+
 from __future__ import annotations
 
 import torch

@@ -54,10 +54,10 @@ __all__ = [
     "D1_ABS_THRESHOLD",
     "D1_REL_THRESHOLD",
     "REGIONS",
-    "StereoMetrics",
-    "EndPointError",
     "BadPixelRate",
     "D1Error",
+    "EndPointError",
+    "StereoMetrics",
 ]
 
 BAD_THRESHOLDS = (1.0, 2.0, 3.0)
@@ -98,8 +98,14 @@ class StereoMetrics(Metric):
     full_state_update = False
     plot_lower_bound = 0.0
 
-    def __init__(self, region: str = "all", reduction: str = "pixels",
-                 bad_thresholds: Sequence[float] = BAD_THRESHOLDS, prefix: str = "", **kwargs) -> None:
+    def __init__(
+        self,
+        region: str = "all",
+        reduction: str = "pixels",
+        bad_thresholds: Sequence[float] = BAD_THRESHOLDS,
+        prefix: str = "",
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if region not in REGIONS:
             raise ValueError(f"region must be one of {tuple(REGIONS)}, got {region!r}")
@@ -124,10 +130,13 @@ class StereoMetrics(Metric):
         err = (pred.detach().double().flatten(1) - gt).abs()
         m = mask.flatten(1)
         err = torch.where(m, err, torch.zeros_like(err))  # outside the mask: no error, no outlier (gt may be inf)
-        per_pixel = [err, *(err > t for t in self.bad_thresholds),
-                     (err > D1_ABS_THRESHOLD) & (err > D1_REL_THRESHOLD * gt)]
+        per_pixel = [
+            err,
+            *(err > t for t in self.bad_thresholds),
+            (err > D1_ABS_THRESHOLD) & (err > D1_REL_THRESHOLD * gt),
+        ]
         sums = torch.stack([v.sum(1, dtype=torch.float64) for v in per_pixel], dim=1)  # (B, K)
-        pixels = m.sum(1)                                            # (B,)
+        pixels = m.sum(1)  # (B,)
         if self.reduction == "pixels":
             self.sums += sums.sum(0)
             self.count += pixels.sum()
@@ -138,8 +147,8 @@ class StereoMetrics(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         scale = torch.ones_like(self.sums)
-        scale[1:] = 100.0                                            # rates in percent, EPE in pixels
-        values = self.sums * scale / self.count                      # 0 / 0 -> NaN for an empty evaluation
+        scale[1:] = 100.0  # rates in percent, EPE in pixels
+        values = self.sums * scale / self.count  # 0 / 0 -> NaN for an empty evaluation
         return {f"{self.prefix}{name}_{self.tag}": v.float() for name, v in zip(self.names, values)}
 
 

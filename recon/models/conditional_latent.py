@@ -6,7 +6,10 @@ residual on the prior (as in NVAE, Vahdat and Kautz 2020): its head predicts the
 zero at initialisation, so training starts with ``q = p`` (KL = 0) and the KL term only has to pay for what the
 shape adds to the image.
 """
+
 from __future__ import annotations
+
+import itertools
 
 import torch
 from torch import nn
@@ -35,7 +38,7 @@ def hybrid_latent(z_posterior: torch.Tensor, mu_prior: torch.Tensor, prior_fract
 
 def mlp(dims: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for a, b in zip(dims[:-2], dims[1:-1]):
+    for a, b in itertools.pairwise(dims[:-1]):
         layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers, nn.Linear(dims[-2], dims[-1]))
 
@@ -90,8 +93,9 @@ class ConditionalLatent(nn.Module):
         mu, logvar = self.prior_head(h).chunk(2, dim=-1)
         return mu, logvar.clamp(*LOGVAR_RANGE)
 
-    def posterior(self, h: torch.Tensor, s: torch.Tensor, prior: tuple[torch.Tensor, torch.Tensor]
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, h: torch.Tensor, s: torch.Tensor, prior: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)`` of ``q(z | h, s)`` given the prior's ``(mu, logvar)``."""
         d_mu, d_logvar = self.posterior_head(torch.cat([h, s], dim=-1)).chunk(2, dim=-1)
         return prior[0] + d_mu, (prior[1] + d_logvar).clamp(*LOGVAR_RANGE)

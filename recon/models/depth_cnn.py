@@ -1,6 +1,7 @@
 """Two-layer depth-map CNN: an encoder-decoder predicts, per pixel, the depth of the visible surface, the
 object's thickness along the ray (so the back side is reconstructed too) and an object-mask logit; the most
 confident object pixels are lifted to a point cloud with the intrinsics."""
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -34,7 +35,9 @@ class DepthCNN(nn.Module):
             c = w
         self.up = nn.ModuleList()
         for skip in reversed((3,) + tuple(widths[:-1])):
-            self.up.append(nn.Sequential(conv_block(c + skip, max(skip, 32), 1), conv_block(max(skip, 32), max(skip, 32), 1)))
+            self.up.append(
+                nn.Sequential(conv_block(c + skip, max(skip, 32), 1), conv_block(max(skip, 32), max(skip, 32), 1))
+            )
             c = max(skip, 32)
         self.head = nn.Conv2d(c, 3, 1)
         self.stride = 2 ** len(widths)
@@ -55,8 +58,8 @@ class DepthCNN(nn.Module):
         thickness = F.softplus(raw_thickness)
 
         k = min(self.num_points, H * W)
-        idx = mask_logits.flatten(1).topk(k, dim=1).indices                      # (B, k)
-        front = unproject(depth, K)                                               # (B, H*W, 3)
+        idx = mask_logits.flatten(1).topk(k, dim=1).indices  # (B, k)
+        front = unproject(depth, K)  # (B, H*W, 3)
         back = unproject(depth + thickness, K)
         gather = idx.unsqueeze(-1).expand(-1, -1, 3)
         points = torch.cat([front.gather(1, gather), back.gather(1, gather)], dim=1)

@@ -4,6 +4,7 @@ A shared MLP moves each point of a fixed unit-sphere template, conditioned on th
 across points makes the output a continuous deformation of the template: points cannot get stuck individually,
 and they spread over the surface rather than collapsing to the ambiguous interior.
 """
+
 import torch
 from torch import nn
 
@@ -20,24 +21,37 @@ class FoldingCNN(nn.Module):
     problem = "single_view"
     inputs = ("image",)
 
-    def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512,
-                 hidden_dim: int = 256, pool: int = 2, init_depth: float = 3.2):
+    def __init__(
+        self,
+        num_points: int = 1024,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        feature_dim: int = 512,
+        hidden_dim: int = 256,
+        pool: int = 2,
+        init_depth: float = 3.2,
+    ):
         super().__init__()
         if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
-                             f"{num_points}, {feature_dim}, {hidden_dim}")
+            raise ValueError(
+                f"num_points, feature_dim and hidden_dim must be positive, got "
+                f"{num_points}, {feature_dim}, {hidden_dim}"
+            )
         self.encoder = ImageEncoder(tuple(widths), feature_dim, pool)
         self.register_buffer("template", fibonacci_sphere(num_points), persistent=False)
         self.template_in = nn.Linear(3, hidden_dim)
         self.feature_in = nn.Linear(feature_dim, hidden_dim)
         self.mlp = nn.Sequential(
-            nn.ReLU(inplace=True), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim // 2), nn.ReLU(inplace=True), nn.Linear(hidden_dim // 2, 3),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim // 2),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim // 2, 3),
         )
         self.register_buffer("offset", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feature = self.feature_in(self.encoder(image))                        # (B, hidden)
+        feature = self.feature_in(self.encoder(image))  # (B, hidden)
         # the first layer on [template, feature] split in two, so the feature part is computed once per image
-        hidden = self.template_in(self.template)[None] + feature[:, None]     # (B, N, hidden)
+        hidden = self.template_in(self.template)[None] + feature[:, None]  # (B, N, hidden)
         return {"points": self.template + self.mlp(hidden) + self.offset}

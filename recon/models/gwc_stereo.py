@@ -38,6 +38,7 @@ In training mode ``forward`` also returns ``disparities``: one full-resolution m
 then every hourglass), last = ``disparity``; GwcNet weights them 0.5, 0.5, 0.7, 1.0 (the task's
 ``loss_weights``). In eval mode only the last head runs.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,11 +62,14 @@ def _norm(kind: str, channels: int, dims: int) -> nn.Module:
     raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}")
 
 
-def conv_norm(c_in: int, c_out: int, dims: int, norm: str, stride: int = 1, dilation: int = 1,
-              relu: bool = True) -> nn.Sequential:
+def conv_norm(
+    c_in: int, c_out: int, dims: int, norm: str, stride: int = 1, dilation: int = 1, relu: bool = True
+) -> nn.Sequential:
     conv = nn.Conv2d if dims == 2 else nn.Conv3d
-    layers = [conv(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=norm == "none"),
-              _norm(norm, c_out, dims)]
+    layers = [
+        conv(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=norm == "none"),
+        _norm(norm, c_out, dims),
+    ]
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
@@ -76,8 +80,10 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, dilation: int, norm: str):
         super().__init__()
-        self.body = nn.Sequential(conv_norm(channels, channels, 2, norm, dilation=dilation),
-                                  conv_norm(channels, channels, 2, norm, dilation=dilation, relu=False))
+        self.body = nn.Sequential(
+            conv_norm(channels, channels, 2, norm, dilation=dilation),
+            conv_norm(channels, channels, 2, norm, dilation=dilation, relu=False),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.body(x))
@@ -89,14 +95,18 @@ class FeatureExtractor(nn.Module):
     def __init__(self, channels: int, blocks: int, concat_channels: int, norm: str):
         super().__init__()
         half = max(channels // 2, 1)
-        self.stem = nn.Sequential(conv_norm(3, half, 2, norm, stride=2), conv_norm(half, half, 2, norm),
-                                  conv_norm(half, channels, 2, norm, stride=2))
+        self.stem = nn.Sequential(
+            conv_norm(3, half, 2, norm, stride=2),
+            conv_norm(half, half, 2, norm),
+            conv_norm(half, channels, 2, norm, stride=2),
+        )
         self.stage1 = nn.Sequential(*[ResidualBlock(channels, 1, norm) for _ in range(blocks)])
         self.stage2 = nn.Sequential(*[ResidualBlock(channels, 2, norm) for _ in range(blocks)])
         self.concat = None
         if concat_channels > 0:
-            self.concat = nn.Sequential(conv_norm(2 * channels, channels, 2, norm),
-                                        nn.Conv2d(channels, concat_channels, 1, bias=False))
+            self.concat = nn.Sequential(
+                conv_norm(2 * channels, channels, 2, norm), nn.Conv2d(channels, concat_channels, 1, bias=False)
+            )
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x1 = self.stage1(self.stem(image * 2 - 1))
@@ -112,8 +122,9 @@ def _reversed_windows(right: torch.Tensor, num_disparities: int) -> torch.Tensor
     return F.pad(right, (num_disparities - 1, 0)).unfold(-1, num_disparities, 1)
 
 
-def groupwise_correlation_volume(left: torch.Tensor, right: torch.Tensor, num_disparities: int,
-                                 groups: int) -> torch.Tensor:
+def groupwise_correlation_volume(
+    left: torch.Tensor, right: torch.Tensor, num_disparities: int, groups: int
+) -> torch.Tensor:
     """Group-wise correlation of left and right features for integer feature-pixel disparities.
 
     Args:
@@ -148,8 +159,9 @@ def soft_argmin(cost: torch.Tensor, disparities: torch.Tensor) -> torch.Tensor:
         (B, 1, H, W) ``sum_k softmax(-cost)_k * disparities[k]``.
     """
     if cost.ndim != 4 or disparities.shape != (cost.shape[1],):
-        raise ValueError(f"cost must be (B, D, H, W) with disparities (D,), got {tuple(cost.shape)} and "
-                         f"{tuple(disparities.shape)}")
+        raise ValueError(
+            f"cost must be (B, D, H, W) with disparities (D,), got {tuple(cost.shape)} and {tuple(disparities.shape)}"
+        )
     probability = torch.softmax(-cost, dim=1)
     return (probability * disparities.view(1, -1, 1, 1).to(cost)).sum(1, keepdim=True)
 
@@ -226,19 +238,32 @@ class GwcStereo(nn.Module):
     inputs = ("left", "right")
     stride = 4
 
-    def __init__(self, max_disparity: float = 64, feature_channels: int = 32, feature_blocks: int = 2,
-                 groups: int = 8, concat_channels: int = 4, volume_channels: int = 16, num_hourglasses: int = 2,
-                 upsample: str = "disparity", norm: str = "batch"):
+    def __init__(
+        self,
+        max_disparity: float = 64,
+        feature_channels: int = 32,
+        feature_blocks: int = 2,
+        groups: int = 8,
+        concat_channels: int = 4,
+        volume_channels: int = 16,
+        num_hourglasses: int = 2,
+        upsample: str = "disparity",
+        norm: str = "batch",
+    ):
         super().__init__()
         if not max_disparity > 0:
             raise ValueError(f"model.max_disparity must be positive, got {max_disparity}")
         if min(feature_channels, volume_channels, groups) < 1 or feature_blocks < 0 or concat_channels < 0:
-            raise ValueError("model.feature_channels, volume_channels and groups must be >= 1, feature_blocks and "
-                             f"concat_channels >= 0; got {feature_channels}, {volume_channels}, {groups}, "
-                             f"{feature_blocks}, {concat_channels}")
+            raise ValueError(
+                "model.feature_channels, volume_channels and groups must be >= 1, feature_blocks and "
+                f"concat_channels >= 0; got {feature_channels}, {volume_channels}, {groups}, "
+                f"{feature_blocks}, {concat_channels}"
+            )
         if (2 * feature_channels) % groups:
-            raise ValueError(f"model.groups = {groups} must divide the 2 * feature_channels = {2 * feature_channels} "
-                             "correlation features")
+            raise ValueError(
+                f"model.groups = {groups} must divide the 2 * feature_channels = {2 * feature_channels} "
+                "correlation features"
+            )
         if num_hourglasses < 0:
             raise ValueError(f"model.num_hourglasses must be >= 0, got {num_hourglasses}")
         if upsample not in UPSAMPLE:
@@ -273,7 +298,7 @@ class GwcStereo(nn.Module):
         else:
             candidates = s * torch.arange(cost.shape[1], device=cost.device, dtype=cost.dtype)
             disparity = upsample_aligned(soft_argmin(cost, candidates), s)
-        return disparity[..., :size[0], :size[1]]
+        return disparity[..., : size[0], : size[1]]
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         for name, t in (("left", left), ("right", right)):

@@ -38,6 +38,7 @@ Cost per pair: about ``feature_layers * feature_channels**2 * 9`` multiply-adds 
 CNN and ``4 D`` operations per feature pixel for the aggregation, whose scanline loops are sequential (``W / stride``
 and ``H / stride`` steps).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recon.models.gwc_stereo import upsample_aligned
+
 
 def matching_cost(left: torch.Tensor, right: torch.Tensor, num_disparities: int) -> torch.Tensor:
     """Cosine matching cost of unit feature vectors for integer disparities.
@@ -63,7 +65,7 @@ def matching_cost(left: torch.Tensor, right: torch.Tensor, num_disparities: int)
         if d >= W:
             costs.append(torch.ones_like(left[:, 0]))
             continue
-        similarity = (left[..., d:] * right[..., :W - d]).sum(1)
+        similarity = (left[..., d:] * right[..., : W - d]).sum(1)
         costs.append(F.pad(1 - similarity, (d, 0), value=1.0))
     return torch.stack(costs, dim=1)
 
@@ -97,10 +99,10 @@ def semi_global_aggregation(cost: torch.Tensor, p1: torch.Tensor | float, p2: to
         raise ValueError(f"cost must be (B, D, H, W), got {tuple(cost.shape)}")
     p1, p2 = torch.as_tensor(p1, dtype=cost.dtype), torch.as_tensor(p2, dtype=cost.dtype)
     B = cost.shape[0]
-    both_ways = torch.cat([cost, cost.flip(-1)])                        # left-to-right and right-to-left
+    both_ways = torch.cat([cost, cost.flip(-1)])  # left-to-right and right-to-left
     rows = _scan(both_ways, p1, p2)
     total = rows[:B] + rows[B:].flip(-1)
-    both_ways = torch.cat([cost, cost.flip(-2)]).transpose(-1, -2)      # top-down and bottom-up
+    both_ways = torch.cat([cost, cost.flip(-2)]).transpose(-1, -2)  # top-down and bottom-up
     columns = _scan(both_ways, p1, p2).transpose(-1, -2)
     total = total + columns[:B] + columns[B:].flip(-2)
     return total
@@ -134,15 +136,26 @@ class LearnedSGMStereo(nn.Module):
     problem = "stereo"
     inputs = ("left", "right")
 
-    def __init__(self, max_disparity: float = 64, feature_channels: int = 32, feature_layers: int = 4,
-                 stride: int = 2, p1: float = 0.05, p2: float = 0.5, scale: float = 20.0,
-                 local_radius: int | None = None, refine_channels: int = 0):
+    def __init__(
+        self,
+        max_disparity: float = 64,
+        feature_channels: int = 32,
+        feature_layers: int = 4,
+        stride: int = 2,
+        p1: float = 0.05,
+        p2: float = 0.5,
+        scale: float = 20.0,
+        local_radius: int | None = None,
+        refine_channels: int = 0,
+    ):
         super().__init__()
         if not max_disparity > 0:
             raise ValueError(f"model.max_disparity must be positive, got {max_disparity}")
         if feature_channels < 1 or feature_layers < 2:
-            raise ValueError(f"model.feature_channels must be >= 1 and model.feature_layers >= 2, got "
-                             f"{feature_channels} and {feature_layers}")
+            raise ValueError(
+                f"model.feature_channels must be >= 1 and model.feature_layers >= 2, got "
+                f"{feature_channels} and {feature_layers}"
+            )
         if stride not in (1, 2):
             raise ValueError(f"model.stride must be 1 or 2, got {stride}")
         if not 0 < p1 < p2:
@@ -160,8 +173,17 @@ class LearnedSGMStereo(nn.Module):
         c_in = 3
         for i in range(feature_layers):
             dilation = 2 if 0 < i < feature_layers - 1 else 1
-            layers.append(nn.Conv2d(c_in, feature_channels, 3, stride=stride if i == 0 else 1, padding=dilation,
-                                    dilation=dilation, padding_mode="replicate"))
+            layers.append(
+                nn.Conv2d(
+                    c_in,
+                    feature_channels,
+                    3,
+                    stride=stride if i == 0 else 1,
+                    padding=dilation,
+                    dilation=dilation,
+                    padding_mode="replicate",
+                )
+            )
             if i < feature_layers - 1:
                 layers.append(nn.ReLU(inplace=True))
             c_in = feature_channels
@@ -174,8 +196,17 @@ class LearnedSGMStereo(nn.Module):
         if refine_channels > 0:
             c, blocks = refine_channels, []
             for i, dilation in enumerate((1, 2, 4, 1)):
-                blocks += [nn.Conv2d(feature_channels + 2 if i == 0 else c, c, 3, padding=dilation, dilation=dilation,
-                                     padding_mode="replicate"), nn.ReLU(inplace=True)]
+                blocks += [
+                    nn.Conv2d(
+                        feature_channels + 2 if i == 0 else c,
+                        c,
+                        3,
+                        padding=dilation,
+                        dilation=dilation,
+                        padding_mode="replicate",
+                    ),
+                    nn.ReLU(inplace=True),
+                ]
             self.refine = nn.Sequential(*blocks, nn.Conv2d(c, 1, 3, padding=1, padding_mode="replicate"))
 
     @property
@@ -209,7 +240,7 @@ class LearnedSGMStereo(nn.Module):
             logits = logits.masked_fill((k - logits.argmax(1, keepdim=True)).abs() > self.local_radius, -math.inf)
         probability = torch.softmax(logits, dim=1)
         candidates = torch.arange(self.num_candidates, dtype=cost.dtype, device=cost.device).view(1, -1, 1, 1)
-        disparities = [(probability * candidates).sum(1, keepdim=True)]   # in feature pixels
+        disparities = [(probability * candidates).sum(1, keepdim=True)]  # in feature pixels
         if self.refine is not None:
             confidence = probability.max(1, keepdim=True).values
             context = torch.cat([disparities[0] / (self.num_candidates - 1), confidence, features[:B]], 1)

@@ -1,4 +1,5 @@
 """Non-learned occupancy reference: the per-voxel mean of the training grids, thresholded, placed at the centre."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,7 @@ class MeanOccupancy(nn.Module):
         self.register_buffer("fitted", torch.tensor(False))
 
     @torch.no_grad()
-    def fit(self, packed: np.ndarray, chunk: int = 256) -> "MeanOccupancy":
+    def fit(self, packed: np.ndarray, chunk: int = 256) -> MeanOccupancy:
         """``packed (S, ceil(R^3 / 8))`` uint8: bit-packed training grids (see ``pack_occupancy``)."""
         R = self.resolution
         packed = np.asarray(packed).reshape(len(packed), -1)
@@ -44,7 +45,7 @@ class MeanOccupancy(nn.Module):
             raise ValueError("MeanOccupancy.fit needs at least one training grid")
         total = torch.zeros(R, R, R, dtype=torch.float64)
         for a in range(0, len(packed), chunk):
-            total += unpack_occupancy(packed[a:a + chunk], R).sum(0, dtype=torch.float64)
+            total += unpack_occupancy(packed[a : a + chunk], R).sum(0, dtype=torch.float64)
         mean = (total / len(packed)).float()
         scored = unpack_occupancy(packed[np.linspace(0, len(packed) - 1, min(SCORE_GRIDS, len(packed))).astype(int)], R)
         ious = [float(occupancy_iou((mean > t).expand_as(scored), scored).mean()) for t in THRESHOLDS]
@@ -59,5 +60,7 @@ class MeanOccupancy(nn.Module):
         if not bool(self.fitted):
             raise RuntimeError("MeanOccupancy.fit(...) must be called with training grids before prediction")
         B = center.shape[0]
-        return {"occupancy": (self.probability > 0.5).expand(B, *self.probability.shape),
-                "occupancy_tuned": (self.probability > self.threshold).expand(B, *self.probability.shape)}
+        return {
+            "occupancy": (self.probability > 0.5).expand(B, *self.probability.shape),
+            "occupancy_tuned": (self.probability > self.threshold).expand(B, *self.probability.shape),
+        }

@@ -1,4 +1,5 @@
 """Non-learned single-view reference: the medoid training shape, placed at the object's centre."""
+
 import torch
 from torch import nn
 
@@ -18,8 +19,9 @@ class MedoidShape(nn.Module):
     inputs = ("center",)
     trainable = False
 
-    def __init__(self, num_points: int = 2048, num_candidates: int = 128, num_references: int = 128,
-                 score_points: int = 256):
+    def __init__(
+        self, num_points: int = 2048, num_candidates: int = 128, num_references: int = 128, score_points: int = 256
+    ):
         super().__init__()
         self.num_points, self.score_points = num_points, score_points
         self.num_candidates, self.num_references = num_candidates, num_references
@@ -39,13 +41,18 @@ class MedoidShape(nn.Module):
         sub = centred[:, torch.randperm(P, generator=g)[: self.score_points]]
         candidates = torch.randperm(S, generator=g)[: self.num_candidates]
         references = sub[torch.randperm(S, generator=g)[: self.num_references]]
-        scores = torch.stack([
-            chamfer_distances(sub[c].expand(len(references), -1, -1).contiguous(), references)["chamfer_l1"].mean()
-            for c in candidates
-        ])
+        scores = torch.stack(
+            [
+                chamfer_distances(sub[c].expand(len(references), -1, -1).contiguous(), references)["chamfer_l1"].mean()
+                for c in candidates
+            ]
+        )
         best = centred[candidates[scores.argmin()]]
-        pick = torch.randperm(P, generator=g)[: self.num_points] if P >= self.num_points \
+        pick = (
+            torch.randperm(P, generator=g)[: self.num_points]
+            if self.num_points <= P
             else torch.randint(P, (self.num_points,), generator=g)
+        )
         self.template.copy_(best[pick])
         self.fitted.fill_(True)
         return self

@@ -41,6 +41,7 @@ In training mode ``forward`` also returns ``depths`` (one full-resolution map pe
 is more than one head (``num_hourglasses >= 2``). Not done: MVSNet's depth refinement network and cascade
 (coarse-to-fine) hypotheses.
 """
+
 from __future__ import annotations
 
 import torch
@@ -115,10 +116,16 @@ class FeatureNet(nn.Module):
     def __init__(self, channels: int, norm: str):
         super().__init__()
         c1, c2, c = max(channels // 4, 1), max(channels // 2, 1), channels
-        self.net = nn.Sequential(conv_norm(3, c1, 2, norm), conv_norm(c1, c1, 2, norm),
-                                 conv_norm(c1, c2, 2, norm, stride=2), conv_norm(c2, c2, 2, norm),
-                                 conv_norm(c2, c2, 2, norm), conv_norm(c2, c, 2, norm, stride=2),
-                                 conv_norm(c, c, 2, norm), nn.Conv2d(c, c, 3, padding=1))
+        self.net = nn.Sequential(
+            conv_norm(3, c1, 2, norm),
+            conv_norm(c1, c1, 2, norm),
+            conv_norm(c1, c2, 2, norm, stride=2),
+            conv_norm(c2, c2, 2, norm),
+            conv_norm(c2, c2, 2, norm),
+            conv_norm(c2, c, 2, norm, stride=2),
+            conv_norm(c, c, 2, norm),
+            nn.Conv2d(c, c, 3, padding=1),
+        )
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images * 2 - 1)
@@ -147,9 +154,17 @@ class MVSNet(nn.Module):
     inputs = ("images", "K", "T_cw", "depth_range")
     stride = 4
 
-    def __init__(self, num_depths: int = 48, depth_sampling: str = "inverse", feature_channels: int = 16,
-                 cost: str = "variance", groups: int = 4, volume_channels: int = 8, num_hourglasses: int = 1,
-                 norm: str = "batch"):
+    def __init__(
+        self,
+        num_depths: int = 48,
+        depth_sampling: str = "inverse",
+        feature_channels: int = 16,
+        cost: str = "variance",
+        groups: int = 4,
+        volume_channels: int = 8,
+        num_hourglasses: int = 1,
+        norm: str = "batch",
+    ):
         super().__init__()
         if num_depths < 2:
             raise ValueError(f"model.num_depths must be >= 2, got {num_depths}")
@@ -158,8 +173,10 @@ class MVSNet(nn.Module):
         if cost not in COSTS:
             raise ValueError(f"model.cost must be one of {COSTS}, got {cost!r}")
         if min(feature_channels, volume_channels, groups) < 1:
-            raise ValueError("model.feature_channels, model.volume_channels and model.groups must be >= 1, got "
-                             f"{feature_channels}, {volume_channels}, {groups}")
+            raise ValueError(
+                "model.feature_channels, model.volume_channels and model.groups must be >= 1, got "
+                f"{feature_channels}, {volume_channels}, {groups}"
+            )
         if cost == "groupwise" and feature_channels % groups:
             raise ValueError(f"model.groups = {groups} must divide model.feature_channels = {feature_channels}")
         if num_hourglasses < 0:
@@ -193,7 +210,7 @@ class MVSNet(nn.Module):
         D = cost.shape[1]
         index = soft_argmin(cost, torch.arange(D, dtype=cost.dtype, device=cost.device))
         confidence = photometric_confidence(torch.softmax(-cost, dim=1), index)
-        index, confidence = (upsample_aligned(x, self.stride)[..., :size[0], :size[1]] for x in (index, confidence))
+        index, confidence = (upsample_aligned(x, self.stride)[..., : size[0], : size[1]] for x in (index, confidence))
         return depth_at_index(index, depth_range, D, self.depth_sampling), confidence.clamp(0, 1)
 
     def forward(self, images: Tensor, K: Tensor, T_cw: Tensor, depth_range: Tensor) -> dict[str, Tensor | list[Tensor]]:
@@ -203,13 +220,14 @@ class MVSNet(nn.Module):
             images = F.pad(images.flatten(0, 1), (0, -W % s, 0, -H % s), mode="replicate")
             images = images.view(B, V, *images.shape[1:])
         D = self.num_depths
-        depths = depth_at_index(torch.arange(D, dtype=images.dtype, device=images.device).expand(B, D),
-                                depth_range, D, self.depth_sampling)
+        depths = depth_at_index(
+            torch.arange(D, dtype=images.dtype, device=images.device).expand(B, D), depth_range, D, self.depth_sampling
+        )
         volume = self.stem(self.cost_volume(images, K, T_cw, depths))
         stages = [volume]
         for hourglass in self.hourglasses:
             stages.append(hourglass(stages[-1]))
-        stages = stages[-len(self.heads):]
+        stages = stages[-len(self.heads) :]
         if not self.training or len(self.heads) == 1:
             depth, confidence = self._regress(self.heads[-1](stages[-1]), depth_range, (H, W))
             return {"depth": depth, "confidence": confidence}

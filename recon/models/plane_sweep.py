@@ -12,6 +12,7 @@ depth (``"inverse"``, default) or in depth (``"linear"``). A plane at depth ``d`
 are much finer than a pixel near ``far`` (wasted) and coarser than a pixel near ``near`` (aliased). For narrow
 ranges (DTU: far / near ~ 2) the two nearly coincide.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,8 @@ from recon.geometry.multiview import homography_warp
 
 SAMPLING = ("inverse", "linear")
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as OpenCV's RGB2GRAY
-ZNCC_EPS = 1e-4               # added to both window variances (intensities in [0, 1]): flat windows score ~0
-CHUNK_ELEMENTS = 1 << 22      # warped samples (B * S * planes * H * W) per chunk of planes in PlaneSweepStereo
+ZNCC_EPS = 1e-4  # added to both window variances (intensities in [0, 1]): flat windows score ~0
+CHUNK_ELEMENTS = 1 << 22  # warped samples (B * S * planes * H * W) per chunk of planes in PlaneSweepStereo
 
 
 def check_views(images: Tensor, K: Tensor, T_cw: Tensor, depth_range: Tensor) -> tuple[int, int, int, int]:
@@ -39,8 +40,9 @@ def check_views(images: Tensor, K: Tensor, T_cw: Tensor, depth_range: Tensor) ->
     for name, t, shape in (("K", K, (B, V, 3, 3)), ("T_cw", T_cw, (B, V, 4, 4)), ("depth_range", depth_range, (B, 2))):
         if not isinstance(t, Tensor) or tuple(t.shape) != shape or not t.is_floating_point():
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-            raise ValueError(f"{name} must be a floating {shape} tensor to match images {tuple(images.shape)}, "
-                             f"got {got}")
+            raise ValueError(
+                f"{name} must be a floating {shape} tensor to match images {tuple(images.shape)}, got {got}"
+            )
     near, far = depth_range.detach().unbind(-1)
     if not bool(((near > 0) & (far > near)).all()):
         raise ValueError(f"depth_range must hold 0 < near < far per item, got {depth_range.tolist()}")
@@ -84,9 +86,14 @@ def sweep_sources(maps: Tensor, K: Tensor, T_cw: Tensor, depths: Tensor) -> tupl
     def per_source(t: Tensor) -> Tensor:  # (B, ...) reference quantity repeated for each source -> (B * S, ...)
         return t[:, None].expand(B, S, *t.shape[1:]).reshape(B * S, *t.shape[1:])
 
-    warped, inside = homography_warp(maps[:, 1:].reshape(B * S, C, h, w), per_source(K[:, 0]),
-                                     K[:, 1:].reshape(B * S, 3, 3), per_source(T_cw[:, 0]),
-                                     T_cw[:, 1:].reshape(B * S, 4, 4), per_source(depths))
+    warped, inside = homography_warp(
+        maps[:, 1:].reshape(B * S, C, h, w),
+        per_source(K[:, 0]),
+        K[:, 1:].reshape(B * S, 3, 3),
+        per_source(T_cw[:, 0]),
+        T_cw[:, 1:].reshape(B * S, 4, 4),
+        per_source(depths),
+    )
     return warped.view(B, S, C, D, h, w), inside.view(B, S, 1, D, h, w)
 
 
@@ -115,7 +122,7 @@ def masked_zncc(ref: Tensor, src: Tensor, valid: Tensor, window: int) -> Tensor:
     ref = ref.expand_as(src)
     stats = _box(torch.cat([m, m * ref, m * src, m * ref * ref, m * src * src, m * ref * src], dim=1), window)
     n = stats[:, :1].clamp_min(1e-6)
-    mean_r, mean_s, rr, ss, rs = (stats[:, i:i + 1] / n for i in range(1, 6))
+    mean_r, mean_s, rr, ss, rs = (stats[:, i : i + 1] / n for i in range(1, 6))
     var_r = (rr - mean_r * mean_r).clamp_min(0) + ZNCC_EPS
     var_s = (ss - mean_s * mean_s).clamp_min(0) + ZNCC_EPS
     return ((rs - mean_r * mean_s) / (var_r * var_s).sqrt()).clamp(-1, 1)
@@ -162,8 +169,7 @@ class PlaneSweepStereo(nn.Module):
     inputs = ("images", "K", "T_cw", "depth_range")
     trainable = False
 
-    def __init__(self, num_depths: int = 64, depth_sampling: str = "inverse", window: int = 7,
-                 best_k: int | None = 2):
+    def __init__(self, num_depths: int = 64, depth_sampling: str = "inverse", window: int = 7, best_k: int | None = 2):
         super().__init__()
         if num_depths < 2:
             raise ValueError(f"model.num_depths must be >= 2, got {num_depths}")
@@ -180,16 +186,17 @@ class PlaneSweepStereo(nn.Module):
         B, V, H, W = check_views(images, K, T_cw, depth_range)
         grey = (images.float() * torch.tensor(GREY, device=images.device).view(1, 1, 3, 1, 1)).sum(2, keepdim=True)
         D = self.num_depths
-        depths = depth_at_index(torch.arange(D, dtype=torch.float32, device=images.device).expand(B, D),
-                                depth_range, D, self.depth_sampling)
+        depths = depth_at_index(
+            torch.arange(D, dtype=torch.float32, device=images.device).expand(B, D), depth_range, D, self.depth_sampling
+        )
         chunk = max(1, CHUNK_ELEMENTS // (B * (V - 1) * H * W))
         scores = []
         for start in range(0, D, chunk):
-            warped, inside = sweep_sources(grey, K, T_cw, depths[:, start:start + chunk])
-            n = warped.shape[:4].numel()                                          # B * S * planes
+            warped, inside = sweep_sources(grey, K, T_cw, depths[:, start : start + chunk])
+            n = warped.shape[:4].numel()  # B * S * planes
             ref = grey[:, :1, :, None].expand(B, V - 1, 1, warped.shape[3], H, W).reshape(n, 1, H, W)
             zncc = masked_zncc(ref, warped.reshape(n, 1, H, W), inside.reshape(n, 1, H, W), self.window)
             scores.append(aggregate_sources(zncc.view(inside.shape)[:, :, 0], inside[:, :, 0], self.best_k))
-        best, arg = torch.cat(scores, dim=1).max(dim=1, keepdim=True)            # (B, 1, H, W)
+        best, arg = torch.cat(scores, dim=1).max(dim=1, keepdim=True)  # (B, 1, H, W)
         depth = depths.gather(1, arg.flatten(1)).view(B, 1, H, W)
         return {"depth": depth.to(images.dtype), "confidence": best.clamp(0, 1).to(images.dtype)}

@@ -1,9 +1,9 @@
 """PSGN-style single-view point-set generator (Fan, Su, Guibas, CVPR 2017), sized for CPU training."""
+
 import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-
 
 NORMS = ("batch", "group", "none")
 
@@ -31,15 +31,18 @@ def conv_block(c_in: int, c_out: int, stride: int, norm: str = "batch") -> nn.Se
 class ImageEncoder(nn.Module):
     """Strided CNN: image (B, 3, H, W) -> global feature (B, feature_dim)."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2,
-                 norm: str = "batch"):
+    def __init__(
+        self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2, norm: str = "batch"
+    ):
         super().__init__()
         layers, c = [], 3
         for w in widths:
             layers += [conv_block(c, w, 2, norm), conv_block(w, w, 1, norm)]
             c = w
         self.convs = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(pool * pool * c, feature_dim), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(pool * pool * c, feature_dim), nn.ReLU(inplace=True)
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(image))
@@ -56,18 +59,29 @@ class PointSetCNN(nn.Module):
     problem = "single_view"
     inputs = ("image",)
 
-    def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256),
-                 feature_dim: int = 512, hidden_dim: int = 1024, init_depth: float = 3.2, pool: int = 2,
-                 norm: str = "batch"):
+    def __init__(
+        self,
+        num_points: int = 1024,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        feature_dim: int = 512,
+        hidden_dim: int = 1024,
+        init_depth: float = 3.2,
+        pool: int = 2,
+        norm: str = "batch",
+    ):
         super().__init__()
         if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
-                             f"{num_points}, {feature_dim}, {hidden_dim}")
+            raise ValueError(
+                f"num_points, feature_dim and hidden_dim must be positive, got "
+                f"{num_points}, {feature_dim}, {hidden_dim}"
+            )
         self.num_points = num_points
         self.encoder = ImageEncoder(tuple(widths), feature_dim, pool, norm)
         self.decoder = nn.Sequential(
-            nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(feature_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, num_points * 3),
         )
         with torch.no_grad():  # start from points spread on a sphere, not a clump that can get stuck inside

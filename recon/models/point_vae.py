@@ -13,14 +13,20 @@ the deterministic PointSetCNN's). So ``prior_fraction`` of each training batch i
 prediction directly (9% above PointSetCNN in the same run, at the price of a less used latent: 3 active dimensions
 instead of 26).
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-from recon.models.conditional_latent import (ConditionalLatent, PointNetEncoder, gaussian_kl, hybrid_latent,
-                                              reparameterize)
+from recon.models.conditional_latent import (
+    ConditionalLatent,
+    PointNetEncoder,
+    gaussian_kl,
+    hybrid_latent,
+    reparameterize,
+)
 from recon.models.point_set_cnn import ImageEncoder
 
 
@@ -41,14 +47,26 @@ class PointVAE(nn.Module):
     inputs = ("image",)
     train_inputs = ("image", "points")
 
-    def __init__(self, num_points: int = 1024, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512,
-                 hidden_dim: int = 1024, latent_dim: int = 32, pool: int = 2, init_depth: float = 3.2,
-                 shape_widths: tuple[int, ...] = (32, 64, 128), shape_points: int = 512, latent_hidden_dim: int = 256,
-                 prior_fraction: float = 0.5):
+    def __init__(
+        self,
+        num_points: int = 1024,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        feature_dim: int = 512,
+        hidden_dim: int = 1024,
+        latent_dim: int = 32,
+        pool: int = 2,
+        init_depth: float = 3.2,
+        shape_widths: tuple[int, ...] = (32, 64, 128),
+        shape_points: int = 512,
+        latent_hidden_dim: int = 256,
+        prior_fraction: float = 0.5,
+    ):
         super().__init__()
         if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(f"num_points, feature_dim and hidden_dim must be positive, got "
-                             f"{num_points}, {feature_dim}, {hidden_dim}")
+            raise ValueError(
+                f"num_points, feature_dim and hidden_dim must be positive, got "
+                f"{num_points}, {feature_dim}, {hidden_dim}"
+            )
         if not 0 <= prior_fraction <= 1:
             raise ValueError(f"prior_fraction must be in [0, 1], got {prior_fraction}")
         self.num_points, self.latent_dim, self.prior_fraction = num_points, latent_dim, prior_fraction
@@ -56,8 +74,10 @@ class PointVAE(nn.Module):
         self.shape_encoder = PointNetEncoder(tuple(shape_widths), shape_points)
         self.latent = ConditionalLatent(feature_dim, self.shape_encoder.out_dim, latent_dim, latent_hidden_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(feature_dim + latent_dim, hidden_dim), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(feature_dim + latent_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, num_points * 3),
         )
         with torch.no_grad():  # start from points spread on a sphere, not a clump that can get stuck inside

@@ -1,4 +1,5 @@
 """Non-learned stereo reference: OpenCV's semi-global block matching (Hirschmueller, TPAMI 2008)."""
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,10 @@ from recon.geometry.disparity import fill_disparity_holes
 
 # mode name -> cv2 constant name
 MODES = {
-    "sgbm": "STEREO_SGBM_MODE_SGBM",          # 5 directions, one pass
+    "sgbm": "STEREO_SGBM_MODE_SGBM",  # 5 directions, one pass
     "sgbm_3way": "STEREO_SGBM_MODE_SGBM_3WAY",  # 3 directions, fastest
-    "hh": "STEREO_SGBM_MODE_HH",              # 8 directions, two passes, O(W * H * num_disparities) memory
-    "hh4": "STEREO_SGBM_MODE_HH4",            # 4 directions
+    "hh": "STEREO_SGBM_MODE_HH",  # 8 directions, two passes, O(W * H * num_disparities) memory
+    "hh4": "STEREO_SGBM_MODE_HH4",  # 4 directions
 }
 
 
@@ -63,10 +64,21 @@ class SGBMStereo(nn.Module):
     inputs = ("left", "right")
     trainable = False
 
-    def __init__(self, max_disparity: int = 192, block_size: int = 5, p1: int | None = None, p2: int | None = None,
-                 uniqueness_ratio: int = 10, speckle_window_size: int = 100, speckle_range: int = 2,
-                 disp12_max_diff: int = 1, pre_filter_cap: int = 63, mode: str = "sgbm", color: bool = False,
-                 fill_holes: bool = True):
+    def __init__(
+        self,
+        max_disparity: int = 192,
+        block_size: int = 5,
+        p1: int | None = None,
+        p2: int | None = None,
+        uniqueness_ratio: int = 10,
+        speckle_window_size: int = 100,
+        speckle_range: int = 2,
+        disp12_max_diff: int = 1,
+        pre_filter_cap: int = 63,
+        mode: str = "sgbm",
+        color: bool = False,
+        fill_holes: bool = True,
+    ):
         super().__init__()
         cv2 = _cv2()
         if not max_disparity > 0:
@@ -87,9 +99,18 @@ class SGBMStereo(nn.Module):
         # Keyword arguments of cv2.StereoSGBM_create; the matcher is built per call (microseconds) so that the
         # module stays picklable and deep-copyable (OpenCV objects are neither).
         self.sgbm_kwargs = dict(
-            minDisparity=0, numDisparities=self.num_disparities, blockSize=block_size, P1=p1, P2=p2,
-            disp12MaxDiff=disp12_max_diff, preFilterCap=pre_filter_cap, uniquenessRatio=uniqueness_ratio,
-            speckleWindowSize=speckle_window_size, speckleRange=speckle_range, mode=getattr(cv2, MODES[mode]))
+            minDisparity=0,
+            numDisparities=self.num_disparities,
+            blockSize=block_size,
+            P1=p1,
+            P2=p2,
+            disp12MaxDiff=disp12_max_diff,
+            preFilterCap=pre_filter_cap,
+            uniquenessRatio=uniqueness_ratio,
+            speckleWindowSize=speckle_window_size,
+            speckleRange=speckle_range,
+            mode=getattr(cv2, MODES[mode]),
+        )
 
     def _to_uint8(self, images: torch.Tensor) -> np.ndarray:
         """(B, C, H, W) in [0, 1] -> (B, H, W) grey or (B, H, W, 3) colour uint8."""

@@ -28,6 +28,7 @@ counted in ``test/empty_clouds`` and left out of the distances. With ``fused_dir
 written there as ``scene_<id>.ply``. Under DDP the kept views are gathered on every process first (items repeated to
 pad the last batch are kept once, by ``index``) and the scenes are shared out.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -62,26 +63,43 @@ def check_prediction(out, gt: torch.Tensor, model: nn.Module) -> None:
     given) of the ground truth's shape ``(B, 1, H, W)``."""
     name = type(model).__name__
     if not isinstance(out, dict) or not isinstance(out.get("depth"), torch.Tensor):
-        raise ValueError(f"multi-view model {name} must return a dict with a `depth` tensor (B, 1, H, W), got "
-                         f"{sorted(out) if isinstance(out, dict) else type(out).__name__}")
+        raise ValueError(
+            f"multi-view model {name} must return a dict with a `depth` tensor (B, 1, H, W), got "
+            f"{sorted(out) if isinstance(out, dict) else type(out).__name__}"
+        )
     maps = {"depth": out["depth"], **({"confidence": out["confidence"]} if "confidence" in out else {})}
     maps.update({f"depths[{i}]": d for i, d in enumerate(out.get("depths") or ())})
     for key, t in maps.items():
         if not isinstance(t, torch.Tensor) or t.shape != gt.shape:
             got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise ValueError(f"multi-view model {name} predicts {key} {got} but the reference depth is "
-                             f"{tuple(gt.shape)} (B, 1, H, W): predict at the reference image's resolution")
+            raise ValueError(
+                f"multi-view model {name} predicts {key} {got} but the reference depth is "
+                f"{tuple(gt.shape)} (B, 1, H, W): predict at the reference image's resolution"
+            )
 
 
 class MultiViewTask(pl.LightningModule):
     problem = "multi_view"
 
-    def __init__(self, model: nn.Module, optimizer: Callable | None = None, scheduler: Callable | None = None,
-                 loss_weights: Sequence[float] = (0.25, 0.5, 1.0), smooth_l1_beta: float = 0.01,
-                 abs_thresholds: Sequence[float] = (), reference: bool = True, fuse: bool = True,
-                 fusion_confidence: float = 0.8, fusion_min_views: int = 3, fusion_pixel_threshold: float = 1.0,
-                 fusion_relative_depth: float = 0.01, fusion_average: bool = True, fscore_threshold: float = 0.05,
-                 max_distance: float | None = None, fused_dir: str | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        loss_weights: Sequence[float] = (0.25, 0.5, 1.0),
+        smooth_l1_beta: float = 0.01,
+        abs_thresholds: Sequence[float] = (),
+        reference: bool = True,
+        fuse: bool = True,
+        fusion_confidence: float = 0.8,
+        fusion_min_views: int = 3,
+        fusion_pixel_threshold: float = 1.0,
+        fusion_relative_depth: float = 0.01,
+        fusion_average: bool = True,
+        fscore_threshold: float = 0.05,
+        max_distance: float | None = None,
+        fused_dir: str | None = None,
+    ):
         super().__init__()
         weights = [float(w) for w in loss_weights]
         if not weights or any(w < 0 for w in weights):
@@ -91,8 +109,10 @@ class MultiViewTask(pl.LightningModule):
         if int(fusion_min_views) != fusion_min_views or fusion_min_views < 0:
             raise ValueError(f"task.fusion_min_views must be an integer >= 0, got {fusion_min_views}")
         if not (fusion_pixel_threshold > 0 and fusion_relative_depth > 0):
-            raise ValueError(f"task.fusion_pixel_threshold and task.fusion_relative_depth must be > 0, got "
-                             f"{fusion_pixel_threshold}, {fusion_relative_depth}")
+            raise ValueError(
+                f"task.fusion_pixel_threshold and task.fusion_relative_depth must be > 0, got "
+                f"{fusion_pixel_threshold}, {fusion_relative_depth}"
+            )
         self.model = model
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.loss_weights, self.beta = weights, float(smooth_l1_beta)
@@ -101,16 +121,23 @@ class MultiViewTask(pl.LightningModule):
         self.reference = None
         if reference:
             from recon.models.plane_sweep import PlaneSweepStereo  # the non-learned baseline, only when scored
+
             self.reference = PlaneSweepStereo()
         self.reference_metrics = DepthMetrics(abs_thresholds, prefix="test/reference/") if reference else None
         self.fuse = bool(fuse)
-        self.fusion_kwargs = {"confidence_threshold": float(fusion_confidence), "min_views": int(fusion_min_views),
-                              "pixel_threshold": float(fusion_pixel_threshold),
-                              "relative_depth_threshold": float(fusion_relative_depth),
-                              "average": bool(fusion_average)}
-        self.cloud_metrics = nn.ModuleDict({
-            name: PointCloudMetrics(threshold=fscore_threshold, max_distance=max_distance, keys=CLOUD_KEYS)
-            for name in (("model", "reference") if reference else ("model",))})
+        self.fusion_kwargs = {
+            "confidence_threshold": float(fusion_confidence),
+            "min_views": int(fusion_min_views),
+            "pixel_threshold": float(fusion_pixel_threshold),
+            "relative_depth_threshold": float(fusion_relative_depth),
+            "average": bool(fusion_average),
+        }
+        self.cloud_metrics = nn.ModuleDict(
+            {
+                name: PointCloudMetrics(threshold=fscore_threshold, max_distance=max_distance, keys=CLOUD_KEYS)
+                for name in (("model", "reference") if reference else ("model",))
+            }
+        )
         self.fused_dir = fused_dir
         self._views: dict[str, dict] = {}
 
@@ -120,9 +147,11 @@ class MultiViewTask(pl.LightningModule):
     def weights_for(self, count: int) -> list[float]:
         """The last ``count`` loss weights (aligned to the final output)."""
         if count > len(self.loss_weights):
-            raise ValueError(f"model {type(self.model).__name__} returns {count} depth maps but task.loss_weights "
-                             f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output")
-        return self.loss_weights[len(self.loss_weights) - count:]
+            raise ValueError(
+                f"model {type(self.model).__name__} returns {count} depth maps but task.loss_weights "
+                f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output"
+            )
+        return self.loss_weights[len(self.loss_weights) - count :]
 
     def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms and their weighted sum ``loss``: ``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of
@@ -182,9 +211,16 @@ class MultiViewTask(pl.LightningModule):
         for b, scene in enumerate(batch["scene"]):
             entry = scenes[int(scene)]
             entry["points"] = batch["points"][b].detach().float().cpu()
-            entry["views"][int(batch["index"][b])] = tuple(t.detach().float().cpu() for t in (
-                out["depth"][b], torch.ones_like(out["depth"][b]) if confidence is None else confidence[b],
-                batch["K"][b, 0], batch["T_cw"][b, 0], batch["images"][b, 0]))
+            entry["views"][int(batch["index"][b])] = tuple(
+                t.detach().float().cpu()
+                for t in (
+                    out["depth"][b],
+                    torch.ones_like(out["depth"][b]) if confidence is None else confidence[b],
+                    batch["K"][b, 0],
+                    batch["T_cw"][b, 0],
+                    batch["images"][b, 0],
+                )
+            )
 
     def gathered_views(self) -> dict[str, dict]:
         """The kept views of every process (plain dicts), sorted by scene id."""
@@ -217,8 +253,11 @@ class MultiViewTask(pl.LightningModule):
                 points, colors = self.fused_cloud(entry["views"])
                 counts += torch.tensor([1.0, len(points), len(points) == 0], dtype=torch.float64, device=self.device)
                 if len(points) == 0:
-                    warnings.warn(f"{name}: the fused cloud of scene {scene} is empty (no pixel passed the fusion "
-                                  f"filter: see task.fusion_*); it is left out of the cloud distances", stacklevel=2)
+                    warnings.warn(
+                        f"{name}: the fused cloud of scene {scene} is empty (no pixel passed the fusion "
+                        f"filter: see task.fusion_*); it is left out of the cloud distances",
+                        stacklevel=2,
+                    )
                     continue
                 metric.update([points.to(self.device)], [entry["points"].to(self.device)])
                 if self.fused_dir and name == "model":

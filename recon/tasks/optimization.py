@@ -1,4 +1,5 @@
 """The optimiser and epoch-wise LR schedule every task builds from its ``optimizer`` / ``scheduler`` configs."""
+
 from collections.abc import Callable
 
 from torch import nn
@@ -11,4 +12,7 @@ def configure_optimization(model: nn.Module, optimizer_factory: Callable | None,
     optimizer = optimizer_factory(params=model.parameters())
     if scheduler_factory is None:
         return optimizer
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler_factory(optimizer=optimizer), "interval": "epoch"}}
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler_factory(optimizer=optimizer), "interval": "epoch"},
+    }

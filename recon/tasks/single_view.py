@@ -9,10 +9,12 @@ KL divergence, weighted by ``kl_weight`` after a linear warm-up from 0 over ``kl
 Metrics are computed on ``points``. Beside the model, the task scores the non-learned
 :class:`~recon.models.medoid_shape.MedoidShape` reference on the test split, so every results table carries it
 (``test/reference/*``), and, for occupancy models, the :class:`~recon.models.mean_occupancy.MeanOccupancy` grid
-(``test/reference/iou`` at p > 0.5 like the model; ``test/reference/iou_tuned`` at its best training threshold). Models with ``sample`` (VAEs) are also scored on ``num_samples`` shapes per test image
+(``test/reference/iou`` at p > 0.5 like the model; ``test/reference/iou_tuned`` at its best training threshold).
+Models with ``sample`` (VAEs) are also scored on ``num_samples`` shapes per test image
 (``test/best_of_k_chamfer_l1``, ``test/diversity``), models with ``kl_per_dim`` on their latent
 (``test/kl_per_dim``, ``test/active_dims``) and occupancy models on ``test/iou`` (and ``val/iou``).
 """
+
 from collections.abc import Callable
 
 import pytorch_lightning as pl
@@ -37,18 +39,31 @@ def predicts_occupancy(model: nn.Module) -> bool:
 class SingleViewTask(pl.LightningModule):
     problem = "single_view"
 
-    def __init__(self, model: nn.Module, optimizer: Callable | None = None, scheduler: Callable | None = None,
-                 loss: str = "chamfer_l1", depth_weight: float = 1.0, mask_weight: float = 0.1,
-                 fscore_threshold: float = 0.05, reference: bool = True, kl_weight: float = 1.0e-3,
-                 kl_warmup_epochs: float = 0.0, occupancy_weight: float = 1.0, num_samples: int = 5):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        loss: str = "chamfer_l1",
+        depth_weight: float = 1.0,
+        mask_weight: float = 0.1,
+        fscore_threshold: float = 0.05,
+        reference: bool = True,
+        kl_weight: float = 1.0e-3,
+        kl_warmup_epochs: float = 0.0,
+        occupancy_weight: float = 1.0,
+        num_samples: int = 5,
+    ):
         super().__init__()
         if loss not in ("chamfer_l1", "chamfer_l2"):
             raise ValueError(f"task.loss must be 'chamfer_l1' or 'chamfer_l2', got {loss!r}")
         if fscore_threshold <= 0:
             raise ValueError(f"task.fscore_threshold must be positive, got {fscore_threshold}")
         if kl_weight < 0 or kl_warmup_epochs < 0 or occupancy_weight < 0:
-            raise ValueError(f"task.kl_weight, task.kl_warmup_epochs and task.occupancy_weight must be >= 0, got "
-                             f"{kl_weight}, {kl_warmup_epochs}, {occupancy_weight}")
+            raise ValueError(
+                f"task.kl_weight, task.kl_warmup_epochs and task.occupancy_weight must be >= 0, got "
+                f"{kl_weight}, {kl_warmup_epochs}, {occupancy_weight}"
+            )
         if num_samples < 0:
             raise ValueError(f"task.num_samples must be >= 0, got {num_samples}")
         self.model = model
@@ -76,8 +91,9 @@ class SingleViewTask(pl.LightningModule):
         keys = getattr(self.model, "train_inputs", self.model.inputs) if self.training else self.model.inputs
         return self.model(**{key: batch[key] for key in keys})
 
-    def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-               kl_weight: float | None = None) -> dict[str, torch.Tensor]:
+    def losses(
+        self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], kl_weight: float | None = None
+    ) -> dict[str, torch.Tensor]:
         """Loss terms of the outputs in ``out`` and their sum ``loss``. ``kl`` is logged unweighted beside
         ``kl_weight`` (default: the full ``task.kl_weight``)."""
         terms = {}
@@ -91,7 +107,8 @@ class SingleViewTask(pl.LightningModule):
         if "occupancy_logits" in out:
             target = self.occupancy_target(out["occupancy_logits"], batch)
             terms["occupancy"] = self.occupancy_weight * F.binary_cross_entropy_with_logits(
-                out["occupancy_logits"], target.float())
+                out["occupancy_logits"], target.float()
+            )
         loss = sum(terms.values())
         if "kl" in out:
             weight = self.kl_weight if kl_weight is None else float(kl_weight)
@@ -105,12 +122,16 @@ class SingleViewTask(pl.LightningModule):
         """``batch["occupancy"]``, checked against the predicted grid (clear errors naming the config keys)."""
         name, R = type(self.model).__name__, logits.shape[-1]
         if "occupancy" not in batch:
-            raise ValueError(f"model {name} predicts occupancy and needs ground-truth `occupancy` in the batch: "
-                             f"set data.occupancy_resolution={R} (model.resolution)")
+            raise ValueError(
+                f"model {name} predicts occupancy and needs ground-truth `occupancy` in the batch: "
+                f"set data.occupancy_resolution={R} (model.resolution)"
+            )
         target = batch["occupancy"]
         if target.shape != logits.shape:
-            raise ValueError(f"model {name} predicts occupancy grids {tuple(logits.shape[1:])} but the data gives "
-                             f"{tuple(target.shape[1:])}: set data.occupancy_resolution={R} (model.resolution)")
+            raise ValueError(
+                f"model {name} predicts occupancy grids {tuple(logits.shape[1:])} but the data gives "
+                f"{tuple(target.shape[1:])}: set data.occupancy_resolution={R} (model.resolution)"
+            )
         return target
 
     def kl_weight_at(self, batch_idx: int) -> float:
@@ -129,9 +150,11 @@ class SingleViewTask(pl.LightningModule):
         model_grid = (self.model.resolution, float(self.model.extent))
         data_grid = (datamodule.occupancy_resolution, float(datamodule.occupancy_extent))
         if model_grid != data_grid:
-            raise ValueError(f"model {type(self.model).__name__} predicts a {model_grid[0]}^3 grid of half-size "
-                             f"{model_grid[1]} but data.occupancy_resolution, data.occupancy_extent = "
-                             f"{data_grid[0]}, {data_grid[1]}: make them equal")
+            raise ValueError(
+                f"model {type(self.model).__name__} predicts a {model_grid[0]}^3 grid of half-size "
+                f"{model_grid[1]} but data.occupancy_resolution, data.occupancy_extent = "
+                f"{data_grid[0]}, {data_grid[1]}: make them equal"
+            )
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms = self.losses(self(batch), batch, kl_weight=self.kl_weight_at(batch_idx))
@@ -182,8 +205,9 @@ class SingleViewTask(pl.LightningModule):
         if self.sampling:
             # a generator seeded by the batch's first item: the same samples in training's test and in recon-eval
             generator = torch.Generator(device=batch["image"].device).manual_seed(int(batch["index"][0]))
-            samples = self.model.sample(**{key: batch[key] for key in self.model.inputs}, k=self.num_samples,
-                                        generator=generator)
+            samples = self.model.sample(
+                **{key: batch[key] for key in self.model.inputs}, k=self.num_samples, generator=generator
+            )
             self.best_of_k.update(samples, batch["points"])
             if self.diversity is not None:
                 self.diversity.update(samples)
@@ -210,8 +234,14 @@ class SingleViewTask(pl.LightningModule):
             extra.update({f"test/{k}": v for k, v in self.latent_metrics.summary().items()})
         if extra:
             self.log_dict(extra)
-        for metric in (self.test_iou, self.occupancy_reference_iou, self.occupancy_reference_iou_tuned,
-                       self.best_of_k, self.diversity, self.latent_metrics):
+        for metric in (
+            self.test_iou,
+            self.occupancy_reference_iou,
+            self.occupancy_reference_iou_tuned,
+            self.best_of_k,
+            self.diversity,
+            self.latent_metrics,
+        ):
             if metric is not None:
                 metric.reset()
 

@@ -17,6 +17,7 @@ ones (``_noc``), for ``val/`` and ``test/``. Beside the model, the task scores O
 on the test split as ``test/reference/*`` (``reference: true``), so every results table carries the classical
 baseline.
 """
+
 from collections.abc import Callable, Sequence
 
 import pytorch_lightning as pl
@@ -45,14 +46,22 @@ def region_metrics(prefix: str) -> nn.ModuleList:
 class StereoTask(pl.LightningModule):
     problem = "stereo"
 
-    def __init__(self, model: nn.Module, optimizer: Callable | None = None, scheduler: Callable | None = None,
-                 loss_weights: Sequence[float] = (0.5, 0.5, 0.7, 1.0), smooth_l1_beta: float = 1.0,
-                 reference: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        loss_weights: Sequence[float] = (0.5, 0.5, 0.7, 1.0),
+        smooth_l1_beta: float = 1.0,
+        reference: bool = True,
+    ):
         super().__init__()
         max_disparity = getattr(model, "max_disparity", None)
         if max_disparity is None or not float(max_disparity) > 0:
-            raise ValueError(f"stereo model {type(model).__name__} must declare a positive `max_disparity` "
-                             f"(pixels), got {max_disparity!r}")
+            raise ValueError(
+                f"stereo model {type(model).__name__} must declare a positive `max_disparity` "
+                f"(pixels), got {max_disparity!r}"
+            )
         weights = [float(w) for w in loss_weights]
         if not weights or any(w < 0 for w in weights):
             raise ValueError(f"task.loss_weights must be a non-empty list of weights >= 0, got {list(loss_weights)}")
@@ -73,9 +82,11 @@ class StereoTask(pl.LightningModule):
     def weights_for(self, count: int) -> list[float]:
         """The last ``count`` loss weights (aligned to the final output)."""
         if count > len(self.loss_weights):
-            raise ValueError(f"model {type(self.model).__name__} returns {count} disparity maps but task.loss_weights "
-                             f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output")
-        return self.loss_weights[len(self.loss_weights) - count:]
+            raise ValueError(
+                f"model {type(self.model).__name__} returns {count} disparity maps but task.loss_weights "
+                f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output"
+            )
+        return self.loss_weights[len(self.loss_weights) - count :]
 
     def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms and their weighted sum ``loss``: ``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of
@@ -84,8 +95,10 @@ class StereoTask(pl.LightningModule):
         predictions = list(out.get("disparities") or [out["disparity"]])
         for pred in predictions:
             if pred.shape != gt.shape:
-                raise ValueError(f"model {type(self.model).__name__} predicts disparity {tuple(pred.shape)} but the "
-                                 f"ground truth is {tuple(gt.shape)}")
+                raise ValueError(
+                    f"model {type(self.model).__name__} predicts disparity {tuple(pred.shape)} but the "
+                    f"ground truth is {tuple(gt.shape)}"
+                )
         mask = batch["valid"] & (gt < self.max_disparity)
         terms = [masked_smooth_l1(pred, gt, mask, self.beta) for pred in predictions]
         out_terms = {"smooth_l1": terms[-1]}

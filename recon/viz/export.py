@@ -1,42 +1,18 @@
 """Point-cloud files through open3d, written atomically (a reader never sees a half-written file)."""
+
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import open3d as o3d
 import torch
 
+from recon.io import atomic_path
+
 # Formats open3d's write_point_cloud/read_point_cloud pick by suffix.
 SUFFIXES = (".ply", ".pcd", ".xyz", ".xyzn", ".xyzrgb", ".pts")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, what: str = "file") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix, so writers that pick a format by suffix work); on
-    success it replaces ``path`` (``os.replace``), on any error it is removed. The folder is created if needed;
-    an unwritable folder raises ``OSError`` naming ``path``. The file gets the usual umask permissions."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-        os.close(fd)
-    except OSError as e:
-        raise OSError(f"cannot write {what} {path}: {e}") from e
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _array(x, name: str) -> np.ndarray:

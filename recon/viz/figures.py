@@ -6,6 +6,7 @@ orthographic view after a 90-degree turn about the camera's vertical axis, aroun
 errors that the projection hides become visible. Points are in the camera frame (OpenCV: x right, y down,
 z forward), as the single-view datamodule documents.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: figures are written to files, never shown
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-from recon.geometry.cameras import project  # noqa: E402
-from recon.viz.export import atomic_path  # noqa: E402
+from recon.geometry.cameras import project
+from recon.io import atomic_path
 
 CMAP = "viridis_r"  # near = bright yellow, far = dark blue
 
@@ -70,8 +71,9 @@ def figure_to_array(fig: Figure) -> np.ndarray:
 GT_COLOR, PRED_COLOR = "#7f7f7f", "#ff7f0e"
 
 
-def point_cloud_figure(image, gt, pred, K, title: str | None = None,
-                       metrics: Mapping[str, float] | None = None) -> Figure:
+def point_cloud_figure(
+    image, gt, pred, K, title: str | None = None, metrics: Mapping[str, float] | None = None
+) -> Figure:
     """Input image beside the ground-truth and predicted clouds, seen from the input camera and from the side.
 
     Args:
@@ -129,8 +131,17 @@ def point_cloud_figure(image, gt, pred, K, title: str | None = None,
         uv, z = _project(clouds[name], K)
         ax.imshow(img, alpha=0.3, interpolation="nearest")
         order = np.argsort(-z)  # far first: near points are drawn on top
-        mappable = ax.scatter(uv[order, 0], uv[order, 1], c=z[order], s=_scatter_size(len(z), 80.0), cmap=CMAP,
-                              vmin=vmin, vmax=vmax, linewidths=0, rasterized=True)
+        mappable = ax.scatter(
+            uv[order, 0],
+            uv[order, 1],
+            c=z[order],
+            s=_scatter_size(len(z), 80.0),
+            cmap=CMAP,
+            vmin=vmin,
+            vmax=vmax,
+            linewidths=0,
+            rasterized=True,
+        )
         ax.set_xlim(-0.5, W - 0.5)
         ax.set_ylim(H - 0.5, -0.5)  # y down, like the image
         ax.set_aspect("equal")
@@ -143,15 +154,32 @@ def point_cloud_figure(image, gt, pred, K, title: str | None = None,
 
     if overlay_ax is not None:
         for name, p in clouds.items():
-            overlay_ax.scatter(p[:, 2], p[:, 1], s=_scatter_size(len(p), 50.0), alpha=0.6, linewidths=0,
-                               color=GT_COLOR if name == "ground truth" else PRED_COLOR, label=name, rasterized=True)
+            overlay_ax.scatter(
+                p[:, 2],
+                p[:, 1],
+                s=_scatter_size(len(p), 50.0),
+                alpha=0.6,
+                linewidths=0,
+                color=GT_COLOR if name == "ground truth" else PRED_COLOR,
+                label=name,
+                rasterized=True,
+            )
         overlay_ax.set_title("side view: overlay", fontsize=10)
         overlay_ax.legend(loc="lower right", fontsize=7, markerscale=3, frameon=False)
     for name, ax in side_axes.items():
         p = clouds[name]
         order = np.argsort(p[:, 0])  # the side viewer sits at +x: larger x is nearer to it, drawn last
-        ax.scatter(p[order, 2], p[order, 1], c=p[order, 2], s=_scatter_size(len(p), 50.0), cmap=CMAP,
-                   vmin=vmin, vmax=vmax, linewidths=0, rasterized=True)
+        ax.scatter(
+            p[order, 2],
+            p[order, 1],
+            c=p[order, 2],
+            s=_scatter_size(len(p), 50.0),
+            cmap=CMAP,
+            vmin=vmin,
+            vmax=vmax,
+            linewidths=0,
+            rasterized=True,
+        )
         ax.set_title(f"side view: {name}", fontsize=10)
     side = [ax for ax in (overlay_ax, *side_axes.values()) if ax is not None]
     for ax in side:
@@ -169,7 +197,7 @@ def point_cloud_figure(image, gt, pred, K, title: str | None = None,
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float | None = None) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``) and close it.
 
     The format follows the suffix (``.png``, ``.pdf``, ``.svg``...). Raises ``OSError`` naming ``path`` if it cannot
@@ -178,7 +206,7 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         with atomic_path(path, "figure") as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi)
     finally:
         plt.close(fig)
     return path

@@ -1,20 +1,20 @@
 """Matplotlib figures of multi-view stereo predictions: reference | sources | ground-truth depth | prediction |
 relative error | confidence (Agg backend)."""
+
 from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from recon.metrics.depth import DELTA_BASE
 from recon.viz.figures import _image_hwc, _numpy  # first: selects matplotlib's Agg backend
 from recon.viz.stereo import ERROR_CMAP, INVALID_COLOR, _map
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
-
-from recon.metrics.depth import DELTA_BASE  # noqa: E402
-
-DEPTH_CMAP = "turbo_r"       # near = red, far = blue (as the stereo figure's disparity)
+DEPTH_CMAP = "turbo_r"  # near = red, far = blue (as the stereo figure's disparity)
 CONFIDENCE_CMAP = "viridis"
 
 
@@ -29,8 +29,10 @@ def depth_errors(gt, pred, valid) -> dict[str, float]:
     g, p = gt[valid].astype(np.float64), pred[valid].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.maximum(p / g, g / p)
-    return {"AbsRel": float(np.mean(np.abs(p - g) / g)),
-            "\u03b4<1.25 (%)": float(np.mean((p > 0) & (ratio < DELTA_BASE)) * 100)}
+    return {
+        "AbsRel": float(np.mean(np.abs(p - g) / g)),
+        "\u03b4<1.25 (%)": float(np.mean((p > 0) & (ratio < DELTA_BASE)) * 100),
+    }
 
 
 def _montage(images: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -41,12 +43,21 @@ def _montage(images: np.ndarray, gap: int = 2) -> np.ndarray:
     canvas = np.ones((rows * H + (rows - 1) * gap, cols * W + (cols - 1) * gap, 3), dtype=np.float32)
     for s, img in enumerate(images):
         r, c = divmod(s, cols)
-        canvas[r * (H + gap):r * (H + gap) + H, c * (W + gap):c * (W + gap) + W] = img
+        canvas[r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = img
     return canvas
 
 
-def depth_figure(images, gt, pred, valid, depth_range, confidence=None, title: str | None = None,
-                 error_limit: float = 0.1, max_sources: int = 4) -> Figure:
+def depth_figure(
+    images,
+    gt,
+    pred,
+    valid,
+    depth_range,
+    confidence=None,
+    title: str | None = None,
+    error_limit: float = 0.1,
+    max_sources: int = 4,
+) -> Figure:
     """One multi-view stereo item in a 2 x 3 grid, its AbsRel and delta < 1.25 in the error panel's title.
 
     Reading down the columns: reference, sources, ground truth, prediction, relative error, confidence.
@@ -74,12 +85,17 @@ def depth_figure(images, gt, pred, valid, depth_range, confidence=None, title: s
     if views.ndim != 4:
         raise ValueError(f"images must be (V, 3, H, W) or (3, H, W), got shape {tuple(views.shape)}")
     ref = _image_hwc(views[0])
-    sources = [_image_hwc(v) for v in views[1:1 + max_sources]]
+    sources = [_image_hwc(v) for v in views[1 : 1 + max_sources]]
     gt, pred = _map(gt, "gt"), _map(pred, "pred")
     valid = _map(valid, "valid").astype(bool) & (gt > 0)
     conf = None if confidence is None else _map(confidence, "confidence")
-    shapes = {"gt": gt.shape, "pred": pred.shape, "valid": valid.shape, "reference image": ref.shape[:2],
-              **({} if conf is None else {"confidence": conf.shape})}
+    shapes = {
+        "gt": gt.shape,
+        "pred": pred.shape,
+        "valid": valid.shape,
+        "reference image": ref.shape[:2],
+        **({} if conf is None else {"confidence": conf.shape}),
+    }
     if len(set(shapes.values())) != 1:
         raise ValueError(f"{', '.join(f'{k} {v}' for k, v in shapes.items())} must have one size")
     near, far = (float(x) for x in _numpy(depth_range, "depth_range").reshape(-1)[:2])
@@ -89,8 +105,9 @@ def depth_figure(images, gt, pred, valid, depth_range, confidence=None, title: s
     metrics = depth_errors(gt, pred, valid)
 
     panel_w = 3.6
-    fig, axes = plt.subplots(2, 3, figsize=(3 * panel_w + 1.8, 2 * panel_w * H / W + 1.2), dpi=100,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        2, 3, figsize=(3 * panel_w + 1.8, 2 * panel_w * H / W + 1.2), dpi=100, layout="constrained"
+    )
     depth_cmap = plt.get_cmap(DEPTH_CMAP).with_extremes(bad=INVALID_COLOR)
     error_cmap = plt.get_cmap(ERROR_CMAP).with_extremes(bad=INVALID_COLOR)
     axes[0, 0].imshow(ref, interpolation="nearest")
@@ -98,8 +115,9 @@ def depth_figure(images, gt, pred, valid, depth_range, confidence=None, title: s
     if sources:
         axes[1, 0].imshow(_montage(np.stack(sources)), interpolation="nearest")
         axes[1, 0].set_title(f"sources 1-{len(sources)} of {len(views) - 1}", fontsize=10)
-    gt_img = axes[0, 1].imshow(np.ma.masked_array(gt, ~valid), cmap=depth_cmap, vmin=near, vmax=far,
-                               interpolation="nearest")
+    gt_img = axes[0, 1].imshow(
+        np.ma.masked_array(gt, ~valid), cmap=depth_cmap, vmin=near, vmax=far, interpolation="nearest"
+    )
     axes[0, 1].set_title(f"ground truth ({100 * valid.mean():.1f}% valid)", fontsize=10)
     axes[1, 1].imshow(pred, cmap=depth_cmap, vmin=near, vmax=far, interpolation="nearest")
     axes[1, 1].set_title("prediction", fontsize=10)
@@ -116,8 +134,15 @@ def depth_figure(images, gt, pred, valid, depth_range, confidence=None, title: s
         if not ax.images:
             ax.set_axis_off()
     fig.colorbar(gt_img, ax=[axes[0, 1], axes[1, 1]], shrink=0.9, pad=0.01, label="depth", extend="both")
-    fig.colorbar(err, ax=axes[0, 2], shrink=0.9, pad=0.01, extend="both",
-                 ticks=np.linspace(-error_limit, error_limit, 5), format=PercentFormatter(xmax=1, decimals=None))
+    fig.colorbar(
+        err,
+        ax=axes[0, 2],
+        shrink=0.9,
+        pad=0.01,
+        extend="both",
+        ticks=np.linspace(-error_limit, error_limit, 5),
+        format=PercentFormatter(xmax=1, decimals=None),
+    )
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

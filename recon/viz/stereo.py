@@ -1,16 +1,17 @@
 """Matplotlib figures of stereo predictions: ``left | ground-truth disparity | prediction | error`` (Agg backend)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
 from recon.viz.figures import _image_hwc, _numpy  # first: selects matplotlib's Agg backend
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-DISPARITY_CMAP = "turbo"   # near (large disparity) = red, far = blue
-ERROR_CMAP = "RdBu_r"      # diverging: prediction too large = red, too small = blue
+DISPARITY_CMAP = "turbo"  # near (large disparity) = red, far = blue
+ERROR_CMAP = "RdBu_r"  # diverging: prediction too large = red, too small = blue
 INVALID_COLOR = "#d9d9d9"  # pixels without ground truth
 
 
@@ -24,8 +25,15 @@ def _map(x, name: str) -> np.ndarray:
     return a
 
 
-def disparity_figure(left, gt, pred, valid, title: str | None = None, metrics: Mapping[str, float] | None = None,
-                     error_limit: float = 3.0) -> Figure:
+def disparity_figure(
+    left,
+    gt,
+    pred,
+    valid,
+    title: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    error_limit: float = 3.0,
+) -> Figure:
     """Left image, ground-truth and predicted disparity (one colour scale) and the signed error, in a 2 x 2 grid.
 
     Args:
@@ -47,18 +55,21 @@ def disparity_figure(left, gt, pred, valid, title: str | None = None, metrics: M
     gt, pred = _map(gt, "gt"), _map(pred, "pred")
     valid = _map(valid, "valid").astype(bool)
     if not gt.shape == pred.shape == valid.shape == img.shape[:2]:
-        raise ValueError(f"left {img.shape[:2]}, gt {gt.shape}, pred {pred.shape} and valid {valid.shape} "
-                         "must have one size")
+        raise ValueError(
+            f"left {img.shape[:2]}, gt {gt.shape}, pred {pred.shape} and valid {valid.shape} must have one size"
+        )
     H, W = gt.shape
     finite = pred[np.isfinite(pred)]
-    vmax = max(float(gt[valid].max()) if valid.any() else 0.0,
-               float(np.percentile(finite, 99)) if finite.size else 0.0, 1.0)
+    vmax = max(
+        float(gt[valid].max()) if valid.any() else 0.0, float(np.percentile(finite, 99)) if finite.size else 0.0, 1.0
+    )
     gt_shown = np.ma.masked_array(gt, ~valid)
     error = np.ma.masked_array(pred - gt, ~valid)
 
     panel_w = 4.2
-    fig, axes = plt.subplots(2, 2, figsize=(2 * panel_w + 1.2, 2 * panel_w * H / W + 1.0), dpi=100,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        2, 2, figsize=(2 * panel_w + 1.2, 2 * panel_w * H / W + 1.0), dpi=100, layout="constrained"
+    )
     disparity_cmap = plt.get_cmap(DISPARITY_CMAP).with_extremes(bad=INVALID_COLOR)
     error_cmap = plt.get_cmap(ERROR_CMAP).with_extremes(bad=INVALID_COLOR)
     axes[0, 0].imshow(img, interpolation="nearest")
@@ -75,8 +86,9 @@ def disparity_figure(left, gt, pred, valid, title: str | None = None, metrics: M
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(shown, ax=axes[0, 1], shrink=0.9, pad=0.01, label="disparity (px)")
-    fig.colorbar(err, ax=axes[1, 1], shrink=0.9, pad=0.01, label=f"px (clipped at \u00b1{error_limit:g})",
-                 extend="both")
+    fig.colorbar(
+        err, ax=axes[1, 1], shrink=0.9, pad=0.01, label=f"px (clipped at \u00b1{error_limit:g})", extend="both"
+    )
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

@@ -19,7 +19,7 @@ from recon.data.multi_view_formats import MultiViewFormatDataModule, scale_intri
 from recon.geometry.cameras import look_at
 from recon.models.mvsnet import MVSNet
 from recon.tasks.multi_view import MultiViewTask
-from recon.validation import validate_components
+from recon.engine.validation import validate_components
 from tests.data.formats import test_formats_colmap_text as colmap
 from tests.data.formats import test_formats_middlebury_mvs as middlebury
 from tests.data.formats import test_formats_mvsnet as mvsnet

@@ -14,9 +14,9 @@ from omegaconf.errors import MissingMandatoryValue
 from recon.data.formats import check_stereo_item
 from recon.data.stereo_formats import StereoFormatDataModule
 from recon.models.gwc_stereo import GwcStereo
-from recon.runner import evaluate, train
+from recon.engine.runner import evaluate, train
 from recon.tasks.stereo import StereoTask
-from recon.validation import ConfigError, validate_components
+from recon.engine.validation import ConfigError, validate_components
 from tests.conftest import TINY_GWC, TINY_STEREO_DATA
 from tests.data.formats.test_formats_middlebury2014 import make_scene, photometric_error
 

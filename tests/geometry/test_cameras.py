@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from recon.geometry.cameras import (camera_centers, intrinsics_from_focal, intrinsics_from_fov, invert_pose,
-                                    look_at, pixel_grid, project, transform_points, unproject)
+from recon.geometry.cameras import (
+    camera_centers,
+    intrinsics_from_focal,
+    intrinsics_from_fov,
+    invert_pose,
+    look_at,
+    pixel_grid,
+    project,
+    transform_points,
+    unproject,
+)
 
 
 def _t(x):
@@ -76,8 +85,9 @@ def test_unproject_project_roundtrip():
     assert pts.shape == (2, H * W, 3)
     np.testing.assert_allclose(pts[..., 2].numpy(), depth.reshape(2, -1).numpy(), atol=1e-12)  # z-depth
     uv = project(pts, K)
-    np.testing.assert_allclose(uv.numpy(), np.broadcast_to(pixel_grid(H, W, dtype=torch.float64)[:, :2].numpy(),
-                                                            (2, H * W, 2)), atol=1e-9)
+    np.testing.assert_allclose(
+        uv.numpy(), np.broadcast_to(pixel_grid(H, W, dtype=torch.float64)[:, :2].numpy(), (2, H * W, 2)), atol=1e-9
+    )
 
 
 def test_transform_and_invert_against_numpy():

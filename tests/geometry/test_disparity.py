@@ -101,7 +101,7 @@ def test_disparity_to_depth_known_values():
 
 def test_depth_disparity_round_trip_and_safe_gradients():
     g = torch.Generator().manual_seed(3)
-    depth = (0.5 + 20 * torch.rand(3, 1, 4, 5, generator=g, dtype=torch.float64))
+    depth = 0.5 + 20 * torch.rand(3, 1, 4, 5, generator=g, dtype=torch.float64)
     depth[0, 0, 0, 0] = 0.0  # invalid stays invalid
     focal, baseline = torch.tensor([700.0, 320.0, 1000.0], dtype=torch.float64), 0.3
     disparity = depth_to_disparity(depth, focal, baseline)

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from recon.geometry.cameras import intrinsics_from_focal, look_at, pixel_grid, project, transform_points
-from recon.geometry.multiview import (depth_to_world_points, geometric_consistency, homography_warp,
-                                      relative_pose, reproject_depth)
+from recon.geometry.multiview import (
+    depth_to_world_points,
+    geometric_consistency,
+    homography_warp,
+    relative_pose,
+    reproject_depth,
+)
 
 D64 = torch.float64
 
@@ -31,8 +36,9 @@ def _random_pair(B, seed, offset=0.4):
     eye = torch.nn.functional.normalize(torch.randn(B, 3, generator=g, dtype=D64), dim=-1) * 3
     up = _t([0, 0, 1]).expand(B, 3)
     T_ref = look_at(eye, torch.randn(B, 3, generator=g, dtype=D64) * 0.1, up)
-    T_src = look_at(eye + offset * torch.randn(B, 3, generator=g, dtype=D64),
-                    torch.randn(B, 3, generator=g, dtype=D64) * 0.1, up)
+    T_src = look_at(
+        eye + offset * torch.randn(B, 3, generator=g, dtype=D64), torch.randn(B, 3, generator=g, dtype=D64) * 0.1, up
+    )
     return T_ref, T_src
 
 
@@ -62,8 +68,11 @@ def test_relative_pose_against_numpy():
     np.testing.assert_allclose(relative_pose(T_ref, T_src).numpy(), expected, atol=1e-12)
     X = np.random.default_rng(0).normal(size=(3, 5, 3))
     in_ref = transform_points(T_ref, _t(X))
-    np.testing.assert_allclose(transform_points(relative_pose(T_ref, T_src), in_ref).numpy(),
-                               transform_points(T_src, _t(X)).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        transform_points(relative_pose(T_ref, T_src), in_ref).numpy(),
+        transform_points(T_src, _t(X)).numpy(),
+        atol=1e-12,
+    )
 
 
 def test_fronto_parallel_shift_is_exact():
@@ -76,10 +85,10 @@ def test_fronto_parallel_shift_is_exact():
     """
     B, C, H, W, f, b = 2, 3, 4, 8, 10.0, 0.5
     shifts = [1, 2, 4]
-    depths = _t([[f * b / s for s in shifts]] * B)                    # 5, 2.5, 1.25: exact in binary
+    depths = _t([[f * b / s for s in shifts]] * B)  # 5, 2.5, 1.25: exact in binary
     K = _K(f, H, W, B)
     world = look_at(_t([[0.3, -1.0, -2.0]]), _t([[0.0, 0.2, 1.0]]), _t([[0, -1, 0]])).expand(B, 4, 4)
-    T_ref = _t(np.eye(4)).expand(B, 4, 4) @ world                     # an arbitrary world frame: only the
+    T_ref = _t(np.eye(4)).expand(B, 4, 4) @ world  # an arbitrary world frame: only the
     T_src = _t(_pose(np.eye(3), [-b, 0, 0])).expand(B, 4, 4) @ world  # relative pose matters
     src = torch.randn(B, C, H, W, generator=torch.Generator().manual_seed(0), dtype=D64)
     warped, inside = homography_warp(src, K, K, T_ref, T_src, depths)
@@ -113,8 +122,9 @@ def test_matches_numpy_plane_homography(per_pixel):
     K_ref, K_src = _K(8.0, H, W, B), _K(11.0, Hs, Ws, B)
     g = torch.Generator().manual_seed(2)
     depths = 2.0 + 2.0 * torch.rand((B, D, H, W) if per_pixel else (B, D), generator=g, dtype=D64)
-    warped, inside = homography_warp(_coordinate_maps(B, Hs, Ws), K_ref, K_src, T_ref, T_src, depths,
-                                     ref_size=None if per_pixel else (H, W))
+    warped, inside = homography_warp(
+        _coordinate_maps(B, Hs, Ws), K_ref, K_src, T_ref, T_src, depths, ref_size=None if per_pixel else (H, W)
+    )
     p = np.c_[np.stack(np.meshgrid(np.arange(W), np.arange(H)), -1).reshape(-1, 2), np.ones(H * W)]  # (HW, 3)
     n = np.array([0.0, 0.0, 1.0])
     for i in range(B):
@@ -158,8 +168,9 @@ def test_downsampled_source_with_scaled_intrinsics():
     K_src[:, :2] *= 2
     K_src[:, :2, 2] += 0.5
     T = _t(np.eye(4))[None]
-    warped, inside = homography_warp(_coordinate_maps(B, 2 * H, 2 * W), K_ref, K_src, T, T, _t([[3.0]]),
-                                     ref_size=(H, W))
+    warped, inside = homography_warp(
+        _coordinate_maps(B, 2 * H, 2 * W), K_ref, K_src, T, T, _t([[3.0]]), ref_size=(H, W)
+    )
     grid = pixel_grid(H, W, dtype=D64)[:, :2].T.reshape(2, H, W)
     torch.testing.assert_close(warped[0, :2, 0], 2 * grid + 0.5, atol=1e-12, rtol=0)
     assert inside.all()
@@ -210,13 +221,17 @@ def test_reproject_depth_round_trip_and_world_points():
         uv, z = _np_project(Ks, Ts, X)
         np.testing.assert_allclose(uv_src[i].numpy().reshape(-1, 2), uv, atol=1e-9)
         np.testing.assert_allclose(z_src[i].numpy().reshape(-1), z, atol=1e-10)
-        back_uv, back_z = _np_project(Kr, Tr, _np_backproject(Ks, Ts, uv_src[i].numpy().reshape(-1, 2),
-                                                              z_src[i].numpy().reshape(-1)))
+        back_uv, back_z = _np_project(
+            Kr, Tr, _np_backproject(Ks, Ts, uv_src[i].numpy().reshape(-1, 2), z_src[i].numpy().reshape(-1))
+        )
         np.testing.assert_allclose(back_uv, pixels, atol=1e-9)
         np.testing.assert_allclose(back_z, depth[i, 0].numpy().reshape(-1), atol=1e-10)
     # the world points seen from the reference camera are the pixels again
-    np.testing.assert_allclose(project(transform_points(T_ref, world.reshape(B, -1, 3)), K_ref).numpy(),
-                               np.broadcast_to(pixels, (B, H * W, 2)), atol=1e-9)
+    np.testing.assert_allclose(
+        project(transform_points(T_ref, world.reshape(B, -1, 3)), K_ref).numpy(),
+        np.broadcast_to(pixels, (B, H * W, 2)),
+        atol=1e-9,
+    )
 
 
 def _plane_depth(K, T, H, W):
@@ -270,21 +285,23 @@ def test_geometric_consistency_on_a_plane(dtype):
 def _valid_args():
     B, C, H, W = 2, 3, 4, 5
     K, T = _K(4.0, H, W, B), _t(np.eye(4)).expand(B, 4, 4)
-    return dict(src_features=torch.zeros(B, C, H, W), K_ref=K, K_src=K, T_ref_cw=T, T_src_cw=T,
-                depths=torch.ones(B, 2))
+    return dict(src_features=torch.zeros(B, C, H, W), K_ref=K, K_src=K, T_ref_cw=T, T_src_cw=T, depths=torch.ones(B, 2))
 
 
-@pytest.mark.parametrize("name,value", [
-    ("src_features", torch.zeros(2, 4, 5)),
-    ("src_features", torch.zeros(2, 3, 4, 5, dtype=torch.long)),
-    ("K_ref", torch.eye(3)),
-    ("K_src", torch.zeros(3, 3, 3)),
-    ("T_ref_cw", torch.zeros(2, 3, 4)),
-    ("T_src_cw", torch.eye(4)[None]),
-    ("depths", torch.ones(2)),
-    ("depths", torch.ones(3, 2)),
-    ("depths", torch.ones(2, 2, 4)),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("src_features", torch.zeros(2, 4, 5)),
+        ("src_features", torch.zeros(2, 3, 4, 5, dtype=torch.long)),
+        ("K_ref", torch.eye(3)),
+        ("K_src", torch.zeros(3, 3, 3)),
+        ("T_ref_cw", torch.zeros(2, 3, 4)),
+        ("T_src_cw", torch.eye(4)[None]),
+        ("depths", torch.ones(2)),
+        ("depths", torch.ones(3, 2)),
+        ("depths", torch.ones(2, 2, 4)),
+    ],
+)
 def test_homography_warp_rejects_bad_shapes(name, value):
     args = _valid_args()
     args[name] = value

@@ -1,10 +1,18 @@
 """Occupancy-grid helpers: grid convention, IoU, bit packing and the iso-surface read-out."""
+
 import numpy as np
 import pytest
 import torch
 
-from recon.geometry.voxels import (grid_offsets, grid_points, occupancy_iou, pack_occupancy, surface_points,
-                                   unpack_occupancy, voxel_size)
+from recon.geometry.voxels import (
+    grid_offsets,
+    grid_points,
+    occupancy_iou,
+    pack_occupancy,
+    surface_points,
+    unpack_occupancy,
+    voxel_size,
+)
 
 
 def test_grid_convention_index_i_j_k_is_x_y_z():
@@ -34,7 +42,7 @@ def test_iou_matches_set_definition():
 def test_pack_round_trip(R):
     grids = np.random.default_rng(R).random((2, 3, R, R, R)) < 0.4
     packed = pack_occupancy(grids)
-    assert packed.shape == (2, 3, (R ** 3 + 7) // 8) and packed.dtype == np.uint8
+    assert packed.shape == (2, 3, (R**3 + 7) // 8) and packed.dtype == np.uint8
     assert torch.equal(unpack_occupancy(packed, R), torch.from_numpy(grids))
     assert torch.equal(unpack_occupancy(torch.from_numpy(packed[0, 1]), R), torch.from_numpy(grids[0, 1]))
 

@@ -20,8 +20,7 @@ def reference(batches, thresholds=THRESHOLDS):
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(p > 0, np.maximum(p / g, g / p), np.inf)
-    out = {"abs_rel": np.mean(np.abs(p - g) / g), "mae": np.mean(np.abs(p - g)),
-           "rmse": np.sqrt(np.mean((p - g) ** 2))}
+    out = {"abs_rel": np.mean(np.abs(p - g) / g), "mae": np.mean(np.abs(p - g)), "rmse": np.sqrt(np.mean((p - g) ** 2))}
     for k in (1, 2, 3):
         out[f"delta{k}"] = 100.0 * np.mean(ratio < 1.25**k)
     for t in thresholds:
@@ -34,12 +33,12 @@ def random_batches(sizes, H=6, W=7, seed=0):
     batches = []
     for b in sizes:
         gt = 0.5 + 3 * torch.rand(b, 1, H, W, generator=g)
-        gt[torch.rand(b, 1, H, W, generator=g) < 0.1] = 0.0                       # unlabelled pixels
-        pred = gt * torch.exp(0.3 * torch.randn(b, 1, H, W, generator=g))        # ratios across all deltas
-        pred[torch.rand(b, 1, H, W, generator=g) < 0.05] *= -1                    # non-positive predictions
+        gt[torch.rand(b, 1, H, W, generator=g) < 0.1] = 0.0  # unlabelled pixels
+        pred = gt * torch.exp(0.3 * torch.randn(b, 1, H, W, generator=g))  # ratios across all deltas
+        pred[torch.rand(b, 1, H, W, generator=g) < 0.05] *= -1  # non-positive predictions
         pred[0, 0, 0, 0] = 0.0
         mask = torch.rand(b, 1, H, W, generator=g) < torch.rand(b, 1, 1, 1, generator=g)
-        gt = torch.where(mask, gt, torch.full_like(gt, float("nan")))            # anything outside the mask
+        gt = torch.where(mask, gt, torch.full_like(gt, float("nan")))  # anything outside the mask
         batches.append((pred, gt, mask))
     return batches
 
@@ -68,8 +67,15 @@ def test_hand_made_values():
     metric = DepthMetrics(abs_thresholds=(0.5,))
     metric.update(pred, gt, torch.ones_like(gt, dtype=torch.bool))
     out = {k: round(v.item(), 5) for k, v in metric.compute().items()}
-    assert out == {"abs_rel": round(2.7 / 4, 5), "mae": 0.8, "rmse": round((5.04 / 4) ** 0.5, 5),
-                   "delta1": 50.0, "delta2": 75.0, "delta3": 75.0, "within0.5": 50.0}
+    assert out == {
+        "abs_rel": round(2.7 / 4, 5),
+        "mae": 0.8,
+        "rmse": round((5.04 / 4) ** 0.5, 5),
+        "delta1": 50.0,
+        "delta2": 75.0,
+        "delta3": 75.0,
+        "within0.5": 50.0,
+    }
 
 
 def test_accumulation_equals_one_update_on_the_concatenation():

@@ -17,11 +17,15 @@ def reference(pred, gt, threshold, max_distance=None):
     keep_acc = acc < (np.inf if max_distance is None else max_distance)
     keep_comp = comp < (np.inf if max_distance is None else max_distance)
     P, R = (acc < threshold).mean(), (comp < threshold).mean()
-    out = {"accuracy": acc[keep_acc].mean() if keep_acc.any() else np.nan,
-           "completeness": comp[keep_comp].mean() if keep_comp.any() else np.nan,
-           "accuracy_sq": (acc[keep_acc] ** 2).mean() if keep_acc.any() else np.nan,
-           "completeness_sq": (comp[keep_comp] ** 2).mean() if keep_comp.any() else np.nan,
-           "precision": P, "recall": R, "fscore": 2 * P * R / (P + R) if P + R > 0 else 0.0}
+    out = {
+        "accuracy": acc[keep_acc].mean() if keep_acc.any() else np.nan,
+        "completeness": comp[keep_comp].mean() if keep_comp.any() else np.nan,
+        "accuracy_sq": (acc[keep_acc] ** 2).mean() if keep_acc.any() else np.nan,
+        "completeness_sq": (comp[keep_comp] ** 2).mean() if keep_comp.any() else np.nan,
+        "precision": P,
+        "recall": R,
+        "fscore": 2 * P * R / (P + R) if P + R > 0 else 0.0,
+    }
     out["chamfer_l1"] = 0.5 * (out["accuracy"] + out["completeness"])
     out["chamfer_l2"] = 0.5 * (out["accuracy_sq"] + out["completeness_sq"])
     return out
@@ -63,8 +67,7 @@ def test_metric_on_clouds_of_different_sizes_matches_kdtree():
     rows = [reference(p, g, 0.05, 0.5) for batch in batches for p, g in batch]
     assert metric.count == 4
     for key in ALL_KEYS:
-        np.testing.assert_allclose(out[f"test/{key}"].item(), np.mean([r[key] for r in rows]), rtol=1e-5,
-                                   err_msg=key)
+        np.testing.assert_allclose(out[f"test/{key}"].item(), np.mean([r[key] for r in rows]), rtol=1e-5, err_msg=key)
 
 
 def test_sequence_input_equals_batched_tensor_input():
@@ -81,7 +84,7 @@ def test_all_outliers_give_nan_mean_and_cap_cuts_gradient():
     pred = torch.tensor([[[0.1, 0, 0], [5.0, 0, 0]]], requires_grad=True)
     out = chamfer_distances(pred, gt, threshold=0.5, max_distance=1.0)
     np.testing.assert_allclose(out["accuracy"].item(), 0.1, rtol=1e-6)  # the point at 5 is left out
-    np.testing.assert_allclose(out["precision"].item(), 0.5)            # but counted by precision
+    np.testing.assert_allclose(out["precision"].item(), 0.5)  # but counted by precision
     out["accuracy"].sum().backward()
     assert pred.grad[0, 0, 0] == 1.0 and not pred.grad[0, 1].any()
     far = chamfer_distances(pred.detach() + 10.0, gt, max_distance=1.0)
@@ -90,7 +93,7 @@ def test_all_outliers_give_nan_mean_and_cap_cuts_gradient():
 
 def test_rejects_bad_inputs():
     metric = PointCloudMetrics()
-    (p, g), = clouds([(10, 12)])
+    ((p, g),) = clouds([(10, 12)])
     with pytest.raises(ValueError, match="one cloud per sample"):
         metric.update([p, p], [g])
     with pytest.raises(ValueError, match=r"gt\[1\] must be an \(N, 3\)"):

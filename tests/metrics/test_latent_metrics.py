@@ -1,4 +1,5 @@
 """KL per latent dimension: mean over samples, accumulated over batches; summary scalars."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Volumetric IoU metric: mean of per-sample IoU (not the IoU of the whole set), against numpy."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Best-of-K Chamfer and sample diversity against a float64 brute force, accumulated over batches."""
+
 import itertools
 
 import numpy as np
@@ -16,8 +17,10 @@ def chamfer_l1(a, b):
 
 def batches(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [(0.1 * torch.randn(b, 4, 30 + 5 * i, 3, generator=g), 0.1 * torch.randn(b, 50, 3, generator=g))
-            for i, b in enumerate([2, 3, 1])]
+    return [
+        (0.1 * torch.randn(b, 4, 30 + 5 * i, 3, generator=g), 0.1 * torch.randn(b, 50, 3, generator=g))
+        for i, b in enumerate([2, 3, 1])
+    ]
 
 
 def test_best_of_k_is_the_mean_of_per_image_minima():

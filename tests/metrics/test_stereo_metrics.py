@@ -15,8 +15,13 @@ NAMES = ("epe", "bad1", "bad2", "bad3", "d1")
 def per_pixel_reference(pred, gt):
     """float64 per-pixel values from the definitions (SceneFlow EPE, Middlebury bad-t, KITTI 2015 D1)."""
     e = np.abs(pred.astype(np.float64) - gt.astype(np.float64))
-    return {"epe": e, "bad1": 100.0 * (e > 1), "bad2": 100.0 * (e > 2), "bad3": 100.0 * (e > 3),
-            "d1": 100.0 * ((e > 3) & (e / np.abs(gt) > 0.05))}
+    return {
+        "epe": e,
+        "bad1": 100.0 * (e > 1),
+        "bad2": 100.0 * (e > 2),
+        "bad3": 100.0 * (e > 3),
+        "d1": 100.0 * ((e > 3) & (e / np.abs(gt) > 0.05)),
+    }
 
 
 def reference(batches, reduction):
@@ -86,8 +91,14 @@ def test_hand_made_thresholds_are_strict():
     metric = StereoMetrics(bad_thresholds=(1, 2, 3, 0.5))
     metric.update(pred, gt, torch.ones_like(gt, dtype=torch.bool))
     out = {k: round(v.item(), 4) for k, v in metric.compute().items()}
-    assert out == {"epe_all": round(16.5 / 6, 4), "bad1_all": round(400 / 6, 4), "bad2_all": 50.0,
-                   "bad3_all": 50.0, "bad0.5_all": round(500 / 6, 4), "d1_all": round(200 / 6, 4)}
+    assert out == {
+        "epe_all": round(16.5 / 6, 4),
+        "bad1_all": round(400 / 6, 4),
+        "bad2_all": 50.0,
+        "bad3_all": 50.0,
+        "bad0.5_all": round(500 / 6, 4),
+        "d1_all": round(200 / 6, 4),
+    }
 
 
 @pytest.mark.parametrize("reduction", ["pixels", "images"])
@@ -126,9 +137,11 @@ def test_rejects_bad_inputs():
 def test_single_value_metrics_agree_with_the_collection():
     batches = random_batches([2, 3], seed=5)
     full = StereoMetrics(region="nonoccluded", reduction="images", bad_thresholds=(2.0,))
-    singles = {"epe_noc": EndPointError(region="nonoccluded", reduction="images"),
-               "bad2_noc": BadPixelRate(2.0, region="nonoccluded", reduction="images"),
-               "d1_noc": D1Error(region="nonoccluded", reduction="images")}
+    singles = {
+        "epe_noc": EndPointError(region="nonoccluded", reduction="images"),
+        "bad2_noc": BadPixelRate(2.0, region="nonoccluded", reduction="images"),
+        "d1_noc": D1Error(region="nonoccluded", reduction="images"),
+    }
     for batch in batches:
         full.update(*batch)
         for m in singles.values():

@@ -1,12 +1,18 @@
 """Conditional-VAE building blocks: KL of diagonal Gaussians, reparameterisation, residual posterior, PointNet."""
+
 import math
 
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from recon.models.conditional_latent import (ConditionalLatent, PointNetEncoder, gaussian_kl, hybrid_latent,
-                                              reparameterize)
+from recon.models.conditional_latent import (
+    ConditionalLatent,
+    PointNetEncoder,
+    gaussian_kl,
+    hybrid_latent,
+    reparameterize,
+)
 
 
 def test_kl_matches_torch_distributions():

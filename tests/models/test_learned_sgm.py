@@ -1,5 +1,6 @@
 """Learned-cost SGM stereo: matching cost and semi-global aggregation against pixel-by-pixel numpy loops,
 gradients (gradcheck), a hand-made pair it must solve, any input size, argument checks."""
+
 import math
 
 import numpy as np
@@ -41,7 +42,11 @@ def brute_force_sgm(cost: np.ndarray, p1: float, p2: float) -> np.ndarray:
 def test_interface_and_candidates():
     model = LearnedSGMStereo(max_disparity=64, **TINY)
     assert (model.problem, model.inputs, model.max_disparity, model.num_candidates) == (
-        "stereo", ("left", "right"), 64.0, 33)                     # 0, 2, ..., 64 at half resolution
+        "stereo",
+        ("left", "right"),
+        64.0,
+        33,
+    )  # 0, 2, ..., 64 at half resolution
     assert LearnedSGMStereo(max_disparity=62.5, **TINY).num_candidates == 33
     assert LearnedSGMStereo(max_disparity=62.5, stride=1, **TINY).num_candidates == 64
     learned = model.describe()
@@ -51,7 +56,7 @@ def test_interface_and_candidates():
 
 def test_matching_cost_matches_a_loop():
     g = torch.Generator().manual_seed(0)
-    B, C, H, W, D = 2, 5, 3, 7, 9                                    # D > W: candidates beyond the image
+    B, C, H, W, D = 2, 5, 3, 7, 9  # D > W: candidates beyond the image
     left, right = torch.randn(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
     cost = matching_cost(left, right, D)
     assert cost.shape == (B, D, H, W)
@@ -82,8 +87,8 @@ def test_smooth_penalties_fill_a_textureless_gap():
     """A pixel with a flat cost takes its neighbours' disparity after aggregation (P1, P2 > 0)."""
     D, H, W = 8, 5, 9
     cost = torch.ones(1, D, H, W)
-    cost[:, 3] = 0.0                       # every pixel prefers d = 3 ...
-    cost[:, :, 2, 4] = 1.0                 # ... but the centre pixel is ambiguous
+    cost[:, 3] = 0.0  # every pixel prefers d = 3 ...
+    cost[:, :, 2, 4] = 1.0  # ... but the centre pixel is ambiguous
     winner = semi_global_aggregation(cost, 0.1, 0.5).argmin(1)
     assert (winner == 3).all()
 
@@ -100,13 +105,13 @@ def test_forward_any_size_and_recovers_a_shifted_texture():
         assert out.min() >= 0 and out.max() <= 8
     # identity-like features: with one 1x1-equivalent channel per colour a random texture shifted by 5 px is found
     texture = torch.rand(1, 3, 24, 48, generator=torch.Generator().manual_seed(3))
-    left, right = texture[..., 0:40], texture[..., 5:45]            # left x is right x - 5: d = 5 everywhere
+    left, right = texture[..., 0:40], texture[..., 5:45]  # left x is right x - 5: d = 5 everywhere
     with torch.no_grad():
         for conv in [m for m in model.features if isinstance(m, torch.nn.Conv2d)]:
             conv.weight.zero_(), conv.bias.zero_()
             for c in range(3):
                 conv.weight[c, c, 1, 1] = 1.0
-        model.features[0].bias[:3] = 1.0   # x * 2 - 1 + 1 = 2 x >= 0 survives the ReLU
+        model.features[0].bias[:3] = 1.0  # x * 2 - 1 + 1 = 2 x >= 0 survives the ReLU
         model.log_scale.fill_(math.log(1e3))  # a sharp soft-argmin: colour cosines are close to 1 everywhere
     d = model(left, right)["disparity"]
     assert (d[..., 8:] - 5).abs().mean() < 0.05
@@ -126,7 +131,7 @@ def test_local_regression_ignores_far_candidates():
     """Colour cosines are close to 1 for many candidates: a soft-argmin over all of them is pulled towards the
     middle of the range, one over the 3 around the best candidate is not."""
     texture = torch.rand(1, 3, 24, 48, generator=torch.Generator().manual_seed(3))
-    left, right = texture[..., 0:40], texture[..., 5:45]            # d = 5 everywhere
+    left, right = texture[..., 0:40], texture[..., 5:45]  # d = 5 everywhere
     errors = {}
     for radius in (None, 1):
         model = LearnedSGMStereo(max_disparity=32, stride=1, local_radius=radius, scale=5.0, **TINY).eval()
@@ -134,7 +139,7 @@ def test_local_regression_ignores_far_candidates():
         with torch.no_grad():
             errors[radius] = (model(left, right)["disparity"][..., 16:] - 5).abs().mean().item()
     assert errors[1] < 0.2 and errors[None] > 2.0
-    model.train()   # training always regresses over every candidate (gradients for all of them)
+    model.train()  # training always regresses over every candidate (gradients for all of them)
     with torch.no_grad():
         assert (model(left, right)["disparity"][..., 16:] - 5).abs().mean().item() == pytest.approx(errors[None])
 
@@ -156,15 +161,18 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"max_disparity": 0}, "max_disparity must be positive"),
-    ({"feature_layers": 1}, "feature_layers"),
-    ({"p1": 0.5, "p2": 0.2}, "p1 < p2"),
-    ({"scale": 0}, "scale"),
-    ({"stride": 4}, "stride"),
-    ({"local_radius": -1}, "local_radius"),
-    ({"refine_channels": -1}, "refine_channels"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_disparity": 0}, "max_disparity must be positive"),
+        ({"feature_layers": 1}, "feature_layers"),
+        ({"p1": 0.5, "p2": 0.2}, "p1 < p2"),
+        ({"scale": 0}, "scale"),
+        ({"stride": 4}, "stride"),
+        ({"local_radius": -1}, "local_radius"),
+        ({"refine_channels": -1}, "refine_channels"),
+    ],
+)
 def test_bad_arguments_name_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LearnedSGMStereo(**{**TINY, **kwargs})

@@ -1,4 +1,5 @@
 """MeanOccupancy reference: per-voxel mean of the training grids, thresholded at 0.5 and at the best training IoU."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ def test_fits_the_mean_grid_and_the_iou_maximising_threshold():
     rng = np.random.default_rng(0)
     R = 6
     grids = np.zeros((40, R, R, R), bool)
-    grids[:, 1:4, 1:4, 1:4] = True                   # always occupied
+    grids[:, 1:4, 1:4, 1:4] = True  # always occupied
     grids[:, 4, :, :] = rng.random((40, R, R)) < 0.3  # sometimes
     ref = MeanOccupancy(R).fit(pack_occupancy(grids))
     mean = grids.mean(0)

@@ -1,5 +1,6 @@
 """MVSNet-style network: cost volumes against brute force and an exact-shift sweep, photometric confidence, any input
 size and number of sources, gradients, a tiny overfit, argument and input checks."""
+
 import pytest
 import torch
 
@@ -20,12 +21,19 @@ def test_interface():
     assert getattr(model, "trainable", True)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"num_depths": 1}, "model.num_depths"), ({"depth_sampling": "log"}, "model.depth_sampling"),
-    ({"cost": "concat"}, "model.cost"), ({"feature_channels": 0}, "model.feature_channels"),
-    ({"volume_channels": 0}, "model.volume_channels"), ({"cost": "groupwise", "groups": 3}, "model.groups"),
-    ({"num_hourglasses": -1}, "model.num_hourglasses"), ({"norm": "layer"}, "model.norm"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"num_depths": 1}, "model.num_depths"),
+        ({"depth_sampling": "log"}, "model.depth_sampling"),
+        ({"cost": "concat"}, "model.cost"),
+        ({"feature_channels": 0}, "model.feature_channels"),
+        ({"volume_channels": 0}, "model.volume_channels"),
+        ({"cost": "groupwise", "groups": 3}, "model.groups"),
+        ({"num_hourglasses": -1}, "model.num_hourglasses"),
+        ({"norm": "layer"}, "model.norm"),
+    ],
+)
 def test_bad_arguments_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         MVSNet(**{**TINY, **kwargs})
@@ -36,7 +44,7 @@ def _random_volumes(seed, B=2, S=3, C=4, D=3, h=2, w=3):
     ref = torch.randn(B, C, h, w, generator=g, dtype=torch.float64)
     warped = torch.randn(B, S, C, D, h, w, generator=g, dtype=torch.float64)
     inside = torch.rand(B, S, 1, D, h, w, generator=g) > 0.4
-    inside[:, :, :, 0, 0, 0] = False                                        # a point no source sees
+    inside[:, :, :, 0, 0, 0] = False  # a point no source sees
     return ref, warped, inside
 
 
@@ -52,7 +60,7 @@ def test_variance_volume_matches_brute_force():
                     views = [ref[b, :, y, x]] + [warped[b, s, :, d, y, x] for s in range(S) if inside[b, s, 0, d, y, x]]
                     expected = torch.stack(views).var(dim=0, unbiased=False)
                     torch.testing.assert_close(volume[b, :, y, x, d], expected)
-    assert (volume[:, :, 0, 0, 0] == 0).all()                              # only the reference: variance 0
+    assert (volume[:, :, 0, 0, 0] == 0).all()  # only the reference: variance 0
 
 
 def test_groupwise_volume_matches_brute_force():
@@ -65,8 +73,11 @@ def test_groupwise_volume_matches_brute_force():
         for d in range(D):
             for y in range(h):
                 for x in range(w):
-                    seen = [(ref[b, :, y, x] * warped[b, s, :, d, y, x]).view(G, C // G).mean(1)
-                            for s in range(S) if inside[b, s, 0, d, y, x]]
+                    seen = [
+                        (ref[b, :, y, x] * warped[b, s, :, d, y, x]).view(G, C // G).mean(1)
+                        for s in range(S)
+                        if inside[b, s, 0, d, y, x]
+                    ]
                     expected = torch.stack(seen).mean(0) if seen else torch.zeros(G, dtype=ref.dtype)
                     torch.testing.assert_close(volume[b, :, y, x, d], expected)
     with pytest.raises(ValueError, match="groups"):
@@ -79,21 +90,20 @@ def test_variance_is_zero_at_the_true_depth_of_an_exact_shift():
     rolled by ``s_k`` (``src[x] = ref[x + s_k]``) therefore agree with it exactly on the plane ``z`` wherever they
     see it, and disagree on the other planes."""
     B, C, H, W, f = 2, 5, 6, 10, 10.0
-    baselines = [0.5, -1.0]                                                 # shifts 1 and -2 columns at z = 5
+    baselines = [0.5, -1.0]  # shifts 1 and -2 columns at z = 5
     depths = torch.tensor([[2.5, 5.0, 10.0]] * B, dtype=torch.float64)
     ref = torch.randn(B, C, H, W, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     sources = [torch.roll(ref, -int(f * b / 5.0), dims=-1) for b in baselines]
     K = torch.tensor([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]], dtype=torch.float64)
     T_cw = torch.eye(4, dtype=torch.float64).repeat(1 + len(baselines), 1, 1)
     for k, b in enumerate(baselines):
-        T_cw[1 + k, 0, 3] = -b                                              # camera centre at x = b
-    maps = torch.stack([ref] + sources, dim=1)                              # (B, V, C, H, W)
+        T_cw[1 + k, 0, 3] = -b  # camera centre at x = b
+    maps = torch.stack([ref] + sources, dim=1)  # (B, V, C, H, W)
     warped, inside = sweep_sources(maps, K.expand(B, 3, 3, 3), T_cw.expand(B, 3, 4, 4), depths)
-    volume = variance_volume(ref, warped, inside)                           # (B, C, H, W, D)
-    assert inside[:, :, :, 1].any(1).all()                                  # every pixel is seen at the true plane
+    volume = variance_volume(ref, warped, inside)  # (B, C, H, W, D)
+    assert inside[:, :, :, 1].any(1).all()  # every pixel is seen at the true plane
     torch.testing.assert_close(volume[..., 1], torch.zeros_like(volume[..., 1]), atol=1e-12, rtol=0)
     assert (volume[..., [0, 2]].sum(1) > 1e-3).float().mean() > 0.9
-
 
 
 class _EveryFourthPixel(torch.nn.Module):
@@ -108,7 +118,7 @@ def test_model_warps_quarter_resolution_features_with_scaled_intrinsics():
     features sampled at pixels ``4 j``, the model's cost volume (intrinsics ``K / 4``) is 0 at the true plane. (A
     translation shifts every pixel equally, so this checks the focal scaling; the principal point cancels.)"""
     B, H, W, f = 1, 8, 24, 10.0
-    baselines = [2.0, -4.0]                                                 # 4 and -8 pixels at z = 5
+    baselines = [2.0, -4.0]  # 4 and -8 pixels at z = 5
     depths = torch.tensor([[2.5, 5.0, 10.0]], dtype=torch.float64)
     ref = torch.rand(B, 3, H, W, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     images = torch.stack([ref] + [torch.roll(ref, -int(f * b / 5.0), dims=-1) for b in baselines], dim=1)
@@ -117,32 +127,40 @@ def test_model_warps_quarter_resolution_features_with_scaled_intrinsics():
     T_cw[0, 1:, 0, 3] = -torch.tensor(baselines, dtype=torch.float64)
     model = MVSNet(**TINY)
     model.features = _EveryFourthPixel()
-    volume = model.cost_volume(images, K, T_cw, depths)                     # (B, 3 + 1, H/4, W/4, D)
+    volume = model.cost_volume(images, K, T_cw, depths)  # (B, 3 + 1, H/4, W/4, D)
     assert volume.shape == (B, 4, H // 4, W // 4, 3)
     torch.testing.assert_close(volume[:, :3, ..., 1], torch.zeros_like(volume[:, :3, ..., 1]), atol=1e-12, rtol=0)
     assert (volume[:, :3, ..., [0, 2]].sum(1) > 1e-4).float().mean() > 0.8
-    assert (volume[:, 3] > 0).all() and (volume[:, 3] <= 1).all()          # visibility: fraction of sources
+    assert (volume[:, 3] > 0).all() and (volume[:, 3] <= 1).all()  # visibility: fraction of sources
+
 
 def test_photometric_confidence_against_brute_force():
     g = torch.Generator().manual_seed(3)
     D = 6
     probability = torch.softmax(torch.randn(2, D, 3, 4, generator=g), dim=1)
     index = torch.rand(2, 1, 3, 4, generator=g) * (D - 1)
-    index[0, 0, 0, :2] = torch.tensor([0.0, float(D - 1)])                  # both ends of the sweep
+    index[0, 0, 0, :2] = torch.tensor([0.0, float(D - 1)])  # both ends of the sweep
     confidence = photometric_confidence(probability, index)
-    for b, y, x in zip(*[t.flatten() for t in torch.meshgrid(torch.arange(2), torch.arange(3), torch.arange(4),
-                                                             indexing="ij")]):
+    for b, y, x in zip(
+        *[t.flatten() for t in torch.meshgrid(torch.arange(2), torch.arange(3), torch.arange(4), indexing="ij")]
+    ):
         k = int(index[b, 0, y, x].floor())
-        expected = probability[b, max(k - 1, 0):k + 3, y, x].sum()
+        expected = probability[b, max(k - 1, 0) : k + 3, y, x].sum()
         torch.testing.assert_close(confidence[b, 0, y, x], expected)
     one_hot = torch.zeros(1, D, 1, 1)
     one_hot[0, 3] = 1
     assert photometric_confidence(one_hot, torch.full((1, 1, 1, 1), 3.0)).item() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("size, sources, kwargs", [((29, 37), 1, {}), ((17, 23), 3, {"cost": "groupwise", "groups": 2}),
-                                                   ((5, 6), 3, {"num_hourglasses": 2}),
-                                                   ((12, 16), 2, {"num_hourglasses": 0, "depth_sampling": "linear"})])
+@pytest.mark.parametrize(
+    "size, sources, kwargs",
+    [
+        ((29, 37), 1, {}),
+        ((17, 23), 3, {"cost": "groupwise", "groups": 2}),
+        ((5, 6), 3, {"num_hourglasses": 2}),
+        ((12, 16), 2, {"num_hourglasses": 0, "depth_sampling": "linear"}),
+    ],
+)
 def test_any_size_and_number_of_sources(size, sources, kwargs):
     torch.manual_seed(0)
     model = MVSNet(**{**TINY, **kwargs})
@@ -172,8 +190,11 @@ def test_gradients_reach_every_parameter(cost):
     out = model(*_args(batch))
     (sum(d.mean() for d in out["depths"]) + out["confidence"].mean()).backward()
     # the cost heads' last bias shifts every hypothesis' cost equally: softmax ignores it (gradient 0 up to rounding)
-    missing = [n for n, p in model.named_parameters() if (p.grad is None or not p.grad.abs().sum() > 0)
-               and not (n.startswith("heads.") and n.endswith(".net.1.bias"))]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if (p.grad is None or not p.grad.abs().sum() > 0) and not (n.startswith("heads.") and n.endswith(".net.1.bias"))
+    ]
     assert not missing, missing
 
 
@@ -216,12 +237,14 @@ def test_input_checks():
     batch = batch_of([textured_plane_item(8, 12, 2, seed=0)] * 2)
     model = MVSNet(**TINY)
     args = {k: batch[k] for k in model.inputs}
-    bad = [({"K": batch["K"][:, :2]}, r"K must be a floating \(2, 3, 3, 3\) tensor to match images"),
-           ({"T_cw": batch["T_cw"][:, :, :3]}, r"T_cw must be a floating \(2, 3, 4, 4\)"),
-           ({"depth_range": batch["depth_range"][0]}, r"depth_range must be a floating \(2, 2\)"),
-           ({"depth_range": torch.tensor([[0.0, 1.0], [1.0, 2.0]])}, "0 < near < far"),
-           ({"images": batch["images"][:, :1]}, "V >= 2"),
-           ({"images": batch["images"][0]}, r"\(B, V, 3, H, W\)")]
+    bad = [
+        ({"K": batch["K"][:, :2]}, r"K must be a floating \(2, 3, 3, 3\) tensor to match images"),
+        ({"T_cw": batch["T_cw"][:, :, :3]}, r"T_cw must be a floating \(2, 3, 4, 4\)"),
+        ({"depth_range": batch["depth_range"][0]}, r"depth_range must be a floating \(2, 2\)"),
+        ({"depth_range": torch.tensor([[0.0, 1.0], [1.0, 2.0]])}, "0 < near < far"),
+        ({"images": batch["images"][:, :1]}, "V >= 2"),
+        ({"images": batch["images"][0]}, r"\(B, V, 3, H, W\)"),
+    ]
     for change, match in bad:
         with pytest.raises(ValueError, match=match):
             model(**{**args, **change})

@@ -1,12 +1,19 @@
 """Classical plane-sweep stereo and the shared sweep helpers: hypotheses, masked ZNCC and source aggregation against
 brute force, depth recovery on an analytic textured plane, unseen pixels, argument and input checks."""
+
 import numpy as np
 import pytest
 import torch
 
 from recon.geometry.multiview import reproject_depth
-from recon.models.plane_sweep import (ZNCC_EPS, PlaneSweepStereo, aggregate_sources, check_views, depth_at_index,
-                                      masked_zncc)
+from recon.models.plane_sweep import (
+    ZNCC_EPS,
+    PlaneSweepStereo,
+    aggregate_sources,
+    check_views,
+    depth_at_index,
+    masked_zncc,
+)
 from tests.mvs_scenes import batch_of, textured_plane_item
 
 
@@ -20,15 +27,24 @@ def _hypothesis_index(depth, depth_range, D, sampling):
 
 def test_interface():
     model = PlaneSweepStereo()
-    assert (model.problem, model.inputs, model.trainable) == ("multi_view", ("images", "K", "T_cw", "depth_range"),
-                                                              False)
+    assert (model.problem, model.inputs, model.trainable) == (
+        "multi_view",
+        ("images", "K", "T_cw", "depth_range"),
+        False,
+    )
     assert not list(model.parameters())
 
 
-@pytest.mark.parametrize("kwargs, key", [({"num_depths": 1}, "model.num_depths"),
-                                         ({"depth_sampling": "log"}, "model.depth_sampling"),
-                                         ({"window": 4}, "model.window"), ({"window": 0}, "model.window"),
-                                         ({"best_k": 0}, "model.best_k")])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"num_depths": 1}, "model.num_depths"),
+        ({"depth_sampling": "log"}, "model.depth_sampling"),
+        ({"window": 4}, "model.window"),
+        ({"window": 0}, "model.window"),
+        ({"best_k": 0}, "model.best_k"),
+    ],
+)
 def test_bad_arguments_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         PlaneSweepStereo(**kwargs)
@@ -43,9 +59,10 @@ def test_depth_hypotheses_span_the_range_uniformly(sampling):
     torch.testing.assert_close(depths[:, -1], depth_range[:, 1])
     steps = (1 / depths if sampling == "inverse" else depths).diff(dim=1)
     torch.testing.assert_close(steps, steps[:, :1].expand_as(steps))
-    fractional = torch.tensor([[2.5], [0.25]], dtype=torch.float64)[..., None, None]          # (B, 1, 1, 1)
-    torch.testing.assert_close(_hypothesis_index(depth_at_index(fractional, depth_range, D, sampling), depth_range,
-                                                 D, sampling), fractional)
+    fractional = torch.tensor([[2.5], [0.25]], dtype=torch.float64)[..., None, None]  # (B, 1, 1, 1)
+    torch.testing.assert_close(
+        _hypothesis_index(depth_at_index(fractional, depth_range, D, sampling), depth_range, D, sampling), fractional
+    )
 
 
 def _brute_zncc(ref, src, valid, window):
@@ -70,7 +87,7 @@ def test_masked_zncc_matches_brute_force():
     H, W, window = 6, 9, 3
     ref, src = torch.rand(2, 1, H, W, generator=g, dtype=torch.float64).unbind(0)
     valid = torch.rand(1, H, W, generator=g) > 0.3
-    valid[:, :2, :2] = False                                                # a window with no valid sample
+    valid[:, :2, :2] = False  # a window with no valid sample
     score = masked_zncc(ref[None], src[None], valid[None], window)[0, 0]
     expected = _brute_zncc(ref[0].numpy(), src[0].numpy(), valid[0].numpy(), window)
     has_valid = torch.nn.functional.max_pool2d(valid[None].double(), window, 1, window // 2)[0, 0] > 0
@@ -114,16 +131,23 @@ def test_recovers_a_textured_plane_within_one_hypothesis(tilt, sampling):
     assert out["depth"].shape == out["confidence"].shape == (2, 1, H, W)
     seen = torch.zeros(2, 1, H, W, dtype=torch.long)
     for s in range(1, 5):
-        uv, _ = reproject_depth(batch["depth"], batch["K"][:, 0], batch["T_cw"][:, 0], batch["K"][:, s],
-                                batch["T_cw"][:, s])
+        uv, _ = reproject_depth(
+            batch["depth"], batch["K"][:, 0], batch["T_cw"][:, 0], batch["K"][:, s], batch["T_cw"][:, s]
+        )
         margin = 3
-        inside = ((uv[..., 0] >= margin) & (uv[..., 0] <= W - 1 - margin)
-                  & (uv[..., 1] >= margin) & (uv[..., 1] <= H - 1 - margin))
+        inside = (
+            (uv[..., 0] >= margin)
+            & (uv[..., 0] <= W - 1 - margin)
+            & (uv[..., 1] >= margin)
+            & (uv[..., 1] <= H - 1 - margin)
+        )
         seen += inside[:, None].long()
     evaluated = (seen >= 2) & batch["mask"]
     assert evaluated.float().mean() > 0.7
-    error = (_hypothesis_index(out["depth"], batch["depth_range"], D, sampling)
-             - _hypothesis_index(batch["depth"], batch["depth_range"], D, sampling)).abs()[evaluated]
+    error = (
+        _hypothesis_index(out["depth"], batch["depth_range"], D, sampling)
+        - _hypothesis_index(batch["depth"], batch["depth_range"], D, sampling)
+    ).abs()[evaluated]
     assert (error <= 1.0 + 1e-4).float().mean() > 0.98, error.quantile(torch.tensor([0.5, 0.9, 0.99]))
     assert error.median() <= 0.5 + 1e-4
     assert out["confidence"][evaluated].median() > 0.8
@@ -131,7 +155,7 @@ def test_recovers_a_textured_plane_within_one_hypothesis(tilt, sampling):
 
 def test_pixels_no_source_sees_get_zero_confidence():
     item = textured_plane_item(16, 20, 2, seed=3)
-    flip = torch.diag(torch.tensor([-1.0, 1.0, -1.0, 1.0]))          # sources turned around: they see nothing
+    flip = torch.diag(torch.tensor([-1.0, 1.0, -1.0, 1.0]))  # sources turned around: they see nothing
     item["T_cw"][1:] = flip @ item["T_cw"][1:]
     batch = batch_of([item])
     out = PlaneSweepStereo(num_depths=8)(batch["images"], batch["K"], batch["T_cw"], batch["depth_range"])
@@ -144,12 +168,14 @@ def test_input_checks():
     model = PlaneSweepStereo(num_depths=4)
     args = {k: batch[k] for k in model.inputs}
     assert check_views(**args) == (2, 3, 8, 12)
-    bad = [({"K": batch["K"][:, :2]}, r"K must be a floating \(2, 3, 3, 3\)"),
-           ({"T_cw": batch["T_cw"][:1]}, r"T_cw must be a floating \(2, 3, 4, 4\)"),
-           ({"depth_range": batch["depth_range"][:, :1]}, "depth_range must be"),
-           ({"depth_range": batch["depth_range"].flip(-1)}, "0 < near < far"),
-           ({"images": batch["images"][:, :1]}, "V >= 2"),
-           ({"images": batch["images"][:, :, :1]}, r"\(B, V, 3, H, W\)")]
+    bad = [
+        ({"K": batch["K"][:, :2]}, r"K must be a floating \(2, 3, 3, 3\)"),
+        ({"T_cw": batch["T_cw"][:1]}, r"T_cw must be a floating \(2, 3, 4, 4\)"),
+        ({"depth_range": batch["depth_range"][:, :1]}, "depth_range must be"),
+        ({"depth_range": batch["depth_range"].flip(-1)}, "0 < near < far"),
+        ({"images": batch["images"][:, :1]}, "V >= 2"),
+        ({"images": batch["images"][:, :, :1]}, r"\(B, V, 3, H, W\)"),
+    ]
     for change, match in bad:
         with pytest.raises(ValueError, match=match):
             model(**{**args, **change})

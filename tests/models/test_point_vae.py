@@ -1,11 +1,21 @@
 """PointVAE: shapes, train/eval behaviour, sampling and KL."""
+
 import pytest
 import torch
 
 from recon.models.point_vae import PointVAE
 
-TINY = dict(num_points=64, widths=(8, 16), feature_dim=32, hidden_dim=64, latent_dim=4, shape_points=100,
-            shape_widths=(16, 32), latent_hidden_dim=32, init_depth=3.0)
+TINY = dict(
+    num_points=64,
+    widths=(8, 16),
+    feature_dim=32,
+    hidden_dim=64,
+    latent_dim=4,
+    shape_points=100,
+    shape_widths=(16, 32),
+    latent_hidden_dim=32,
+    init_depth=3.0,
+)
 
 
 @pytest.fixture
@@ -61,8 +71,8 @@ def test_samples_differ_are_reproducible_and_centred_on_the_prior(model, batch):
     assert not torch.allclose(s[:, 0], s[:, 1])
     assert torch.equal(s, model.sample(image, 6, torch.Generator().manual_seed(0)))
     # zero prior variance: every sample is the mean prediction
-    model.latent.prior_head[-1].bias.data[TINY["latent_dim"]:] = -1e4
-    model.latent.prior_head[-1].weight.data[TINY["latent_dim"]:] = 0
+    model.latent.prior_head[-1].bias.data[TINY["latent_dim"] :] = -1e4
+    model.latent.prior_head[-1].weight.data[TINY["latent_dim"] :] = 0
     s = model.sample(image, 2)
     assert torch.allclose(s[:, 0], model(image)["points"], atol=1e-3)
 

@@ -40,13 +40,17 @@ def test_interface_and_parameters():
     assert list(model.parameters()) == []
     assert model.max_disparity == 42 and model.num_disparities == 48
     assert SGBMStereo(max_disparity=16).num_disparities == 16 and SGBMStereo(max_disparity=1).num_disparities == 16
-    assert (model.p1, model.p2) == (8 * 25, 32 * 25)                     # grey, block 5
+    assert (model.p1, model.p2) == (8 * 25, 32 * 25)  # grey, block 5
     colour = SGBMStereo(block_size=3, color=True)
     assert (colour.p1, colour.p2) == (8 * 3 * 9, 32 * 3 * 9)
     assert SGBMStereo(p1=10, p2=50).p2 == 50
-    copy.deepcopy(model), pickle.loads(pickle.dumps(model))             # no OpenCV object held
-    for kwargs, match in [({"block_size": 4}, "odd"), ({"p1": 100, "p2": 100}, "p1 < p2"),
-                          ({"mode": "bm"}, "mode"), ({"max_disparity": 0}, "max_disparity")]:
+    copy.deepcopy(model), pickle.loads(pickle.dumps(model))  # no OpenCV object held
+    for kwargs, match in [
+        ({"block_size": 4}, "odd"),
+        ({"p1": 100, "p2": 100}, "p1 < p2"),
+        ({"mode": "bm"}, "mode"),
+        ({"max_disparity": 0}, "max_disparity"),
+    ]:
         with pytest.raises(ValueError, match=match):
             SGBMStereo(**kwargs)
 
@@ -72,15 +76,16 @@ def test_hole_filling_and_unfilled_output():
     raw = SGBMStereo(max_disparity=32, fill_holes=False)(to_tensor(left), to_tensor(right))
     matched = raw["matched"]
     assert matched.equal(filled["matched"]) and matched.dtype == torch.bool
-    assert not matched[..., :32].any()                   # SGBM never matches the num_disparities left-most columns
+    assert not matched[..., :32].any()  # SGBM never matches the num_disparities left-most columns
     assert raw["disparity"][~matched].eq(0).all()
     assert filled["disparity"][matched].equal(raw["disparity"][matched])
     torch.testing.assert_close(filled["disparity"], fill_disparity_holes(raw["disparity"], matched))
     assert (filled["disparity"] > 0).all()
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (1, 3, 1, 40), (2, 3, 37, 53), (1, 3, 64, 17), (1, 3, 9, 20),
-                                   (2, 1, 20, 30)])
+@pytest.mark.parametrize(
+    "shape", [(1, 3, 5, 7), (1, 3, 1, 40), (2, 3, 37, 53), (1, 3, 64, 17), (1, 3, 9, 20), (2, 1, 20, 30)]
+)
 def test_any_input_size(shape):
     g = torch.Generator().manual_seed(0)
     left = torch.rand(shape, generator=g)
@@ -120,18 +125,23 @@ def test_middlebury_motorcycle():
     left, right, gt = data.stereo_motorcycle()
     assert left.shape == right.shape == (500, 741, 3) and gt.shape == (500, 741)
     left, right, gt = downsample_middlebury(left, right, gt, width=450)
-    valid = np.isfinite(gt)                                           # inf marks unknown disparity
+    valid = np.isfinite(gt)  # inf marks unknown disparity
     assert left.shape == (304, 450, 3) and 0.85 < valid.mean() < 0.99
-    max_disparity = int(np.ceil(gt[valid].max() * 1.15))               # ~ Middlebury's conservative nd
+    max_disparity = int(np.ceil(gt[valid].max() * 1.15))  # ~ Middlebury's conservative nd
     model = SGBMStereo(max_disparity=max_disparity)
-    model(to_tensor(left), to_tensor(right))                          # warm-up
+    model(to_tensor(left), to_tensor(right))  # warm-up
     start = time.perf_counter()
     out = model(to_tensor(left), to_tensor(right))
     seconds = time.perf_counter() - start
     metric = StereoMetrics()
-    metric.update(out["disparity"], torch.from_numpy(np.where(valid, gt, 0)).float()[None, None],
-                  torch.from_numpy(valid)[None, None])
+    metric.update(
+        out["disparity"],
+        torch.from_numpy(np.where(valid, gt, 0)).float()[None, None],
+        torch.from_numpy(valid)[None, None],
+    )
     values = {k: round(v.item(), 2) for k, v in metric.compute().items()}
-    print(f"\nSGBM on Motorcycle 450x304, num_disparities={model.num_disparities}: {values}, "
-          f"matched {out['matched'].float().mean().item():.1%}, {seconds * 1000:.0f} ms")
+    print(
+        f"\nSGBM on Motorcycle 450x304, num_disparities={model.num_disparities}: {values}, "
+        f"matched {out['matched'].float().mean().item():.1%}, {seconds * 1000:.0f} ms"
+    )
     assert values["bad2_all"] < 40 and values["epe_all"] < 5

@@ -1,11 +1,24 @@
 """VoxelVAE: grid shapes, initial occupancy, surface read-out placed at the centre, sampling."""
+
 import pytest
 import torch
 
 from recon.models.voxel_vae import VoxelVAE
 
-TINY = dict(num_points=50, widths=(8, 16), feature_dim=32, hidden_dim=64, latent_dim=4, resolution=16, extent=1.0,
-            channels=16, shape_points=100, shape_widths=(16, 32), latent_hidden_dim=32, occupancy_prior=0.1)
+TINY = dict(
+    num_points=50,
+    widths=(8, 16),
+    feature_dim=32,
+    hidden_dim=64,
+    latent_dim=4,
+    resolution=16,
+    extent=1.0,
+    channels=16,
+    shape_points=100,
+    shape_widths=(16, 32),
+    latent_hidden_dim=32,
+    occupancy_prior=0.1,
+)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Figures, point-cloud export and the PredictionMedia callback."""
+
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from recon.callbacks import PredictionMedia
+from recon.callbacks.prediction_media import PredictionMedia
 from recon.viz.export import read_point_cloud, write_point_cloud
 from recon.viz.figures import figure_to_array, point_cloud_figure, save_figure
 
@@ -33,9 +34,16 @@ def titles(fig: Figure) -> list[str]:
 
 # --- figures -----------------------------------------------------------------------------------------------------
 
+
 def test_figure_has_input_gt_prediction_and_side_views():
-    fig = point_cloud_figure(torch.rand(3, H, W), sphere(500), sphere(100, seed=1), camera_K(), title="sample",
-                             metrics={"Chamfer-L1": 0.0123})
+    fig = point_cloud_figure(
+        torch.rand(3, H, W),
+        sphere(500),
+        sphere(100, seed=1),
+        camera_K(),
+        title="sample",
+        metrics={"Chamfer-L1": 0.0123},
+    )
     t = titles(fig)
     assert t[0].startswith("input")
     assert t[1].startswith("ground truth (500 pts)") and t[2].startswith("prediction (100 pts)")
@@ -78,12 +86,15 @@ def test_figure_skips_points_behind_the_camera_and_nan():
     assert len(fig.axes[1].collections[0].get_offsets()) == 10
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"image": torch.rand(4, H, W)}, "image"),
-    ({"pred": torch.rand(10, 2)}, "pred"),
-    ({"gt": torch.rand(3, 10)}, "gt"),
-    ({"K": torch.eye(4)}, "K"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"image": torch.rand(4, H, W)}, "image"),
+        ({"pred": torch.rand(10, 2)}, "pred"),
+        ({"gt": torch.rand(3, 10)}, "gt"),
+        ({"K": torch.eye(4)}, "K"),
+    ],
+)
 def test_figure_rejects_bad_shapes(kwargs, match):
     args = {"image": torch.rand(3, H, W), "gt": sphere(10), "pred": sphere(10), "K": camera_K(), **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -111,6 +122,7 @@ def test_save_figure_into_unwritable_place_names_path(tmp_path):
 
 # --- point-cloud export ------------------------------------------------------------------------------------------
 
+
 def test_ply_round_trip_through_open3d(tmp_path):
     points = sphere(257).numpy().astype(np.float32)
     colors = np.random.default_rng(0).random((257, 3))
@@ -130,15 +142,18 @@ def test_write_replaces_existing_file(tmp_path):
     assert read_point_cloud(tmp_path / "c.ply").shape == (7, 3)
 
 
-@pytest.mark.parametrize("points, colors, match", [
-    (np.zeros((5, 2)), None, "points must be"),
-    (np.zeros((0, 3)), None, "points must be"),
-    (np.zeros((2, 5, 3)), None, "points must be"),
-    (np.array([[0.0, float("nan"), 1.0], [0, 0, 0]]), None, "non-finite"),
-    (np.array([[0.0, float("inf"), 1.0]]), None, "non-finite"),
-    (np.zeros((5, 3)), np.zeros((4, 3)), "colors must be"),
-    (np.zeros((5, 3)), np.full((5, 3), 2.0), r"colors must be .*\[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "points, colors, match",
+    [
+        (np.zeros((5, 2)), None, "points must be"),
+        (np.zeros((0, 3)), None, "points must be"),
+        (np.zeros((2, 5, 3)), None, "points must be"),
+        (np.array([[0.0, float("nan"), 1.0], [0, 0, 0]]), None, "non-finite"),
+        (np.array([[0.0, float("inf"), 1.0]]), None, "non-finite"),
+        (np.zeros((5, 3)), np.zeros((4, 3)), "colors must be"),
+        (np.zeros((5, 3)), np.full((5, 3), 2.0), r"colors must be .*\[0, 1\]"),
+    ],
+)
 def test_write_validates(tmp_path, points, colors, match):
     with pytest.raises(ValueError, match=match):
         write_point_cloud(tmp_path / "bad.ply", points, colors)
@@ -175,12 +190,21 @@ def test_read_missing_and_empty(tmp_path):
 
 # --- PredictionMedia callback --------------------------------------------------------------------------------------
 
+
 def fake_items(n: int) -> list[dict]:
     items = []
     for i in range(n):
-        items.append({"image": torch.rand(3, H, W), "K": camera_K(), "points": sphere(128, seed=i),
-                      "center": torch.tensor([0.0, 0.0, 3.0]), "mask": torch.ones(1, H, W, dtype=torch.bool),
-                      "depth": torch.full((1, H, W), 3.0), "index": torch.tensor(i)})
+        items.append(
+            {
+                "image": torch.rand(3, H, W),
+                "K": camera_K(),
+                "points": sphere(128, seed=i),
+                "center": torch.tensor([0.0, 0.0, 3.0]),
+                "mask": torch.ones(1, H, W, dtype=torch.bool),
+                "depth": torch.full((1, H, W), 3.0),
+                "index": torch.tensor(i),
+            }
+        )
     return items
 
 
@@ -196,8 +220,14 @@ def test_prediction_media_in_a_real_test_run(tmp_path):
 
     media = PredictionMedia(str(tmp_path / "media"), num_samples=3)
     tb = TensorBoardLogger(tmp_path / "tb", name="", version="")
-    trainer = pl.Trainer(accelerator="cpu", logger=[tb, CSVLogger(tmp_path / "csv")], callbacks=[media],
-                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=[tb, CSVLogger(tmp_path / "csv")],
+        callbacks=[media],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     loader = DataLoader(fake_items(5), batch_size=2)  # 3 samples span two batches
     trainer.test(tiny_task(), dataloaders=loader)
 
@@ -219,8 +249,14 @@ def test_prediction_media_logs_to_wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     logger = WandbLogger(project="recon-test", save_dir=str(tmp_path), offline=True)
     media = PredictionMedia(str(tmp_path / "media"), num_samples=1)
-    trainer = pl.Trainer(accelerator="cpu", logger=logger, callbacks=[media], enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[media],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.test(tiny_task(), dataloaders=DataLoader(fake_items(2), batch_size=2))
     run_dir = Path(logger.experiment.dir)
     logger.experiment.finish()
@@ -231,7 +267,7 @@ def test_prediction_media_logs_to_wandb_offline(tmp_path, monkeypatch):
 def test_prediction_media_only_on_rank_zero(tmp_path):
     class FakeTrainer:
         is_global_zero = False
-        loggers = []
+        loggers: tuple = ()
         global_step = 0
 
     media = PredictionMedia(str(tmp_path / "media"), num_samples=2)

@@ -1,5 +1,6 @@
 """Multi-view depth figures (reference | sources | ground truth | prediction | relative error | confidence) and
 PredictionMedia on a multi-view stereo task."""
+
 import re
 
 import matplotlib.pyplot as plt
@@ -9,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from recon.callbacks import PredictionMedia
+from recon.callbacks.prediction_media import PredictionMedia
 from recon.tasks.multi_view import MultiViewTask
 from recon.viz.figures import save_figure
 from recon.viz.multi_view import depth_figure
@@ -17,21 +18,40 @@ from tests.mvs_planes import ConstantDepth, collate, four_scenes
 
 
 def hand_item():
-    gt = torch.tensor([[[2.0, 4.0, 0.0, 5.0], [3.0, 8.0, 6.0, 2.5], [4.0, 4.0, 5.0, 7.0]]])   # (1, 3, 4)
+    gt = torch.tensor([[[2.0, 4.0, 0.0, 5.0], [3.0, 8.0, 6.0, 2.5], [4.0, 4.0, 5.0, 7.0]]])  # (1, 3, 4)
     valid = gt > 0
-    valid[0, 2, 3] = False                                               # 7.0 has no ground truth
+    valid[0, 2, 3] = False  # 7.0 has no ground truth
     pred = gt * torch.tensor([[[1.05, 0.7, 1.0, 1.0], [1.3, 1.0, 0.95, 1.02], [1.0, 1.5, 1.0, 1.0]]])
-    return {"images": torch.rand(3, 3, 3, 4, generator=torch.Generator().manual_seed(0)), "gt": gt, "pred": pred,
-            "valid": valid, "depth_range": torch.tensor([1.0, 9.0]), "confidence": torch.full_like(gt, 0.7)}
+    return {
+        "images": torch.rand(3, 3, 3, 4, generator=torch.Generator().manual_seed(0)),
+        "gt": gt,
+        "pred": pred,
+        "valid": valid,
+        "depth_range": torch.tensor([1.0, 9.0]),
+        "confidence": torch.full_like(gt, 0.7),
+    }
 
 
 def test_depth_figure_panels_scales_and_metrics(tmp_path):
     item = hand_item()
-    fig = depth_figure(item["images"], item["gt"], item["pred"], item["valid"], item["depth_range"],
-                       confidence=item["confidence"], title="t")
+    fig = depth_figure(
+        item["images"],
+        item["gt"],
+        item["pred"],
+        item["valid"],
+        item["depth_range"],
+        confidence=item["confidence"],
+        title="t",
+    )
     panels = {ax.get_title().split(" (")[0].split("\n")[0]: ax.images[0] for ax in fig.axes if ax.images}
-    assert list(panels) == ["reference", "ground truth", "(pred - gt) / gt", "sources 1-2 of 2", "prediction",
-                            "confidence"]
+    assert list(panels) == [
+        "reference",
+        "ground truth",
+        "(pred - gt) / gt",
+        "sources 1-2 of 2",
+        "prediction",
+        "confidence",
+    ]
     assert panels["ground truth"].get_clim() == panels["prediction"].get_clim() == (1.0, 9.0)
     assert panels["(pred - gt) / gt"].get_clim() == (-0.1, 0.1)
     assert panels["sources 1-2 of 2"].get_array().shape[1] > 2 * 4  # two tiles side by side
@@ -46,14 +66,15 @@ def test_depth_figure_panels_scales_and_metrics(tmp_path):
     abs_rel = float(re.search(r"AbsRel ([0-9.e+-]+)", title).group(1))
     delta = float(re.search(r"<1\.25 \(%\) ([0-9.e+-]+)", title).group(1))
     assert abs_rel == pytest.approx(np.mean(np.abs(p - g)[v] / g[v]), rel=1e-3)
-    assert delta == pytest.approx(100 * np.mean(np.maximum(p[v] / g[v], g[v] / p[v]) < 1.25), rel=1e-3)   # 7 of 10
+    assert delta == pytest.approx(100 * np.mean(np.maximum(p[v] / g[v], g[v] / p[v]) < 1.25), rel=1e-3)  # 7 of 10
     assert plt.imread(save_figure(fig, tmp_path / "f.png")).shape[1] > 400
 
 
 def test_depth_figure_reference_only_without_ground_truth_and_bad_shapes():
     item = hand_item()
-    fig = depth_figure(item["images"][0], item["gt"], item["pred"], torch.zeros_like(item["valid"]),
-                       item["depth_range"])
+    fig = depth_figure(
+        item["images"][0], item["gt"], item["pred"], torch.zeros_like(item["valid"]), item["depth_range"]
+    )
     titles = [ax.get_title() for ax in fig.axes if ax.images]
     assert len(titles) == 4 and "no valid ground truth" in titles[2]
     plt.close(fig)
@@ -67,9 +88,15 @@ def test_prediction_media_writes_and_logs_multi_view_figures(tmp_path):
 
     media = PredictionMedia(str(tmp_path / "media"), num_samples=2)
     tb = TensorBoardLogger(tmp_path / "tb", name="", version="")
-    trainer = pl.Trainer(accelerator="cpu", logger=tb, callbacks=[media], enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False)
-    loader = DataLoader(four_scenes()[:3], batch_size=1, collate_fn=collate)   # 2 figures span two batches
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=tb,
+        callbacks=[media],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    loader = DataLoader(four_scenes()[:3], batch_size=1, collate_fn=collate)  # 2 figures span two batches
     trainer.test(MultiViewTask(ConstantDepth(3.0), reference=False, fuse=False), dataloaders=loader, verbose=False)
     assert sorted(p.name for p in (tmp_path / "media").iterdir()) == ["test_0.png", "test_1.png"]
     for i in range(2):

@@ -1,4 +1,5 @@
 """Stereo figures (left | ground truth | prediction | error) and PredictionMedia on a stereo task."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from recon.callbacks import PredictionMedia
+from recon.callbacks.prediction_media import PredictionMedia
 from recon.tasks.stereo import StereoTask
 from recon.viz.figures import save_figure
 from recon.viz.stereo import disparity_figure
@@ -43,8 +44,14 @@ def test_prediction_media_writes_and_logs_stereo_figures(tmp_path):
 
     media = PredictionMedia(str(tmp_path / "media"), num_samples=3)
     tb = TensorBoardLogger(tmp_path / "tb", name="", version="")
-    trainer = pl.Trainer(accelerator="cpu", logger=tb, callbacks=[media], enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=tb,
+        callbacks=[media],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     items = [random_dot_item(24, 40, seed=s) for s in range(5)]
     trainer.test(StereoTask(ConstantStereo(), reference=False), dataloaders=DataLoader(items, batch_size=2))
     assert sorted(p.name for p in (tmp_path / "media").iterdir()) == [f"test_{i}.png" for i in range(3)]

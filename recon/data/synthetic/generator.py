@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recon.io import write_bytes_atomic
+
 from . import multi_view_scene, stereo_scene
 from .config import MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash, mesh_files
 from .pool import spawn_pool
@@ -145,19 +147,6 @@ def generate_split(cfg: Config, split: str, *, workers: int = 0,
     return data
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _load(path: Path, cfg: Config, split: str) -> dict[str, np.ndarray]:
     keys = array_keys(cfg)
     with np.load(path, allow_pickle=False) as z:
@@ -196,8 +185,8 @@ def load_or_generate(cfg: Config, cache_dir: str | Path, split: str, *, workers:
     seconds = time.perf_counter() - t0
     meta = {"hash": path.parent.name, "config": cfg.to_dict(), "generator_version": _version()}
     meta_path = path.parent / "config.json"
-    _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
-    _atomic_write(path, lambda f: np.savez(f, **data))
+    write_bytes_atomic(meta_path, lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
+    write_bytes_atomic(path, lambda f: np.savez(f, **data))
     if progress:
         print(f"synthetic {split}: {cfg.split_size(split)} scenes in {seconds:.1f}s -> {path}")
     return data

@@ -26,7 +26,9 @@ import torch
 from recon.geometry.voxels import pack_occupancy, voxel_size
 
 from .config import SyntheticConfig, config_hash
-from .generator import _atomic_write, _progress
+from recon.io import write_bytes_atomic
+
+from .generator import _progress
 from .pool import spawn_pool
 from .scene import sample_scene
 
@@ -142,7 +144,7 @@ def load_or_compute_occupancy(cfg: SyntheticConfig, cache_dir: str | Path, split
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     packed = compute_split_occupancy(cfg, split, resolution, extent, workers=workers, progress=progress)
-    _atomic_write(path, lambda f: np.save(f, packed))
+    write_bytes_atomic(path, lambda f: np.save(f, packed))
     if progress:
         print(f"occupancy {split}: {expected[0]} scenes in {time.perf_counter() - t0:.1f}s -> {path}")
     return packed

@@ -6,6 +6,7 @@ own run dirs (the known Hydra + DDP trap). Here the other ranks run the job's ow
 (``<run dir>/config_resolved.yaml``, written by the CLI before training) as a single run in the same run dir:
 one output dir per job, in single runs and multiruns alike.
 """
+
 import os
 import sys
 from contextlib import contextmanager
@@ -13,7 +14,6 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers import subprocess_script
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
@@ -36,8 +36,15 @@ def job_rank_command(local_rank: int) -> tuple[list[str], str | None]:
         command = [sys.executable, str(Path(get_original_cwd(), sys.argv[0]).resolve())]
     else:
         command = [sys.executable, "-m", __main__.__spec__.name]
-    command += ["-cp", str(run_dir), "-cn", Path(RESOLVED_CONFIG).stem, f"hydra.run.dir={run_dir}",
-                f"hydra.job.name=ddp_rank_{local_rank}", "hydra.output_subdir=null"]
+    command += [
+        "-cp",
+        str(run_dir),
+        "-cn",
+        Path(RESOLVED_CONFIG).stem,
+        f"hydra.run.dir={run_dir}",
+        f"hydra.job.name=ddp_rank_{local_rank}",
+        "hydra.output_subdir=null",
+    ]
     return command, get_original_cwd()
 
 

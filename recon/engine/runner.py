@@ -1,4 +1,5 @@
 """The one runner behind recon-train and recon-eval: validate -> instantiate -> fit -> test -> summary.json."""
+
 import logging
 import math
 import sys
@@ -8,16 +9,18 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
 
-from recon.checkpoint import ConfigInCheckpoint, inference_config, load_checkpoint, restore_task
-from recon.ddp import distributed_job
-from recon.loss_guard import FiniteLossGuard
-from recon.precision import check_cpu_precision
-from recon.resume import LogsFlushedWithCheckpoint, prepare_resume
-from recon.summary import record_failure, run_info, write_summary
-from recon.validation import check_output_dir, validate_components, validate_config
+from recon.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from recon.callbacks.flush_logs import LogsFlushedWithCheckpoint
+from recon.callbacks.loss_guard import FiniteLossGuard
+from recon.engine.checkpoint import inference_config, load_checkpoint, restore_task
+from recon.engine.ddp import distributed_job
+from recon.engine.precision import check_cpu_precision
+from recon.engine.resume import prepare_resume
+from recon.engine.summary import record_failure, run_info, write_summary
+from recon.engine.validation import check_output_dir, validate_components, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,11 @@ def _train(cfg: DictConfig) -> float | None:
         task = instantiate(cfg.task, model=model)
         validate_components(datamodule, model, task)
 
-        callbacks = instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg), FiniteLossGuard(),
-                                                                LogsFlushedWithCheckpoint()]
+        callbacks = instantiate_group(cfg.get("callbacks")) + [
+            ConfigInCheckpoint(cfg),
+            FiniteLossGuard(),
+            LogsFlushedWithCheckpoint(),
+        ]
         loggers = instantiate_group(cfg.get("logger"))
         trainer = build_trainer(cfg, callbacks, loggers)
         for logger in loggers:
@@ -78,18 +84,21 @@ def _train(cfg: DictConfig) -> float | None:
         optimized = _optimized_value(cfg, trainer, metrics)
 
         if trainer.is_global_zero:
-            write_summary(output_dir, {
-                **run_info(cfg, status="completed", started=started),
-                "model_family": model.__class__.__name__,
-                "trainable": trainable,
-                "data": datamodule.describe(),
-                "splits": datamodule.split_ids(),
-                "metrics": metrics,
-                "optimized": {"metric": cfg.get("optimized_metric"), "value": optimized},  # what sweepers got
-                "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
-                "epochs": trainer.current_epoch,
-                "global_steps": trainer.global_step,
-            })
+            write_summary(
+                output_dir,
+                {
+                    **run_info(cfg, status="completed", started=started),
+                    "model_family": model.__class__.__name__,
+                    "trainable": trainable,
+                    "data": datamodule.describe(),
+                    "splits": datamodule.split_ids(),
+                    "metrics": metrics,
+                    "optimized": {"metric": cfg.get("optimized_metric"), "value": optimized},  # what sweepers got
+                    "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
+                    "epochs": trainer.current_epoch,
+                    "global_steps": trainer.global_step,
+                },
+            )
             log.info("summary: %s", output_dir / "summary.json")
         return optimized
     except BaseException as error:
@@ -145,19 +154,24 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
         task = restore_task(checkpoint, OmegaConf.to_container(overrides, resolve=True) if overrides else None)
         validate_components(datamodule, task.model, task)
         pl.seed_everything(cfg.seed, workers=True)
-        trainer = build_trainer(cfg, callbacks=instantiate_group(cfg.get("callbacks")), loggers=instantiate_group(cfg.get("logger")))
+        trainer = build_trainer(
+            cfg, callbacks=instantiate_group(cfg.get("callbacks")), loggers=instantiate_group(cfg.get("logger"))
+        )
         trainer.test(task, datamodule=datamodule)
         metrics = final_metrics(trainer)
         if trainer.is_global_zero:
-            write_summary(output_dir, {
-                **run_info(cfg, status="completed", started=started),
-                "evaluated_checkpoint": str(Path(cfg.ckpt_path).resolve()),
-                "trained_config": checkpoint["recon"]["config"],
-                "model_family": task.model.__class__.__name__,
-                "data": datamodule.describe(),
-                "splits": {"test": datamodule.split_ids()["test"]},
-                "metrics": metrics,
-            })
+            write_summary(
+                output_dir,
+                {
+                    **run_info(cfg, status="completed", started=started),
+                    "evaluated_checkpoint": str(Path(cfg.ckpt_path).resolve()),
+                    "trained_config": checkpoint["recon"]["config"],
+                    "model_family": task.model.__class__.__name__,
+                    "data": datamodule.describe(),
+                    "splits": {"test": datamodule.split_ids()["test"]},
+                    "metrics": metrics,
+                },
+            )
         return metrics
     except BaseException as error:
         record_failure(output_dir, cfg, error, started)

@@ -1,13 +1,14 @@
-"""``python -m recon.slurm_preview [train overrides]``: print the sbatch script and the jobs a SLURM sweep
+"""``python -m recon.cli.slurm_preview [train overrides]``: print the sbatch script and the jobs a SLURM sweep
 (``python train.py -m hydra/launcher=slurm [overrides]``) would submit, without submitting anything."""
+
 import sys
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from recon.cli import CONFIG_DIR
-from recon.slurm import sbatch_script
+from recon.cli.resolvers import CONFIG_DIR, register_resolvers
+from recon.engine.slurm import sbatch_script
 
 
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:
@@ -19,6 +20,7 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 def preview(overrides: list[str]) -> str:
     overrides = [o for o in overrides if not o.startswith("hydra/launcher=")] + ["hydra/launcher=slurm"]
     jobs = sweep_jobs(overrides)
+    register_resolvers()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=jobs[0], return_hydra_config=True)
     lines = [sbatch_script(cfg.hydra.launcher, len(jobs)), f"# {len(jobs)} job(s), one array task each:"]

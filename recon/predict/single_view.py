@@ -11,10 +11,11 @@ with ``sample``, e.g. ``model=vae_points``) also draws ``samples`` shapes per im
 ``<stem>_samples.png`` (each sample from the camera and from the side).
 
 A stereo request (``left=... right=...``, or a checkpoint whose model has ``problem == "stereo"``) goes to
-:func:`recon.stereo_predict.predict_stereo`, which can also run a model without training (``model=sgbm``); a
+:func:`recon.predict.stereo.predict_stereo`, which can also run a model without training (``model=sgbm``); a
 multi-view request (``data=multi_view_<format>``, or a model with ``problem == "multi_view"``) goes to
-:func:`recon.multi_view_predict.predict_multi_view` (also ``model=plane_sweep``).
+:func:`recon.predict.multi_view.predict_multi_view` (also ``model=plane_sweep``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,11 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
 from torch.nn import functional as F
 
-from recon.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.data.synthetic.config import SyntheticConfig
+from recon.engine.checkpoint import inference_config, load_checkpoint, restore_task
 from recon.geometry.cameras import project
-from recon.multi_view_predict import predict_multi_view
-from recon.stereo_predict import model_problem, predict_stereo
+from recon.predict.multi_view import predict_multi_view
+from recon.predict.stereo import model_problem, predict_stereo
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import CMAP, point_cloud_figure, save_figure
 
@@ -64,8 +65,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"input image {path} cannot be decoded as an image: {e}") from None
     raise ValueError(f"input image {path}: unsupported image mode {mode!r} (use gray, RGB, RGBA or palette images)")
 
+
 def crop_box(h: int, w: int, H: int, W: int) -> tuple[int, int, int, int]:
-    """Largest centred ``(top, left, height, width)`` window of an ``h x w`` image with the aspect ratio of ``H x W``."""
+    """Largest centred ``(top, left, height, width)`` window of an ``h x w`` image with the aspect ratio of
+    ``H x W``."""
     if w * H > h * W:  # too wide: crop columns
         cw = max(1, round(h * W / H))
         return 0, (w - cw) // 2, h, cw
@@ -82,7 +85,7 @@ def crop_resize(image: np.ndarray, K: torch.Tensor | None, H: int, W: int) -> tu
     """
     h, w = image.shape[:2]
     top, left, ch, cw = crop_box(h, w, H, W)
-    crop = torch.from_numpy(np.ascontiguousarray(image[top:top + ch, left:left + cw])).permute(2, 0, 1)[None]
+    crop = torch.from_numpy(np.ascontiguousarray(image[top : top + ch, left : left + cw])).permute(2, 0, 1)[None]
     resized = F.interpolate(crop, size=(H, W), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
     if K is None:
         return resized, None
@@ -146,8 +149,10 @@ def model_source(cfg: DictConfig) -> tuple[dict | None, dict]:
     ckpt_path, model = cfg.get("ckpt_path") or None, cfg.get("model")
     if (ckpt_path is None) == (model is None):
         got = "both" if ckpt_path else "neither"
-        raise ValueError(f"give exactly one of ckpt_path=<trained checkpoint> and model=<name> (a model without "
-                         f"training, e.g. model=sgbm), got {got}")
+        raise ValueError(
+            f"give exactly one of ckpt_path=<trained checkpoint> and model=<name> (a model without "
+            f"training, e.g. model=sgbm), got {got}"
+        )
     if model is not None:
         return None, {"model": OmegaConf.to_container(model, resolve=True)}
     checkpoint = load_checkpoint(ckpt_path)
@@ -159,8 +164,8 @@ def model_source(cfg: DictConfig) -> tuple[dict | None, dict]:
 
 def predict(cfg: DictConfig) -> list[dict] | dict:
     """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``;
-    stereo requests go to :func:`~recon.stereo_predict.predict_stereo`, multi-view requests to
-    :func:`~recon.multi_view_predict.predict_multi_view` (their dict is returned).
+    stereo requests go to :func:`~recon.predict.stereo.predict_stereo`, multi-view requests to
+    :func:`~recon.predict.multi_view.predict_multi_view` (their dict is returned).
 
     Config keys: ``ckpt_path``; ``inputs`` (a path or a list of paths); ``intrinsics`` (``[fx, fy, cx, cy]`` in
     pixels of the given images, or null for the training field of view); ``output_dir``.
@@ -182,8 +187,10 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     if problem == "stereo" or cfg.get("left") is not None or cfg.get("right") is not None:
         return predict_stereo(cfg, checkpoint, config)
     if checkpoint is None:
-        raise ValueError(f"model={config['model']['_target_']} is a {problem} model: single-view predictions need "
-                         "ckpt_path=<trained checkpoint> (only stereo and multi-view models run from model=<name>)")
+        raise ValueError(
+            f"model={config['model']['_target_']} is a {problem} model: single-view predictions need "
+            "ckpt_path=<trained checkpoint> (only stereo and multi-view models run from model=<name>)"
+        )
     if cfg.get("inputs") is None:
         raise ValueError(f"{cfg.ckpt_path} is a {problem} model: give the images as inputs=[a.png,...]")
     synthetic = dict(config["data"].get("synthetic") or {})
@@ -225,8 +232,11 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
         samples = None
         if num_samples:
             generator = torch.Generator(device=device).manual_seed(int(cfg.get("seed", 0) or 0))
-            samples = model.sample(**{key: batch[key] for key in model.inputs}, k=num_samples,
-                                   generator=generator).float().cpu()
+            samples = (
+                model.sample(**{key: batch[key] for key in model.inputs}, k=num_samples, generator=generator)
+                .float()
+                .cpu()
+            )
 
     output_dir = Path(str(cfg.output_dir))
     results = []
@@ -235,14 +245,24 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
         p = p[finite]
         ply = _write_cloud(output_dir / f"{stem}.ply", p, image, K)
         png = save_figure(point_cloud_figure(image, None, p, K, title=path.name), output_dir / f"{stem}.png")
-        results.append({"input": path, "ply": ply, "png": png, "points": len(p),
-                        "dropped": int((~finite).sum()), "size": f"{W}x{H}"})
+        results.append(
+            {
+                "input": path,
+                "ply": ply,
+                "png": png,
+                "points": len(p),
+                "dropped": int((~finite).sum()),
+                "size": f"{W}x{H}",
+            }
+        )
         if samples is not None:
             drawn = [q[torch.isfinite(q).all(-1)] for q in samples[i]]
-            results[-1]["sample_plys"] = [_write_cloud(output_dir / f"{stem}_sample{k}.ply", q, image, K)
-                                          for k, q in enumerate(drawn)]
-            results[-1]["samples_png"] = save_figure(samples_figure(image, drawn, K, title=path.name),
-                                                     output_dir / f"{stem}_samples.png")
+            results[-1]["sample_plys"] = [
+                _write_cloud(output_dir / f"{stem}_sample{k}.ply", q, image, K) for k, q in enumerate(drawn)
+            ]
+            results[-1]["samples_png"] = save_figure(
+                samples_figure(image, drawn, K, title=path.name), output_dir / f"{stem}_samples.png"
+            )
     _print_table(results, cfg.ckpt_path)
     return results
 
@@ -277,14 +297,24 @@ def samples_figure(image: torch.Tensor, samples: Sequence[torch.Tensor], K: torc
         uv = project(torch.from_numpy(front)[None], K.float()[None])[0].numpy()
         order = np.argsort(-front[:, 2])
         top.imshow(img, alpha=0.3, interpolation="nearest")
-        top.scatter(uv[order, 0], uv[order, 1], c=front[order, 2], s=2, cmap=CMAP, vmin=vmin, vmax=vmax,
-                    linewidths=0, rasterized=True)
+        top.scatter(
+            uv[order, 0],
+            uv[order, 1],
+            c=front[order, 2],
+            s=2,
+            cmap=CMAP,
+            vmin=vmin,
+            vmax=vmax,
+            linewidths=0,
+            rasterized=True,
+        )
         top.set_xlim(-0.5, W - 0.5)
         top.set_ylim(H - 0.5, -0.5)
         top.set_title(f"sample {k}", fontsize=9)
         order = np.argsort(q[:, 0])
-        side.scatter(q[order, 2], q[order, 1], c=q[order, 2], s=2, cmap=CMAP, vmin=vmin, vmax=vmax, linewidths=0,
-                     rasterized=True)
+        side.scatter(
+            q[order, 2], q[order, 1], c=q[order, 2], s=2, cmap=CMAP, vmin=vmin, vmax=vmax, linewidths=0, rasterized=True
+        )
         side.set_xlim(centre[2] - half, centre[2] + half)
         side.set_ylim(centre[1] + half, centre[1] - half)
         side.set_title("side view", fontsize=9)
@@ -307,7 +337,10 @@ def _print_table(results: list[dict], ckpt_path) -> None:
         points = f"{r['points']}" + (f" ({r['dropped']} non-finite dropped)" if r["dropped"] else "")
         table.add_row(str(r["input"]), points, str(r["ply"]), str(r["png"]))
         if "sample_plys" in r:
-            table.add_row("", f"{len(r['sample_plys'])} samples", str(r["sample_plys"][0].parent / "*_sample*.ply"),
-                          str(r["samples_png"]))
+            table.add_row(
+                "",
+                f"{len(r['sample_plys'])} samples",
+                str(r["sample_plys"][0].parent / "*_sample*.ply"),
+                str(r["samples_png"]),
+            )
     Console().print(table)
-

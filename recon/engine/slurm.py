@@ -2,11 +2,13 @@
 
 Print the sbatch script and parameters a sweep would submit, without a cluster::
 
-    python -m recon.slurm_preview model=cnn_points,cnn_fold trainer=ddp trainer.devices=4 hydra.launcher.partition=gpu
+    python -m recon.cli.slurm_preview model=cnn_points,cnn_fold trainer=ddp trainer.devices=4 \
+        hydra.launcher.partition=gpu
 
 Lightning runs one process per GPU: the launcher config asks SLURM for ``trainer.devices`` tasks per node and, on
 GPU trainers, as many GPUs, so Lightning's SLURM environment finds its ranks (no subprocess launching).
 """
+
 from unittest import mock
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,8 +19,10 @@ GPU_ACCELERATORS = ("gpu", "cuda")
 def slurm_tasks(devices) -> int:
     """``${recon_slurm_tasks:${trainer.devices}}``: one SLURM task per device; devices must be a count here."""
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"trainer.devices={devices!r}: on SLURM give the number of devices per node "
-                         f"(e.g. trainer.devices=4), SLURM starts one task per device")
+        raise ValueError(
+            f"trainer.devices={devices!r}: on SLURM give the number of devices per node "
+            f"(e.g. trainer.devices=4), SLURM starts one task per device"
+        )
     return devices
 
 
@@ -36,8 +40,9 @@ def submitit_executor(launcher: DictConfig):
     params = OmegaConf.to_container(launcher, resolve=True)
     params.pop("_target_", None)
     with mock.patch.object(submitit.SlurmExecutor, "affinity", return_value=1):
-        executor = submitit.AutoExecutor(folder=params.pop("submitit_folder"), cluster="slurm",
-                                         slurm_max_num_timeout=params.pop("max_num_timeout"))
+        executor = submitit.AutoExecutor(
+            folder=params.pop("submitit_folder"), cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout")
+        )
     shared = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{key if key in shared else f"slurm_{key}": value for key, value in params.items()})
     return executor

@@ -1,4 +1,5 @@
-"""Console entry points: recon-train, recon-eval, recon-predict (thin Hydra wrappers around the runner)."""
+"""Console entry points recon-train, recon-eval, recon-predict: thin Hydra mains around the engine."""
+
 import logging
 import math
 import os
@@ -12,19 +13,12 @@ import rich.tree
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from recon.precision import gpu_precision
-from recon.resume import run_dir_for
-from recon.slurm import slurm_gpus, slurm_tasks
-from recon.sweep import in_multirun, sweep_group
-from recon.summary import describe_error, record_failure
+from recon.cli.resolvers import CONFIG_DIR, register_resolvers
+from recon.engine.summary import describe_error, record_failure
+from recon.engine.sweep import in_multirun
 
 log = logging.getLogger(__name__)
-OmegaConf.register_new_resolver("recon_run_dir", run_dir_for, replace=True)
-OmegaConf.register_new_resolver("recon_sweep_group", sweep_group, replace=True)
-OmegaConf.register_new_resolver("recon_slurm_tasks", slurm_tasks, replace=True)
-OmegaConf.register_new_resolver("recon_gpu_precision", gpu_precision, replace=True)
-OmegaConf.register_new_resolver("recon_slurm_gpus", slurm_gpus, replace=True)
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+register_resolvers()
 FIRST = ("data", "model", "task", "trainer", "callbacks", "logger", "paths")
 
 
@@ -47,7 +41,7 @@ def show_config(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    from recon.runner import train as run_train
+    from recon.engine.runner import train as run_train
 
     try:
         show_config(cfg)
@@ -58,14 +52,17 @@ def train(cfg: DictConfig) -> float | None:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         if not (run_dir / "summary.json").exists():  # failed before the runner could record it
             record_failure(run_dir, cfg, error, started=time.time())
-        log.error("job failed, the sweep goes on: %s (traceback: %s)", describe_error(error).replace("\n", " "),
-                  run_dir / "error.txt")
+        log.error(
+            "job failed, the sweep goes on: %s (traceback: %s)",
+            describe_error(error).replace("\n", " "),
+            run_dir / "error.txt",
+        )
         return math.nan
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def evaluate(cfg: DictConfig) -> None:
-    from recon.runner import evaluate as run_evaluate
+    from recon.engine.runner import evaluate as run_evaluate
 
     show_config(cfg)
     run_evaluate(cfg)
@@ -73,6 +70,6 @@ def evaluate(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def predict(cfg: DictConfig) -> None:
-    from recon.predict import predict as run_predict
+    from recon.predict.single_view import predict as run_predict
 
     run_predict(cfg)

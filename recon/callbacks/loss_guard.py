@@ -1,4 +1,5 @@
 """Stop training at the first non-finite loss, before it reaches the weights or a checkpoint."""
+
 import math
 
 import pytorch_lightning as pl
@@ -30,6 +31,8 @@ class FiniteLossGuard(pl.Callback):
         where = f"epoch {trainer.current_epoch}, global step {trainer.global_step}, batch {self.batch_idx}"
         items = f" (dataset items {self.items})" if self.items is not None else ""
         own = f"loss {value}" if not math.isfinite(value) else "loss finite here, non-finite on another process"
-        raise NonFiniteLossError(f"non-finite training loss at {where}{items}: {own}. Training stopped; the last "
-                                 f"checkpoint written before this step is intact (lower task.optimizer.lr, or set "
-                                 f"trainer.gradient_clip_val, or check these items for bad values)")
+        raise NonFiniteLossError(
+            f"non-finite training loss at {where}{items}: {own}. Training stopped; the last "
+            f"checkpoint written before this step is intact (lower task.optimizer.lr, or set "
+            f"trainer.gradient_clip_val, or check these items for bad values)"
+        )

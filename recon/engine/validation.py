@@ -1,4 +1,5 @@
 """Checks that run before any rendering or training, so a bad config fails in seconds with a clear message."""
+
 import os
 import uuid
 from pathlib import Path
@@ -22,8 +23,10 @@ def _problem_of(cfg: DictConfig, key: str) -> str:
         raise ConfigError(f"{key}._target_ = {node._target_!r} cannot be imported: {e}") from None
     problem = getattr(cls, "problem", None)
     if problem is None:
-        raise ConfigError(f"{key}._target_ = {node._target_!r} does not declare which problem it solves "
-                          f"(class attribute `problem`, e.g. 'single_view')")
+        raise ConfigError(
+            f"{key}._target_ = {node._target_!r} does not declare which problem it solves "
+            f"(class attribute `problem`, e.g. 'single_view')"
+        )
     return problem
 
 
@@ -42,9 +45,11 @@ def validate_components(datamodule, model, task) -> None:
         raise ConfigError(f"incompatible components: {problems}")
     data_range, model_range = getattr(datamodule, "max_disparity", None), getattr(model, "max_disparity", None)
     if data_range is not None and model_range is not None and float(data_range) > float(model_range):
-        raise ConfigError(f"data.max_disparity = {float(data_range):g} exceeds model.max_disparity = "
-                          f"{float(model_range):g}: the model cannot predict the data's disparities; raise "
-                          "model.max_disparity (a trained model keeps its own) or evaluate on data whose range it covers")
+        raise ConfigError(
+            f"data.max_disparity = {float(data_range):g} exceeds model.max_disparity = "
+            f"{float(model_range):g}: the model cannot predict the data's disparities; raise "
+            "model.max_disparity (a trained model keeps its own) or evaluate on data whose range it covers"
+        )
     if getattr(model, "trainable", True) is False:
         return
     batch = datamodule.example_batch(2)
@@ -53,9 +58,11 @@ def validate_components(datamodule, model, task) -> None:
     try:
         with torch.no_grad():
             task.losses(task(batch), batch)
-    except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"model {type(model).__name__} cannot run on {type(datamodule).__name__} batches "
-                          f"({ {k: tuple(v.shape) for k, v in batch.items()} }): {e}") from e
+    except Exception as e:
+        raise ConfigError(
+            f"model {type(model).__name__} cannot run on {type(datamodule).__name__} batches "
+            f"({ {k: tuple(v.shape) for k, v in batch.items()} }): {e}"
+        ) from e
     finally:
         task.train(training)
 
@@ -69,7 +76,8 @@ def check_output_dir(path: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f"output directory {path} is not writable (set paths.log_dir or hydra.run.dir): "
-                          f"{e.strerror or e}") from None
+        raise ConfigError(
+            f"output directory {path} is not writable (set paths.log_dir or hydra.run.dir): {e.strerror or e}"
+        ) from None
     if not os.access(path, os.W_OK):
         raise ConfigError(f"output directory {path} is not writable")

@@ -1,12 +1,13 @@
 """recon-compare's outputs: results.md, results.csv, runs.csv, plots (all replaced atomically) and stdout."""
+
 import csv
 import io
 import math
 from collections import Counter
 from pathlib import Path
 
-from recon.compare import Study, direction
-from recon.summary import write_text_atomic
+from recon.compare.study import Study, direction
+from recon.io import write_text_atomic
 
 ARROWS = {"min": "↓", "max": "↑", None: ""}
 
@@ -35,14 +36,18 @@ def best_rows(study: Study) -> dict[str, set[int]]:
 
 def table(study: Study) -> tuple[list[str], list[list[str]], dict[str, set[int]]]:
     """Header, cells (plain text) and the best row indices per metric."""
-    header = (["group", "kind", "n", "seeds"] + [f"{m} {ARROWS[direction(m)]}".strip() for m in study.metrics]
-              + ["wall time (s)"])
+    header = (
+        ["group", "kind", "n", "seeds"]
+        + [f"{m} {ARROWS[direction(m)]}".strip() for m in study.metrics]
+        + ["wall time (s)"]
+    )
     cells = []
     for row in study.rows:
         wall = f"{row.wall_time_s:.1f}" if math.isfinite(row.wall_time_s) else "–"
         seeds = "–" if row.kind == "reference" else ", ".join(str(s) for s in row.seeds)
-        cells.append([row.label, row.kind, str(row.n), seeds]
-                     + [fmt_stat(*row.stats[m], row.n) for m in study.metrics] + [wall])
+        cells.append(
+            [row.label, row.kind, str(row.n), seeds] + [fmt_stat(*row.stats[m], row.n) for m in study.metrics] + [wall]
+        )
     return header, cells, best_rows(study)
 
 
@@ -71,16 +76,20 @@ def markdown(study: Study, plots: list[Path], out: Path) -> str:
     first_metric = len(header) - len(study.metrics) - 1
     n_included = len(study.included)
     ts = study.test_set
-    lines = [f"# recon-compare: `{study.root.name or study.root}`", "",
-             f"{n_included} of {len(study.runs) + len(study.skipped)} runs compared, grouped by "
-             f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
-             "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
-             "↓ lower is better, ↑ higher is better; best mean per column in bold. "
-             "Baselines are non-learned models; the reference row is the non-learned reference every test "
-             "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
-             "occupancy grid; stereo: OpenCV SGBM), over all compared runs.", "",
-             "| " + " | ".join(_md_escape(h) for h in header) + " |",
-             "|" + "|".join("---" if i < first_metric else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        f"# recon-compare: `{study.root.name or study.root}`",
+        "",
+        f"{n_included} of {len(study.runs) + len(study.skipped)} runs compared, grouped by "
+        f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
+        "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
+        "↓ lower is better, ↑ higher is better; best mean per column in bold. "
+        "Baselines are non-learned models; the reference row is the non-learned reference every test "
+        "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
+        "occupancy grid; stereo: OpenCV SGBM), over all compared runs.",
+        "",
+        "| " + " | ".join(_md_escape(h) for h in header) + " |",
+        "|" + "|".join("---" if i < first_metric else "---:" for i in range(len(header))) + "|",
+    ]
     for i, row_cells in enumerate(cells):
         out_cells = []
         for j, cell in enumerate(row_cells):
@@ -93,8 +102,11 @@ def markdown(study: Study, plots: list[Path], out: Path) -> str:
         lines += ["", "## ⚠ Excluded / flagged", ""]
         lines += [f"- `{path}`: **{what}** — {_md_escape(why)}" for path, what, why in items]
         if any(what == "excluded" and "status" not in why for _, what, why in items):
-            lines += ["", "Runs on another test set than the majority are left out of the table; "
-                          "`--allow-mismatch` includes them."]
+            lines += [
+                "",
+                "Runs on another test set than the majority are left out of the table; "
+                "`--allow-mismatch` includes them.",
+            ]
     if study.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in study.notes]
     if plots:
@@ -106,8 +118,10 @@ def markdown(study: Study, plots: list[Path], out: Path) -> str:
 def results_csv(study: Study) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["group", "kind", "model_family", "n", "seeds", "wall_time_s_mean"]
-                    + [f"{m}_{s}" for m in study.metrics for s in ("mean", "std", "n")])
+    writer.writerow(
+        ["group", "kind", "model_family", "n", "seeds", "wall_time_s_mean"]
+        + [f"{m}_{s}" for m in study.metrics for s in ("mean", "std", "n")]
+    )
     for row in study.rows:
         stats = [v for m in study.metrics for v in (_num(row.stats[m][0]), _num(row.stats[m][1]), row.stats[m][2])]
         seeds = "" if row.kind == "reference" else " ".join(str(s) for s in row.seeds)
@@ -120,16 +134,44 @@ def runs_csv(study: Study) -> str:
     label = {id(r): r.label for r in study.included}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["summary", "status", "included", "group", "model_family", "trainable", "seed", "wall_time_s",
-                     "epochs", "n_test", "generator_hash", "reason"] + study.metrics + references)
+    writer.writerow(
+        [
+            "summary",
+            "status",
+            "included",
+            "group",
+            "model_family",
+            "trainable",
+            "seed",
+            "wall_time_s",
+            "epochs",
+            "n_test",
+            "generator_hash",
+            "reason",
+        ]
+        + study.metrics
+        + references
+    )
     for path, why in study.skipped:
         writer.writerow([_rel(path, study.root), "unreadable", "no", "", "", "", "", "", "", "", "", why])
     for run in study.runs:
-        writer.writerow([_rel(run.path, study.root), run.status, "yes" if run.included else "no",
-                         label.get(id(run), ""), run.family, run.trainable, run.seed, run.summary.get("wall_time_s", ""),
-                         run.summary.get("epochs", ""), len(run.test_ids()),
-                         (run.summary.get("data") or {}).get("generator_hash", ""), run.reason]
-                        + [run.metrics.get(m, "") for m in study.metrics + references])
+        writer.writerow(
+            [
+                _rel(run.path, study.root),
+                run.status,
+                "yes" if run.included else "no",
+                label.get(id(run), ""),
+                run.family,
+                run.trainable,
+                run.seed,
+                run.summary.get("wall_time_s", ""),
+                run.summary.get("epochs", ""),
+                len(run.test_ids()),
+                (run.summary.get("data") or {}).get("generator_hash", ""),
+                run.reason,
+            ]
+            + [run.metrics.get(m, "") for m in study.metrics + references]
+        )
     return buf.getvalue()
 
 
@@ -148,15 +190,17 @@ def write_study(study: Study, out: Path, curves: list[str] | None = None, plots:
     out = Path(out)
     figures = []
     if plots:
-        from recon.compare_plots import plot_curves, plot_metric
+        from recon.compare.plots import plot_curves, plot_metric
 
         for metric in study.metrics:
             figures.append(plot_metric(study.rows, metric, direction(metric), out / "plots" / f"{_slug(metric)}.png"))
         for column in curves or default_curves(study):
             figures.append(plot_curves(study.rows, column, out / "plots" / f"curve_{_slug(column)}.png"))
         figures = [f for f in figures if f is not None]
-    written = [write_text_atomic(out / "results.csv", results_csv(study)),
-               write_text_atomic(out / "runs.csv", runs_csv(study))]
+    written = [
+        write_text_atomic(out / "results.csv", results_csv(study)),
+        write_text_atomic(out / "runs.csv", runs_csv(study)),
+    ]
     written.append(write_text_atomic(out / "results.md", markdown(study, figures, out)))
     return written + figures
 
@@ -177,12 +221,16 @@ def print_study(study: Study, written: list[Path]) -> None:
         console = Console(width=max(console.width, 200))
     header, cells, best = table(study)
     if all(m.startswith("test/") for m in study.metrics):
-        header = [h[len("test/"):] if h.startswith("test/") else h for h in header]
+        header = [h[len("test/") :] if h.startswith("test/") else h for h in header]
     first_metric = len(header) - len(study.metrics) - 1
     ts = study.test_set
-    console.print(escape(f"{study.root}: {len(study.included)} runs on a test set of {ts.get('n_test')} "
-                         f"(data {ts.get('generator_hash')}); test metrics, mean ± sample std (ddof=1) over runs; "
-                         f"best in bold" + (" (*)" if plain else "")))
+    console.print(
+        escape(
+            f"{study.root}: {len(study.included)} runs on a test set of {ts.get('n_test')} "
+            f"(data {ts.get('generator_hash')}); test metrics, mean ± sample std (ddof=1) over runs; "
+            f"best in bold" + (" (*)" if plain else "")
+        )
+    )
     rich_table = Table()
     for j, h in enumerate(header):
         rich_table.add_column(escape(h), justify="right" if j >= first_metric or j == 2 else "left")

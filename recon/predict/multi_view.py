@@ -19,6 +19,7 @@ nothing. Outputs in ``output_dir`` at the items' resolution, ``<view>`` being th
 
 and a table is printed.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,6 +27,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
@@ -33,16 +35,14 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from recon.checkpoint import restore_task
+from recon.engine.checkpoint import restore_task
 from recon.geometry.cameras import project, transform_points
 from recon.geometry.fusion import fuse_depth_maps
-from recon.stereo_predict import _write_pfm, _write_png, model_problem
+from recon.predict.stereo import _write_pfm, _write_png, model_problem
 from recon.tasks.multi_view import check_prediction
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import _image_hwc, save_figure
 from recon.viz.multi_view import DEPTH_CMAP
-
-import matplotlib.pyplot as plt  # noqa: E402  (after recon.viz.figures selected the Agg backend)
 
 FUSION = {"confidence": 0.3, "min_views": 2, "pixel_threshold": 1.0, "relative_depth": 0.01, "average": True}
 
@@ -52,23 +52,32 @@ def check_request(cfg: DictConfig, checkpoint: dict | None, config: dict, source
     ``data`` names a multi-view datamodule, without single-view ``inputs`` or stereo ``left``/``right``."""
     problem = model_problem(config["model"])
     if problem != "multi_view":
-        raise ValueError(f"{source} is a {problem} model, not multi-view: data=multi_view_<format> needs a multi-view "
-                         "checkpoint or model=plane_sweep")
+        raise ValueError(
+            f"{source} is a {problem} model, not multi-view: data=multi_view_<format> needs a multi-view "
+            "checkpoint or model=plane_sweep"
+        )
     if checkpoint is None and getattr(get_class(config["model"]["_target_"]), "trainable", True):
-        raise ValueError(f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
-                         "(e.g. model=plane_sweep) run from model=<name>")
+        raise ValueError(
+            f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
+            "(e.g. model=plane_sweep) run from model=<name>"
+        )
     for key in ("inputs", "left", "right"):
         if cfg.get(key) is not None:
-            raise ValueError(f"{source} is a multi-view model: give the image set as data=multi_view_<format>, "
-                             f"not {key}")
+            raise ValueError(
+                f"{source} is a multi-view model: give the image set as data=multi_view_<format>, not {key}"
+            )
     data = cfg.get("data")
     if data is None or "_target_" not in data:
-        raise ValueError(f"{source} is a multi-view model: give the calibrated image set as data=multi_view_<format> "
-                         "data.root=<folder> (e.g. data=multi_view_dino)")
+        raise ValueError(
+            f"{source} is a multi-view model: give the calibrated image set as data=multi_view_<format> "
+            "data.root=<folder> (e.g. data=multi_view_dino)"
+        )
     data_problem = getattr(get_class(data._target_), "problem", None)
     if data_problem != "multi_view":
-        raise ValueError(f"data={data._target_.rsplit('.', 1)[-1]} is {data_problem} data: give a multi-view image "
-                         "set, data=multi_view_<format>")
+        raise ValueError(
+            f"data={data._target_.rsplit('.', 1)[-1]} is {data_problem} data: give a multi-view image "
+            "set, data=multi_view_<format>"
+        )
 
 
 def fusion_settings(cfg: DictConfig) -> dict:
@@ -87,9 +96,13 @@ def fusion_settings(cfg: DictConfig) -> dict:
     for key in ("pixel_threshold", "relative_depth"):
         if not float(f[key]) > 0:
             raise ValueError(f"fusion.{key} must be > 0, got {f[key]}")
-    return {"confidence_threshold": float(f["confidence"]), "min_views": int(f["min_views"]),
-            "pixel_threshold": float(f["pixel_threshold"]), "relative_depth_threshold": float(f["relative_depth"]),
-            "average": bool(f["average"])}
+    return {
+        "confidence_threshold": float(f["confidence"]),
+        "min_views": int(f["min_views"]),
+        "pixel_threshold": float(f["pixel_threshold"]),
+        "relative_depth_threshold": float(f["relative_depth"]),
+        "average": bool(f["average"]),
+    }
 
 
 def load_datamodule(cfg: DictConfig):
@@ -131,8 +144,9 @@ def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
     return (cmap(np.clip(shown, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
 
 
-def fused_figure(points: torch.Tensor, colors: torch.Tensor, image: torch.Tensor, K: torch.Tensor,
-                 T_cw: torch.Tensor, title: str):
+def fused_figure(
+    points: torch.Tensor, colors: torch.Tensor, image: torch.Tensor, K: torch.Tensor, T_cw: torch.Tensor, title: str
+):
     """``image | fused cloud`` through the image's camera: ``points (N, 3)`` world frame, projected with ``K (3, 3)``
     and ``T_cw (4, 4)``, drawn far to near (painter's algorithm: nearer points cover farther ones) as squares of
     about 1.5 pixels in their ``colors (N, 3)`` on black; ``image (3, H, W)``."""
@@ -147,8 +161,15 @@ def fused_figure(points: torch.Tensor, colors: torch.Tensor, image: torch.Tensor
     axes[0].set_title(f"input view ({W}x{H})", fontsize=9)
     axes[1].set_facecolor("black")
     pixel_points = 72.0 * panel / W
-    axes[1].scatter(uv[order, 0], uv[order, 1], c=colors[front].numpy()[order].clip(0, 1),
-                    s=(1.5 * pixel_points) ** 2, marker="s", linewidths=0, rasterized=True)
+    axes[1].scatter(
+        uv[order, 0],
+        uv[order, 1],
+        c=colors[front].numpy()[order].clip(0, 1),
+        s=(1.5 * pixel_points) ** 2,
+        marker="s",
+        linewidths=0,
+        rasterized=True,
+    )
     axes[1].set_title(f"fused cloud ({len(points)} points) from this camera", fontsize=9)
     for ax in axes:
         ax.set_xlim(-0.5, W - 0.5), ax.set_ylim(H - 0.5, -0.5), ax.set_aspect("equal")
@@ -192,7 +213,7 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
             confidence = out.get("confidence")
             confidences.append(torch.ones_like(depth) if confidence is None else confidence.float().cpu()[0])
             Ks.append(item["K"][0]), poses.append(item["T_cw"][0]), images.append(item["images"][0])
-    depth, confidence = torch.stack(depths), torch.stack(confidences).nan_to_num(0.0)   # (V, 1, H, W)
+    depth, confidence = torch.stack(depths), torch.stack(confidences).nan_to_num(0.0)  # (V, 1, H, W)
     K, T_cw, image = torch.stack(Ks), torch.stack(poses), torch.stack(images)
     points, colors = fuse_depth_maps(depth, K, T_cw, image, confidence, **fusion)
     seconds = time.perf_counter() - started
@@ -204,17 +225,29 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
     for i, stem in enumerate(output_stems(ids)):
         s, indices, (near, far) = dataset.items[i]
         d = depth[i, 0].numpy()
-        views.append({
-            "id": ids[i], "sources": [dataset.sets[s].cameras[v].id for v in indices[1:]],
-            "depth_range": (near, far), "median_depth": float(np.median(d[d > 0])) if (d > 0).any() else math.nan,
-            "depth": _write_pfm(out / "depth" / f"{stem}.pfm", d),
-            "depth_png": _write_png(out / "depth" / f"{stem}.png", colorize_depth(d, near, far)),
-            "confidence_png": _write_png(out / "confidence" / f"{stem}.png",
-                                         (confidence[i, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)),
-        })
+        views.append(
+            {
+                "id": ids[i],
+                "sources": [dataset.sets[s].cameras[v].id for v in indices[1:]],
+                "depth_range": (near, far),
+                "median_depth": float(np.median(d[d > 0])) if (d > 0).any() else math.nan,
+                "depth": _write_pfm(out / "depth" / f"{stem}.pfm", d),
+                "depth_png": _write_png(out / "depth" / f"{stem}.png", colorize_depth(d, near, far)),
+                "confidence_png": _write_png(
+                    out / "confidence" / f"{stem}.png",
+                    (confidence[i, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8),
+                ),
+            }
+        )
     ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
-    result = {"views": views, "size": f"{W}x{H}", "points": len(points), "ply": ply,
-              "png": save_figure(figure, out / "fused.png"), "seconds": seconds}
+    result = {
+        "views": views,
+        "size": f"{W}x{H}",
+        "points": len(points),
+        "ply": ply,
+        "png": save_figure(figure, out / "fused.png"),
+        "seconds": seconds,
+    }
     _print_table(result, confidence, fusion["confidence_threshold"], source, out)
     return result
 
@@ -223,14 +256,23 @@ def _print_table(r: dict, confidence: torch.Tensor, threshold: float, source: st
     from rich.console import Console
     from rich.table import Table
 
-    fused = f"{r['points']} fused points -> {r['ply'].name}" if r["ply"] else \
-        "no fused point (lower fusion.confidence or fusion.min_views)"
-    table = Table(title=f"recon-predict (multi-view): {source}",
-                  caption=f"{r['size']} (WxH), {r['seconds']:.1f} s; {fused}; written to {out}")
+    fused = (
+        f"{r['points']} fused points -> {r['ply'].name}"
+        if r["ply"]
+        else "no fused point (lower fusion.confidence or fusion.min_views)"
+    )
+    table = Table(
+        title=f"recon-predict (multi-view): {source}",
+        caption=f"{r['size']} (WxH), {r['seconds']:.1f} s; {fused}; written to {out}",
+    )
     for column in ("view", "sources", "depth range", "median depth", f"confidence >= {threshold:g}"):
         table.add_column(column)
     for v, c in zip(r["views"], confidence):  # ids shown as file stems
-        table.add_row(v["depth"].stem, " ".join(output_stems(v["sources"])),
-                      "{:.4g} .. {:.4g}".format(*v["depth_range"]), f"{v['median_depth']:.4g}",
-                      f"{100 * float((c >= threshold).float().mean()):.1f}%")
+        table.add_row(
+            v["depth"].stem,
+            " ".join(output_stems(v["sources"])),
+            "{:.4g} .. {:.4g}".format(*v["depth_range"]),
+            f"{v['median_depth']:.4g}",
+            f"{100 * float((c >= threshold).float().mean()):.1f}%",
+        )
     Console().print(table)

@@ -1,34 +1,19 @@
 """Figures for recon-compare: a metric per group (mean ± std, runs as dots) and learning curves per group."""
+
 import csv
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from recon.viz.figures import save_figure
 
 COLORS = {"learned": "C0", "baseline": "0.1", "reference": "0.5"}  # learned curves take C0, C1, ...; lines stay grey
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Save as PNG through a temporary file in the same folder, so ``path`` is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return path
 
 
 def plot_metric(rows, metric: str, better: str | None, path: Path) -> Path | None:
@@ -49,7 +34,7 @@ def plot_metric(rows, metric: str, better: str | None, path: Path) -> Path | Non
     ax.set_title("mean ± sample std over runs; dots: single runs", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def find_metrics_csv(run_dir: Path) -> Path | None:
@@ -120,7 +105,9 @@ def plot_curves(rows, column: str, path: Path) -> Path | None:
             values = [r.metrics[key] for r in row.runs if isinstance(r.metrics.get(key), (int, float))]
             if values:
                 style = "--" if row.kind == "reference" else ":"
-                ax.axhline(float(np.mean(values)), lw=1.2, color=COLORS[row.kind], ls=style, label=f"{row.label} (test)")
+                ax.axhline(
+                    float(np.mean(values)), lw=1.2, color=COLORS[row.kind], ls=style, label=f"{row.label} (test)"
+                )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epochs trained")
     ax.set_ylabel(column)
@@ -128,4 +115,4 @@ def plot_curves(rows, column: str, path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=110)

@@ -1,4 +1,5 @@
 """Lightning's CSV logger, continued instead of wiped when a run resumes in its own directory."""
+
 import csv
 
 from pytorch_lightning.loggers import CSVLogger

@@ -1,37 +1,18 @@
-"""Multirun support: failure isolation for sweep jobs and the end-of-sweep report.
+"""Hydra callback: the end-of-sweep report ``sweep_report.json`` listing every job's status."""
 
-A job that fails inside a multirun has already recorded its traceback (``error.txt``) and a ``failed`` summary in
-its own run dir (see :func:`recon.summary.record_failure`); :func:`in_multirun` lets the CLI return ``nan`` instead
-of re-raising, so Hydra's sweepers go on with the other jobs (Optuna counts a ``nan`` trial as failed).
-:class:`SweepReport` then lists every job's status at the end of the sweep and exits non-zero if any failed.
-"""
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from recon.summary import write_json_atomic
+from recon.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 REPORT = "sweep_report.json"
-
-
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def sweep_group(task_name: str) -> str | None:
-    """``<task name>/<sweep dir name>`` inside a multirun (every job of a sweep shares it), else ``None``.
-    Registered as the ``${recon_sweep_group:${task_name}}`` resolver, the wandb logger's ``group``."""
-    if not in_multirun():
-        return None
-    return f"{task_name}/{Path(HydraConfig.get().sweep.dir).name}"
 
 
 def job_statuses(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -42,8 +23,11 @@ def job_statuses(sweep_dir: Path) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"run_dir": str(run_dir), "status": "unknown"}
         try:
             summary = json.loads((run_dir / "summary.json").read_text())
-            entry.update(status=summary.get("status", "unknown"), error=summary.get("error"),
-                         overrides=summary.get("job", {}).get("overrides"))
+            entry.update(
+                status=summary.get("status", "unknown"),
+                error=summary.get("error"),
+                overrides=summary.get("job", {}).get("overrides"),
+            )
         except (OSError, ValueError) as e:
             entry["error"] = f"no readable summary.json ({type(e).__name__})"
         jobs.append(entry)
@@ -68,7 +52,11 @@ class SweepReport(Callback):
             log.info("sweep finished: all %d jobs completed (%s)", len(jobs), sweep_dir / REPORT)
             return
         lines = [f"  {job['run_dir']}: {(job.get('error') or job['status']).splitlines()[0]}" for job in failed]
-        log.error("sweep finished: %d of %d jobs failed (tracebacks in each run dir's error.txt):\n%s",
-                  len(failed), len(jobs), "\n".join(lines))
+        log.error(
+            "sweep finished: %d of %d jobs failed (tracebacks in each run dir's error.txt):\n%s",
+            len(failed),
+            len(jobs),
+            "\n".join(lines),
+        )
         if self.fail_on_error:
             sys.exit(1)

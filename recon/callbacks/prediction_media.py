@@ -1,4 +1,5 @@
 """Lightning callbacks of recon."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,7 @@ from recon.viz.stereo import disparity_figure
 
 
 def _rgb(hex_color: str) -> np.ndarray:
-    return np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255.0
+    return np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.float64) / 255.0
 
 
 class PredictionMedia(pl.Callback):
@@ -54,8 +55,15 @@ class PredictionMedia(pl.Callback):
         self.written = []
 
     @torch.no_grad()
-    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int,
-                          dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs,
+        batch,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         missing = self.num_samples - len(self.written)
         if missing <= 0 or not trainer.is_global_zero:
             return
@@ -73,19 +81,31 @@ class PredictionMedia(pl.Callback):
         gt = sub["points"].float()
         chamfer = chamfer_distances(pred, gt)["chamfer_l1"]
         for j in range(n):
-            self._write_and_log(trainer, len(self.written), sub["image"][j], gt[j], pred[j], sub["K"][j],
-                                float(chamfer[j]))
+            self._write_and_log(
+                trainer, len(self.written), sub["image"][j], gt[j], pred[j], sub["K"][j], float(chamfer[j])
+            )
 
-    def _write_and_log(self, trainer: pl.Trainer, i: int, image: torch.Tensor, gt: torch.Tensor, pred: torch.Tensor,
-                       K: torch.Tensor, chamfer_l1: float) -> None:
+    def _write_and_log(
+        self,
+        trainer: pl.Trainer,
+        i: int,
+        image: torch.Tensor,
+        gt: torch.Tensor,
+        pred: torch.Tensor,
+        K: torch.Tensor,
+        chamfer_l1: float,
+    ) -> None:
         gt, pred = gt.cpu().numpy(), pred.cpu().numpy()
         fig = point_cloud_figure(image, gt, pred, K, title=f"test sample {i}", metrics={"Chamfer-L1": chamfer_l1})
         pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
         paths = {
             "figure": save_figure(fig, self.output_dir / f"test_{i}.png"),
-            "pred": write_point_cloud(self.output_dir / f"test_{i}_pred.ply", pred,
-                                      np.broadcast_to(_rgb(PRED_COLOR), pred.shape)),
-            "gt": write_point_cloud(self.output_dir / f"test_{i}_gt.ply", gt, np.broadcast_to(_rgb(GT_COLOR), gt.shape)),
+            "pred": write_point_cloud(
+                self.output_dir / f"test_{i}_pred.ply", pred, np.broadcast_to(_rgb(PRED_COLOR), pred.shape)
+            ),
+            "gt": write_point_cloud(
+                self.output_dir / f"test_{i}_gt.ply", gt, np.broadcast_to(_rgb(GT_COLOR), gt.shape)
+            ),
         }
         self.written.append(paths)
 
@@ -93,25 +113,38 @@ class PredictionMedia(pl.Callback):
             if isinstance(logger, WandbLogger):
                 import wandb
 
-                cloud = np.concatenate([
-                    np.concatenate([gt, np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape)], axis=1),
-                    np.concatenate([pred, np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape)], axis=1),
-                ])
-                logger.experiment.log({
-                    f"test/media/pointcloud_{i}": wandb.Object3D(cloud),
-                    f"test/media/figure_{i}": wandb.Image(str(paths["figure"]), caption=f"Chamfer-L1 {chamfer_l1:.4g}"),
-                    "trainer/global_step": trainer.global_step,
-                })
+                cloud = np.concatenate(
+                    [
+                        np.concatenate([gt, np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape)], axis=1),
+                        np.concatenate([pred, np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape)], axis=1),
+                    ]
+                )
+                logger.experiment.log(
+                    {
+                        f"test/media/pointcloud_{i}": wandb.Object3D(cloud),
+                        f"test/media/figure_{i}": wandb.Image(
+                            str(paths["figure"]), caption=f"Chamfer-L1 {chamfer_l1:.4g}"
+                        ),
+                        "trainer/global_step": trainer.global_step,
+                    }
+                )
             elif isinstance(logger, TensorBoardLogger):
                 writer = logger.experiment
-                writer.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1), trainer.global_step,
-                                 dataformats="CHW")
+                writer.add_image(
+                    f"test/media/figure_{i}", pixels.transpose(2, 0, 1), trainer.global_step, dataformats="CHW"
+                )
                 vertices = torch.from_numpy(np.concatenate([gt, pred]))[None]
-                colors = torch.from_numpy(np.concatenate([
-                    np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape), np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape),
-                ]).astype(np.uint8))[None]
-                writer.add_mesh(f"test/media/pointcloud_{i}", vertices=vertices, colors=colors,
-                                global_step=trainer.global_step)
+                colors = torch.from_numpy(
+                    np.concatenate(
+                        [
+                            np.broadcast_to(_rgb(GT_COLOR) * 255, gt.shape),
+                            np.broadcast_to(_rgb(PRED_COLOR) * 255, pred.shape),
+                        ]
+                    ).astype(np.uint8)
+                )[None]
+                writer.add_mesh(
+                    f"test/media/pointcloud_{i}", vertices=vertices, colors=colors, global_step=trainer.global_step
+                )
 
     def _stereo(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, missing: int) -> None:
         n = min(missing, len(batch["left"]))
@@ -135,8 +168,15 @@ class PredictionMedia(pl.Callback):
         confidence = out.get("confidence")
         for j in range(n):
             i = len(self.written)
-            fig = depth_figure(sub["images"][j], gt[j], pred[j], mask[j], sub["depth_range"][j],
-                               confidence=None if confidence is None else confidence[j], title=f"test sample {i}")
+            fig = depth_figure(
+                sub["images"][j],
+                gt[j],
+                pred[j],
+                mask[j],
+                sub["depth_range"][j],
+                confidence=None if confidence is None else confidence[j],
+                title=f"test sample {i}",
+            )
             self._write_and_log_figure(trainer, i, fig, depth_errors(gt[j], pred[j], mask[j]))
 
     def _write_and_log_figure(self, trainer: pl.Trainer, i: int, fig, metrics: dict[str, float]) -> None:
@@ -149,8 +189,13 @@ class PredictionMedia(pl.Callback):
             if isinstance(logger, WandbLogger):
                 import wandb
 
-                logger.experiment.log({f"test/media/figure_{i}": wandb.Image(str(path), caption=caption),
-                                       "trainer/global_step": trainer.global_step})
+                logger.experiment.log(
+                    {
+                        f"test/media/figure_{i}": wandb.Image(str(path), caption=caption),
+                        "trainer/global_step": trainer.global_step,
+                    }
+                )
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(f"test/media/figure_{i}", pixels.transpose(2, 0, 1),
-                                            trainer.global_step, dataformats="CHW")
+                logger.experiment.add_image(
+                    f"test/media/figure_{i}", pixels.transpose(2, 0, 1), trainer.global_step, dataformats="CHW"
+                )

@@ -33,30 +33,56 @@ Writes into DIR (or ``--out``): ``results.md``, ``results.csv`` (one row per gro
 per run), ``plots/<metric>.png`` (mean ± std per group, runs as dots) and ``plots/curve_<metric>.png``
 (each group's mean ± std over seeds per epoch, from ``<run>/csv/metrics.csv``). Files are replaced atomically.
 """
-import argparse
+
 import json
 import math
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from recon.summary import SUMMARY_FORMAT
+from recon.engine.summary import SUMMARY_FORMAT
 
-PREFERRED_METRICS = ("test/chamfer_l1", "test/chamfer_l2", "test/fscore", "test/iou", "test/accuracy",
-                     "test/completeness", "test/epe_all", "test/bad2_all", "test/d1_all", "test/epe_noc",
-                     "test/bad2_noc")
+PREFERRED_METRICS = (
+    "test/chamfer_l1",
+    "test/chamfer_l2",
+    "test/fscore",
+    "test/iou",
+    "test/accuracy",
+    "test/completeness",
+    "test/epe_all",
+    "test/bad2_all",
+    "test/d1_all",
+    "test/epe_noc",
+    "test/bad2_noc",
+)
 REFERENCE_LABEL = "reference (medoid shape)"
 # The non-learned reference each problem's task scores beside every test (``test/reference/*``).
 REFERENCE_LABELS = {"stereo": "reference (OpenCV SGBM)"}
 # Config keys that say where or how verbosely a run was logged, not what it computed.
-BOOKKEEPING = ("seed", "paths", "hydra", "run_name", "tags", "task_name", "print_config", "logger", "ckpt_path",
-               "resume", "threads", "callbacks.rich_progress_bar", "callbacks.lr_monitor", "callbacks.prediction_media",
-               "data.cache_dir", "data.num_workers", "data.render_workers", "data.pin_memory",
-               "data.synthetic")  # the generator is part of the test-set check (summary["data"])
+BOOKKEEPING = (
+    "seed",
+    "paths",
+    "hydra",
+    "run_name",
+    "tags",
+    "task_name",
+    "print_config",
+    "logger",
+    "ckpt_path",
+    "resume",
+    "threads",
+    "callbacks.rich_progress_bar",
+    "callbacks.lr_monitor",
+    "callbacks.prediction_media",
+    "data.cache_dir",
+    "data.num_workers",
+    "data.render_workers",
+    "data.pin_memory",
+    "data.synthetic",
+)  # the generator is part of the test-set check (summary["data"])
 COMPLETED_KEYS = ("metrics", "splits", "data", "model_family", "wall_time_s")
 # Metric names (last path component) and whether lower is better. Chamfer "accuracy"/"completeness" are
 # distances (Occupancy Networks), so lower is better; unknown names get no arrow and no bold.
@@ -70,10 +96,10 @@ class InvalidSummary(ValueError):
 
 @dataclass
 class Run:
-    path: Path                      # the summary.json
+    path: Path  # the summary.json
     summary: dict
     included: bool = True
-    reason: str = ""                # why it is excluded or flagged
+    reason: str = ""  # why it is excluded or flagged
     group: tuple = ()
     label: str = ""
     notes: list[str] = field(default_factory=list)
@@ -130,12 +156,13 @@ class Run:
 @dataclass
 class Row:
     """One line of the table: a group of runs (or the reference), its metric statistics."""
+
     label: str
-    kind: str                                   # learned | baseline | reference
+    kind: str  # learned | baseline | reference
     family: str
     runs: list[Run]
     stats: dict[str, tuple[float, float, int]]  # metric -> (mean, sample std or nan, n)
-    values: dict[str, list[float]]              # metric -> the runs' values (for plots)
+    values: dict[str, list[float]]  # metric -> the runs' values (for plots)
     wall_time_s: float
     seeds: list
 
@@ -147,13 +174,13 @@ class Row:
 @dataclass
 class Study:
     root: Path
-    runs: list[Run]                             # every readable summary (included or not)
-    skipped: list[tuple[Path, str]]             # unreadable / other-format summaries and why
+    runs: list[Run]  # every readable summary (included or not)
+    skipped: list[tuple[Path, str]]  # unreadable / other-format summaries and why
     rows: list[Row]
     metrics: list[str]
     group_by: list[str]
     notes: list[str]
-    test_set: dict                              # what the majority's test set is
+    test_set: dict  # what the majority's test set is
 
     @property
     def included(self) -> list[Run]:
@@ -207,8 +234,9 @@ def read_summary(path: Path) -> dict:
     fmt = summary.get("format")
     if fmt != SUMMARY_FORMAT:
         found = "no 'format' key" if fmt is None else f"format {fmt!r}"
-        raise InvalidSummary(f"{found}; this recon reads summary format {SUMMARY_FORMAT} "
-                             "(written by another recon version)")
+        raise InvalidSummary(
+            f"{found}; this recon reads summary format {SUMMARY_FORMAT} (written by another recon version)"
+        )
     required = ("status", "config") + (COMPLETED_KEYS if summary.get("status") == "completed" else ())
     missing = [k for k in required if k not in summary]
     if missing:
@@ -243,8 +271,11 @@ def test_set_data(run: Run) -> dict:
 
 
 def test_set_signature(run: Run) -> str:
-    return json.dumps({"data": test_set_data(run), "test": run.test_ids(), "thresholds": run.thresholds()},
-                      sort_keys=True, default=str)
+    return json.dumps(
+        {"data": test_set_data(run), "test": run.test_ids(), "thresholds": run.thresholds()},
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _mismatch_reason(run: Run, ref: Run) -> str:
@@ -288,8 +319,10 @@ def check_comparable(runs: list[Run], allow_mismatch: bool) -> dict:
         usual = metric_names.most_common(1)[0][0]
         for run in completed:
             if run.included and run.config.get("optimized_metric") != usual:
-                run.notes.append(f"optimized_metric {run.config.get('optimized_metric')!r}, the others {usual!r} "
-                                 "(a sweeper tuned it for another metric)")
+                run.notes.append(
+                    f"optimized_metric {run.config.get('optimized_metric')!r}, the others {usual!r} "
+                    "(a sweeper tuned it for another metric)"
+                )
     data = ref.summary.get("data") or {}
     return {"n_test": len(ref.test_ids()), "generator_hash": data.get("generator_hash"), "runs": signatures[majority]}
 
@@ -322,7 +355,7 @@ def assign_groups(runs: list[Run], group_by: list[str]) -> None:
         varying = [k for k in keys if len({leaves[id(r)].get(k) for r in scope}) > 1 and k != "model._target_"]
         parts = [run.family] if by_model else []
         for key in varying:
-            short = key[len("model."):] if key.startswith("model.") else key
+            short = key[len("model.") :] if key.startswith("model.") else key
             parts.append(f"{short}={_show(leaves[id(run)].get(key))}")
         run.label = " ".join(parts) or "all runs"
     labels: dict[str, set] = {}
@@ -341,23 +374,36 @@ def within_group_notes(rows: list[Row], group_by: list[str]) -> list[str]:
     for row in rows:
         if row.kind == "reference" or row.n < 2:
             continue
-        flat = [{k: json.dumps(v, sort_keys=True, default=str) for k, v in flatten(r.config).items()
-                 if not r.is_own_path(v)} for r in row.runs]
+        flat = [
+            {
+                k: json.dumps(v, sort_keys=True, default=str)
+                for k, v in flatten(r.config).items()
+                if not r.is_own_path(v)
+            }
+            for r in row.runs
+        ]
         keys = sorted({k for f in flat for k in f})
         skip = tuple(BOOKKEEPING) + tuple(group_by)
-        differing = [k for k in keys if not any(k == s or k.startswith(s + ".") for s in skip)
-                     and len({f.get(k) for f in flat}) > 1]
+        differing = [
+            k
+            for k in keys
+            if not any(k == s or k.startswith(s + ".") for s in skip) and len({f.get(k) for f in flat}) > 1
+        ]
         for key in differing[:6]:
             values = ", ".join(sorted({_show(f.get(key)) for f in flat}))
-            notes.append(f"group **{row.label}** averages runs that differ in `{key}` ({values}); "
-                         f"`--group-by {' '.join(group_by)} {key}` splits them")
+            notes.append(
+                f"group **{row.label}** averages runs that differ in `{key}` ({values}); "
+                f"`--group-by {' '.join(group_by)} {key}` splits them"
+            )
         if len(differing) > 6:
             notes.append(f"group **{row.label}**: {len(differing) - 6} more differing config keys")
         seeds = Counter(r.seed for r in row.runs)
         repeated = sorted(str(s) for s, c in seeds.items() if c > 1)
         if repeated:
-            notes.append(f"group **{row.label}** has several runs with seed {', '.join(repeated)} "
-                         "(repeats, not independent seeds)")
+            notes.append(
+                f"group **{row.label}** has several runs with seed {', '.join(repeated)} "
+                "(repeats, not independent seeds)"
+            )
     return notes
 
 
@@ -377,10 +423,16 @@ def summarize(values: list[float]) -> tuple[float, float, int]:
 def make_row(label: str, kind: str, runs: list[Run], metrics: list[str], source=lambda m: m) -> Row:
     values = {m: [float(r.metrics[source(m)]) for r in runs if _is_number(r.metrics.get(source(m)))] for m in metrics}
     walls = [float(r.summary["wall_time_s"]) for r in runs if _is_number(r.summary.get("wall_time_s"))]
-    return Row(label=label, kind=kind, family=runs[0].family if kind != "reference" else "MedoidShape", runs=runs,
-               stats={m: summarize(v) for m, v in values.items()}, values=values,
-               wall_time_s=float(np.mean(walls)) if walls and kind != "reference" else math.nan,
-               seeds=sorted({r.seed for r in runs}, key=str))
+    return Row(
+        label=label,
+        kind=kind,
+        family=runs[0].family if kind != "reference" else "MedoidShape",
+        runs=runs,
+        stats={m: summarize(v) for m, v in values.items()},
+        values=values,
+        wall_time_s=float(np.mean(walls)) if walls and kind != "reference" else math.nan,
+        seeds=sorted({r.seed for r in runs}, key=str),
+    )
 
 
 def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
@@ -395,8 +447,9 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     if referenced:
         problems = Counter(task_module(r) for r in referenced)
         label = REFERENCE_LABELS.get(problems.most_common(1)[0][0], REFERENCE_LABEL)
-        rows.append(make_row(label, "reference", referenced, metrics,
-                             source=lambda m: m.replace("test/", "test/reference/", 1)))
+        rows.append(
+            make_row(label, "reference", referenced, metrics, source=lambda m: m.replace("test/", "test/reference/", 1))
+        )
     return rows
 
 
@@ -407,20 +460,24 @@ def task_module(run: Run) -> str:
 
 
 def choose_metrics(runs: list[Run], requested: list[str] | None) -> list[str]:
-    available = sorted({k for r in runs for k in r.metrics
-                        if k.startswith("test/") and not k.startswith("test/reference/")})
+    available = sorted(
+        {k for r in runs for k in r.metrics if k.startswith("test/") and not k.startswith("test/reference/")}
+    )
     if requested:
         chosen = [m if "/" in m else f"test/{m}" for m in requested]
         unknown = [m for m in chosen if m not in available]
         if unknown:
-            raise SystemExit(f"recon-compare: no included run logged {', '.join(unknown)}; "
-                             f"available: {', '.join(available) or 'none'}")
+            raise SystemExit(
+                f"recon-compare: no included run logged {', '.join(unknown)}; "
+                f"available: {', '.join(available) or 'none'}"
+            )
         return chosen
     return [m for m in PREFERRED_METRICS if m in available] or available
 
 
-def compare(root: Path, metrics: list[str] | None = None, group_by: list[str] = ("model",),
-            allow_mismatch: bool = False) -> Study:
+def compare(
+    root: Path, metrics: list[str] | None = None, group_by: list[str] = ("model",), allow_mismatch: bool = False
+) -> Study:
     """Read, check, group and aggregate every summary.json under ``root`` (nothing is written)."""
     root = Path(root)
     if not root.is_dir():
@@ -439,41 +496,19 @@ def compare(root: Path, metrics: list[str] | None = None, group_by: list[str] = 
     rows = build_rows(included, chosen)
     notes = within_group_notes(rows, group_by)
     notes += [f"`{r.path.relative_to(root)}`: {n}" for r in included for n in r.notes]
-    notes += [f"only {n} of {row.n} runs of **{row.label}** logged a finite `{m}`"
-              for row in rows for m, (_, _, n) in row.stats.items() if 0 < n < row.n]  # 0: not its metric
-    return Study(root=root, runs=runs, skipped=skipped, rows=rows, metrics=chosen, group_by=group_by,
-                 notes=notes, test_set=test_set)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="recon-compare", description=__doc__.split("\n\n")[0],
-                                     epilog="Details: python -c 'import recon.compare; help(recon.compare)'")
-    parser.add_argument("study_dir", type=Path, help="directory searched recursively for summary.json files")
-    parser.add_argument("--out", type=Path, default=None, help="where to write results (default: study_dir)")
-    parser.add_argument("--metrics", nargs="+", default=None,
-                        help="test metrics for the table and plots (default: those of Chamfer-L1/L2, F-score, IoU, "
-                             "accuracy, completeness that were logged)")
-    parser.add_argument("--group-by", nargs="+", default=["model"], metavar="KEY",
-                        help="dotted config keys whose values define a group (default: model)")
-    parser.add_argument("--curves", nargs="+", default=None, metavar="COLUMN",
-                        help="metrics.csv columns plotted per epoch "
-                             "(default: the runs' optimized_metric and train/loss)")
-    parser.add_argument("--allow-mismatch", action="store_true",
-                        help="aggregate runs on another test set too (they stay listed as flagged)")
-    parser.add_argument("--no-plots", action="store_true", help="write the tables only")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from recon.compare_report import print_study, write_study
-
-    args = parse_args(argv)
-    study = compare(args.study_dir, metrics=args.metrics, group_by=args.group_by, allow_mismatch=args.allow_mismatch)
-    out = args.out or args.study_dir
-    written = write_study(study, out, curves=args.curves, plots=not args.no_plots)
-    print_study(study, written)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    notes += [
+        f"only {n} of {row.n} runs of **{row.label}** logged a finite `{m}`"
+        for row in rows
+        for m, (_, _, n) in row.stats.items()
+        if 0 < n < row.n
+    ]  # 0: not its metric
+    return Study(
+        root=root,
+        runs=runs,
+        skipped=skipped,
+        rows=rows,
+        metrics=chosen,
+        group_by=group_by,
+        notes=notes,
+        test_set=test_set,
+    )

@@ -1,9 +1,9 @@
 """summary.json: what a run did and measured, written atomically so it is never half-written."""
-import json
+
+import contextlib
 import logging
 import os
 import platform
-import tempfile
 import time
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -12,19 +12,29 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from recon.io import write_json_atomic
+
 SUMMARY_FORMAT = 1
-PACKAGES = ("recon", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "torchmetrics", "open3d-cpu", "open3d",
-            "numpy", "wandb")
+PACKAGES = (
+    "recon",
+    "torch",
+    "pytorch-lightning",
+    "hydra-core",
+    "omegaconf",
+    "torchmetrics",
+    "open3d-cpu",
+    "open3d",
+    "numpy",
+    "wandb",
+)
 log = logging.getLogger(__name__)
 
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return found
 
 
@@ -43,8 +53,11 @@ def run_info(cfg: DictConfig, status: str, started: float) -> dict:
 
 
 def _timestamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(seconds)) + f".{int(seconds % 1 * 1000):03d}" + \
-        time.strftime("%z", time.localtime(seconds))
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(seconds))
+        + f".{int(seconds % 1 * 1000):03d}"
+        + time.strftime("%z", time.localtime(seconds))
+    )
 
 
 def job_info() -> dict:
@@ -52,8 +65,11 @@ def job_info() -> dict:
     info = {"pid": os.getpid(), "host": platform.node()}
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
-        info.update(num=hydra.job.get("num"), mode=str(hydra.mode.name) if hydra.mode else None,
-                    overrides=list(hydra.overrides.task))
+        info.update(
+            num=hydra.job.get("num"),
+            mode=str(hydra.mode.name) if hydra.mode else None,
+            overrides=list(hydra.overrides.task),
+        )
     return info
 
 
@@ -62,28 +78,6 @@ def _resolved(cfg: DictConfig) -> dict:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # noqa: BLE001 - a broken interpolation must not hide the original failure
         return OmegaConf.to_container(cfg, resolve=False)
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, fsync it and rename it over ``path``: readers see the
-    old file or the whole new one, never a half-written one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, default=str))
 
 
 def write_summary(run_dir: Path, payload: dict) -> Path:
@@ -109,8 +103,15 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started
         trace = "".join(traceback.format_exception(error))
         (run_dir / "error.txt").write_text(trace)
         checkpoints = sorted(str(p) for p in (run_dir / "checkpoints").glob("*.ckpt") if p.exists())
-        write_summary(run_dir, {**run_info(cfg, status="failed", started=started), "error": describe_error(error),
-                                "traceback_file": str(run_dir / "error.txt"), "checkpoints_left": checkpoints})
+        write_summary(
+            run_dir,
+            {
+                **run_info(cfg, status="failed", started=started),
+                "error": describe_error(error),
+                "traceback_file": str(run_dir / "error.txt"),
+                "checkpoints_left": checkpoints,
+            },
+        )
         log.error("run failed; traceback saved to %s", run_dir / "error.txt")
     except OSError as e:  # an unwritable run dir: the original error is the one to report
         log.error("could not record the failure in %s: %s", run_dir, e)

@@ -5,13 +5,13 @@
 ``<run dir>/checkpoints`` that loads (Lightning writes checkpoint files atomically; a kill between writing a file
 and re-linking ``last.ckpt`` can leave the link dangling, so the link is not trusted blindly).
 """
+
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from recon.validation import ConfigError
+from recon.engine.validation import ConfigError
 
 RESUMED_SECTIONS = ("data", "model", "task")
 
@@ -45,8 +45,10 @@ def newest_checkpoint(run_dir: Path) -> tuple[Path, dict]:
             return path, torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - a truncated or foreign file: try the next one
             problems.append(f"{path.name}: {type(e).__name__}")
-    raise ConfigError(f"resume: no loadable checkpoint in {Path(run_dir) / 'checkpoints'}"
-                      + (f" ({'; '.join(problems)})" if problems else ""))
+    raise ConfigError(
+        f"resume: no loadable checkpoint in {Path(run_dir) / 'checkpoints'}"
+        + (f" ({'; '.join(problems)})" if problems else "")
+    )
 
 
 def prepare_resume(cfg: DictConfig) -> str | None:
@@ -55,16 +57,20 @@ def prepare_resume(cfg: DictConfig) -> str | None:
     if not cfg.get("resume"):
         return None
     if cfg.get("ckpt_path"):
-        raise ConfigError("set either resume (continue a run in its own dir) or ckpt_path (start a new run from a "
-                          "checkpoint), not both")
+        raise ConfigError(
+            "set either resume (continue a run in its own dir) or ckpt_path (start a new run from a "
+            "checkpoint), not both"
+        )
     run_dir = Path(cfg.paths.output_dir)
     path, checkpoint = newest_checkpoint(run_dir)
     stored = checkpoint.get("recon", {})
     current = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in RESUMED_SECTIONS}
     changed = sorted(_differences(stored.get("config", {}), current))
     if changed:
-        raise ConfigError(f"resume: the config differs from the run being resumed ({run_dir}) at {', '.join(changed)};"
-                          f" resume with the run's own config, or start a new run with ckpt_path={path}")
+        raise ConfigError(
+            f"resume: the config differs from the run being resumed ({run_dir}) at {', '.join(changed)};"
+            f" resume with the run's own config, or start a new run with ckpt_path={path}"
+        )
     wandb_id = stored.get("wandb_run_id")
     for node in (cfg.get("logger") or {}).values():
         if wandb_id and isinstance(node, DictConfig) and str(node.get("_target_", "")).endswith("WandbLogger"):
@@ -75,15 +81,9 @@ def prepare_resume(cfg: DictConfig) -> str | None:
 
 def _differences(old, new, where: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        return [d for key in old.keys() | new.keys()
-                for d in _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)]
+        return [
+            d
+            for key in old.keys() | new.keys()
+            for d in _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+        ]
     return [] if old == new else [where]
-
-
-class LogsFlushedWithCheckpoint(pl.Callback):
-    """Writes buffered logger rows (CSV logs flush every 100 steps by default) whenever a checkpoint is saved, so
-    after a kill the logs on disk reach at least as far as the checkpoint a resumed run continues from."""
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        for logger in trainer.loggers:
-            logger.save()

@@ -14,6 +14,7 @@ left image's stem:
   (pinhole ``fx = fy = focal``, principal point ``((W - 1) / 2, (H - 1) / 2)``, or ``intrinsics = [fx, fy, cx, cy]``
   whose ``fx`` is then the focal) and coloured by the left image, in the left camera frame (OpenCV axes).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from hydra.utils import get_class, instantiate
@@ -28,16 +30,15 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import nn
 
-from recon.checkpoint import restore_task
 from recon.data.formats.images import check_same_size, read_rgb
 from recon.data.formats.pfm import write_pfm
+from recon.engine.checkpoint import restore_task
 from recon.geometry.cameras import intrinsics_from_focal, unproject
 from recon.geometry.disparity import disparity_to_depth
-from recon.viz.export import atomic_path, write_point_cloud
+from recon.io import atomic_path
+from recon.viz.export import write_point_cloud
 from recon.viz.figures import _image_hwc, save_figure
 from recon.viz.stereo import DISPARITY_CMAP
-
-import matplotlib.pyplot as plt  # noqa: E402  (after recon.viz.figures selected the Agg backend)
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N"}
 COLOR_MODES = {"RGB", "RGBA", "P", "PA"}  # palettes are expanded to RGB
@@ -46,6 +47,7 @@ COLOR_MODES = {"RGB", "RGBA", "P", "PA"}  # palettes are expanded to RGB
 @dataclass(frozen=True)
 class Calibration:
     """A calibrated pair: left intrinsics ``K (3, 3)`` (``K[0, 0]`` is the focal), baseline, disparity offset."""
+
     K: torch.Tensor
     baseline: float
     doffs: float
@@ -81,20 +83,26 @@ def calibration(cfg: DictConfig, H: int, W: int) -> Calibration | None:
     if intrinsics is not None:
         if not (OmegaConf.is_list(intrinsics) or isinstance(intrinsics, (list, tuple))) or len(intrinsics) != 4:
             raise ValueError(f"intrinsics must be [fx, fy, cx, cy] in pixels, got {intrinsics}")
-        fx, fy, cx, cy = (_number(f"intrinsics.{k}", v, positive=k in ("fx", "fy"))
-                          for k, v in zip(("fx", "fy", "cx", "cy"), intrinsics))
+        fx, fy, cx, cy = (
+            _number(f"intrinsics.{k}", v, positive=k in ("fx", "fy"))
+            for k, v in zip(("fx", "fy", "cx", "cy"), intrinsics)
+        )
         if focal is not None and not math.isclose(focal, fx, rel_tol=1e-6):
             raise ValueError(f"focal={focal} contradicts intrinsics fx={fx}: give one of them")
         focal = fx
     if (focal is None) != (baseline is None):
         given, missing = ("focal (or intrinsics)", "baseline") if baseline is None else ("baseline", "focal")
-        raise ValueError(f"{given} given without {missing}: depth and the point cloud need both focal (px) and "
-                         "baseline")
+        raise ValueError(
+            f"{given} given without {missing}: depth and the point cloud need both focal (px) and baseline"
+        )
     if focal is None:
         return None
     baseline = _number("baseline", baseline, positive=True)
-    K = intrinsics_from_focal(focal, H, W) if intrinsics is None else torch.tensor(
-        [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    K = (
+        intrinsics_from_focal(focal, H, W)
+        if intrinsics is None
+        else torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    )
     return Calibration(K, baseline, doffs)
 
 
@@ -111,8 +119,9 @@ def read_pair(left: str | Path, right: str | Path) -> tuple[torch.Tensor, torch.
         kinds.append((path, mode, "gray" if mode in GRAY_MODES else "colour"))
     (lp, lm, lk), (rp, rm, rk) = kinds
     if lk != rk:
-        raise ValueError(f"left {lp} is {lk} (mode {lm!r}) but right {rp} is {rk} (mode {rm!r}): give both gray "
-                         "or both colour")
+        raise ValueError(
+            f"left {lp} is {lk} (mode {lm!r}) but right {rp} is {rk} (mode {rm!r}): give both gray or both colour"
+        )
     check_same_size(images[0].shape, lp, images[1].shape, rp)
     return images[0], images[1]
 
@@ -129,11 +138,15 @@ def check_request(cfg: DictConfig, checkpoint: dict | None, config: dict, source
     names both ``left`` and ``right`` and no single-view ``inputs``."""
     problem = model_problem(config["model"])
     if problem != "stereo":
-        raise ValueError(f"{source} is a {problem} model, not stereo: left/right need a stereo checkpoint or "
-                         "model=sgbm (single-view images go in inputs=[...])")
+        raise ValueError(
+            f"{source} is a {problem} model, not stereo: left/right need a stereo checkpoint or "
+            "model=sgbm (single-view images go in inputs=[...])"
+        )
     if checkpoint is None and getattr(get_class(config["model"]["_target_"]), "trainable", True):
-        raise ValueError(f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
-                         "(e.g. model=sgbm) run from model=<name>")
+        raise ValueError(
+            f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
+            "(e.g. model=sgbm) run from model=<name>"
+        )
     if cfg.get("inputs") is not None:
         raise ValueError(f"{source} is a stereo model: give the pair as left=<image> right=<image>, not inputs")
     if cfg.get("left") is None or cfg.get("right") is None:
@@ -216,8 +229,15 @@ def predict_stereo(cfg: DictConfig, checkpoint: dict | None, config: dict) -> di
     vmax = high if high > 0 else 1.0
 
     stem, out = Path(str(cfg.left)).stem, Path(str(cfg.output_dir))
-    result = {"left": Path(str(cfg.left)), "right": Path(str(cfg.right)), "size": f"{W}x{H}", "range": (low, high),
-              "depth": None, "ply": None, "points": 0}
+    result = {
+        "left": Path(str(cfg.left)),
+        "right": Path(str(cfg.right)),
+        "size": f"{W}x{H}",
+        "range": (low, high),
+        "depth": None,
+        "ply": None,
+        "points": 0,
+    }
     figure = prediction_figure(left, d, vmax, title=f"{result['left'].name}: {source}")
     result["disparity"] = _write_pfm(out / f"{stem}_disparity.pfm", d)
     result["disparity_png"] = _write_png(out / f"{stem}_disparity.png", colorize(d, vmax))
@@ -241,6 +261,12 @@ def _print_table(r: dict, source: str, out: Path) -> None:
         table.add_column(column)
     outputs = [r[k].name for k in ("disparity", "disparity_png", "png", "depth", "ply") if r[k] is not None]
     points = str(r["points"]) if r["depth"] is not None else "- (no focal/baseline)"
-    table.add_row(str(r["left"]), str(r["right"]), r["size"], f"{r['range'][0]:.2f} .. {r['range'][1]:.2f}", points,
-                  "\n".join(outputs))
+    table.add_row(
+        str(r["left"]),
+        str(r["right"]),
+        r["size"],
+        f"{r['range'][0]:.2f} .. {r['range'][1]:.2f}",
+        points,
+        "\n".join(outputs),
+    )
     Console().print(table)

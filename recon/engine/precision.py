@@ -1,9 +1,10 @@
 """Numeric precision per accelerator: bf16-mixed on GPUs that support it, 16-mixed on older GPUs, fp32 on CPU."""
+
 import time
 
 import torch
 
-from recon.validation import ConfigError
+from recon.engine.validation import ConfigError
 
 BF16 = ("bf16", "bf16-mixed", "bf16-true")
 FP16 = ("16", "16-mixed", "16-true")
@@ -17,6 +18,7 @@ def gpu_precision() -> str:
 
 def bf16_slowdown(n: int = 128, repeats: int = 3) -> float:
     """How many times slower an ``n x n`` bf16 matmul is than fp32 on this CPU (best of ``repeats``)."""
+
     def best(dtype: torch.dtype) -> float:
         a = torch.randn(n, n).to(dtype)
         times = []
@@ -25,6 +27,7 @@ def bf16_slowdown(n: int = 128, repeats: int = 3) -> float:
             a @ a
             times.append(time.perf_counter() - start)
         return min(times)
+
     return best(torch.bfloat16) / max(best(torch.float32), 1e-9)
 
 
@@ -38,5 +41,7 @@ def check_cpu_precision(accelerator: str, precision) -> None:
     if precision in BF16:
         slowdown = bf16_slowdown()
         if slowdown > TOLERATED_SLOWDOWN:
-            raise ConfigError(f"trainer.precision={precision}: bf16 matmul is {slowdown:.0f}x slower than fp32 on this "
-                              f"CPU (no native bf16); use trainer.precision=32-true")
+            raise ConfigError(
+                f"trainer.precision={precision}: bf16 matmul is {slowdown:.0f}x slower than fp32 on this "
+                f"CPU (no native bf16); use trainer.precision=32-true"
+            )
