@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.engine.legacy import upgrade_targets
 from recon.engine.summary import SUMMARY_FORMAT
 
 PREFERRED_METRICS = (
@@ -247,6 +248,9 @@ def read_summary(path: Path) -> dict:
         wrong.append("splits.test")
     if wrong:
         raise InvalidSummary(f"malformed keys: {', '.join(wrong)}")
+    for key in ("config", "trained_config"):
+        if key in summary:
+            summary[key] = upgrade_targets(summary[key])
     return summary
 
 

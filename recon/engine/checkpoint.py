@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 
 from recon.callbacks.config_in_checkpoint import CONFIG_KEY
+from recon.engine.legacy import upgrade_targets
 
 TRUSTED_PREFIX = "recon."
 
@@ -46,9 +47,10 @@ def check_trusted_targets(node: Any, where: str) -> None:
 
 
 def inference_config(checkpoint: dict) -> dict:
-    """The stored data/model/task config without the training-only optimizer and scheduler, checked to name
-    only recon classes (raises before anything is instantiated)."""
-    config = checkpoint[CONFIG_KEY]["config"]
+    """The stored data/model/task config without the training-only optimizer and scheduler, with moved class
+    paths upgraded (:mod:`recon.engine.legacy`), checked to name only recon classes (raises before anything is
+    instantiated)."""
+    config = upgrade_targets(checkpoint[CONFIG_KEY]["config"])
     for key in ("data", "model", "task"):
         if not isinstance(config.get(key), dict):
             raise ValueError(f"checkpoint config has no '{key}' section")
