@@ -1,0 +1,1 @@
+"""Every Lightning and Hydra callback of recon, one per module."""

@@ -1,0 +1,1 @@
+"""Console entry points: recon-train, recon-eval, recon-predict, recon-compare, the SLURM preview."""

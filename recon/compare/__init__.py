@@ -1,0 +1,1 @@
+"""recon-compare: summaries of many runs -> a study -> tables and plots."""

@@ -1,0 +1,1 @@
+"""What runs a job: the runner and its helpers (validation, checkpoints, resume, DDP, precision, sweeps)."""

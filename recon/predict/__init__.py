@@ -1,0 +1,1 @@
+"""recon-predict: reconstruct user inputs with a checkpoint or a non-learned model."""
