@@ -1,6 +1,6 @@
 """Pinhole camera functions: poses, intrinsics, projection (batched, differentiable torch).
 
-Conventions (see DESIGN.md):
+Conventions (docs/ARCHITECTURE.md):
 - OpenCV camera axes: x right, y down, z forward.
 - ``K (..., 3, 3)`` intrinsics in pixels. Pixel centres sit at integer coordinates: pixel
   ``(row v, col u)`` is the point ``(u, v)`` and the image centre is ``((W-1)/2, (H-1)/2)``.

@@ -1,6 +1,6 @@
 """Rectified-stereo functions: disparity <-> depth, warping by disparity, left-right checks, hole filling.
 
-Conventions (see DESIGN.md):
+Conventions (docs/ARCHITECTURE.md):
 - Disparity maps are ``(B, 1, H, W)`` in pixels. A *left* disparity ``d_L`` is positive and maps left pixel
   ``x`` to right pixel ``x - d_L``; a *right* disparity ``d_R`` is positive and maps right pixel ``x`` to left
   pixel ``x + d_R``. 0 marks an invalid pixel in stored data; functions take explicit masks where it matters.

@@ -1,6 +1,6 @@
 """Multi-view geometry: relative poses, plane-sweep warping, depth reprojection, geometric consistency.
 
-Conventions (see DESIGN.md and :mod:`recon.geometry.cameras`):
+Conventions (docs/ARCHITECTURE.md and :mod:`recon.geometry.cameras`):
 - OpenCV camera axes (x right, y down, z forward); world-to-camera ``T_cw (B, 4, 4)``.
 - ``K (B, 3, 3)`` in pixels *of the map it describes*: the intrinsics of a feature map at another resolution
   than the image are the image's intrinsics rescaled to it. Pixel centres sit at integer coordinates, so a map
