@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recon.geometry.cameras import unproject
-from recon.models.point_set_cnn import conv_block
+from recon.models.blocks import conv_norm_act
 
 
 class DepthCNN(nn.Module):
@@ -31,12 +31,12 @@ class DepthCNN(nn.Module):
         self.down = nn.ModuleList()
         c = 3
         for w in widths:
-            self.down.append(nn.Sequential(conv_block(c, w, 2), conv_block(w, w, 1)))
+            self.down.append(nn.Sequential(conv_norm_act(c, w, stride=2), conv_norm_act(w, w)))
             c = w
         self.up = nn.ModuleList()
         for skip in reversed((3,) + tuple(widths[:-1])):
             self.up.append(
-                nn.Sequential(conv_block(c + skip, max(skip, 32), 1), conv_block(max(skip, 32), max(skip, 32), 1))
+                nn.Sequential(conv_norm_act(c + skip, max(skip, 32)), conv_norm_act(max(skip, 32), max(skip, 32)))
             )
             c = max(skip, 32)
         self.head = nn.Conv2d(c, 3, 1)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-from recon.models.point_set_cnn import ImageEncoder
+from recon.models.blocks import ImageEncoder
 
 
 class FoldingCNN(nn.Module):

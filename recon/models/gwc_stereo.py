@@ -47,32 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("batch", "group", "none")
+from recon.models.blocks import NORMS, CostHead, Hourglass, conv_norm_act, soft_argmin, upsample_aligned
+
 UPSAMPLE = ("disparity", "cost")
-
-
-def _norm(kind: str, channels: int, dims: int) -> nn.Module:
-    """``batch``, ``group`` (per-sample statistics: DDP-split independent) or ``none`` for 2D or 3D maps."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm3d(channels)
-    if kind == "group":
-        return nn.GroupNorm(next(g for g in (8, 4, 2, 1) if channels % g == 0), channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}")
-
-
-def conv_norm(
-    c_in: int, c_out: int, dims: int, norm: str, stride: int = 1, dilation: int = 1, relu: bool = True
-) -> nn.Sequential:
-    conv = nn.Conv2d if dims == 2 else nn.Conv3d
-    layers = [
-        conv(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=norm == "none"),
-        _norm(norm, c_out, dims),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
 
 
 class ResidualBlock(nn.Module):
@@ -81,8 +58,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, dilation: int, norm: str):
         super().__init__()
         self.body = nn.Sequential(
-            conv_norm(channels, channels, 2, norm, dilation=dilation),
-            conv_norm(channels, channels, 2, norm, dilation=dilation, relu=False),
+            conv_norm_act(channels, channels, norm, dilation=dilation),
+            conv_norm_act(channels, channels, norm, dilation=dilation, relu=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,16 +73,16 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         half = max(channels // 2, 1)
         self.stem = nn.Sequential(
-            conv_norm(3, half, 2, norm, stride=2),
-            conv_norm(half, half, 2, norm),
-            conv_norm(half, channels, 2, norm, stride=2),
+            conv_norm_act(3, half, norm, stride=2),
+            conv_norm_act(half, half, norm),
+            conv_norm_act(half, channels, norm, stride=2),
         )
         self.stage1 = nn.Sequential(*[ResidualBlock(channels, 1, norm) for _ in range(blocks)])
         self.stage2 = nn.Sequential(*[ResidualBlock(channels, 2, norm) for _ in range(blocks)])
         self.concat = None
         if concat_channels > 0:
             self.concat = nn.Sequential(
-                conv_norm(2 * channels, channels, 2, norm), nn.Conv2d(channels, concat_channels, 1, bias=False)
+                conv_norm_act(2 * channels, channels, norm), nn.Conv2d(channels, concat_channels, 1, bias=False)
             )
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -147,71 +124,6 @@ def concatenation_volume(left: torch.Tensor, right: torch.Tensor, num_disparitie
     ``x - d < 0``)."""
     shifted = _reversed_windows(right, num_disparities)
     return torch.cat([left[..., None].expand_as(shifted), shifted], dim=1).flip(-1)
-
-
-def soft_argmin(cost: torch.Tensor, disparities: torch.Tensor) -> torch.Tensor:
-    """Disparity regression (Kendall et al., GC-Net, ICCV 2017): expected candidate under ``softmax(-cost)``.
-
-    Args:
-        cost: (B, D, H, W) matching cost, lower = better.
-        disparities: (D,) the candidates' disparities in pixels.
-    Returns:
-        (B, 1, H, W) ``sum_k softmax(-cost)_k * disparities[k]``.
-    """
-    if cost.ndim != 4 or disparities.shape != (cost.shape[1],):
-        raise ValueError(
-            f"cost must be (B, D, H, W) with disparities (D,), got {tuple(cost.shape)} and {tuple(disparities.shape)}"
-        )
-    probability = torch.softmax(-cost, dim=1)
-    return (probability * disparities.view(1, -1, 1, 1).to(cost)).sum(1, keepdim=True)
-
-
-def upsample_aligned(x: torch.Tensor, factor: int, candidates: bool = False) -> torch.Tensor:
-    """Interpolate (B, C, h, w) to (B, C, f h, f w), or (B, C, D, h, w) to (B, C, f (D - 1) + 1, f h, f w) with
-    ``candidates``, such that coarse cell ``j`` lands on fine sample ``f j`` (align_corners on ``f (n - 1) + 1``
-    samples); the last ``f - 1`` rows and columns repeat the last sample."""
-    f = factor
-    spatial = [f * (n - 1) + 1 for n in x.shape[-2:]]
-    if candidates:
-        size, mode = [f * (x.shape[-3] - 1) + 1, *spatial], "trilinear"
-    else:
-        size, mode = spatial, "bilinear"
-    x = F.interpolate(x, size=size, mode=mode, align_corners=True)
-    pad = (0, f - 1, 0, f - 1) + ((0, 0) if candidates else ())
-    return F.pad(x, pad, mode="replicate")
-
-
-class Hourglass(nn.Module):
-    """3D encoder-decoder over the cost volume: 1/2 and 1/4 of its size and back, with 1x1x1 skip connections."""
-
-    def __init__(self, channels: int, norm: str):
-        super().__init__()
-        c = channels
-        self.down1 = nn.Sequential(conv_norm(c, 2 * c, 3, norm, stride=2), conv_norm(2 * c, 2 * c, 3, norm))
-        self.down2 = nn.Sequential(conv_norm(2 * c, 4 * c, 3, norm, stride=2), conv_norm(4 * c, 4 * c, 3, norm))
-        self.up2 = nn.ConvTranspose3d(4 * c, 2 * c, 3, stride=2, padding=1, bias=norm == "none")
-        self.up2_norm = _norm(norm, 2 * c, 3)
-        self.up1 = nn.ConvTranspose3d(2 * c, c, 3, stride=2, padding=1, bias=norm == "none")
-        self.up1_norm = _norm(norm, c, 3)
-        self.skip2 = nn.Sequential(nn.Conv3d(2 * c, 2 * c, 1, bias=norm == "none"), _norm(norm, 2 * c, 3))
-        self.skip1 = nn.Sequential(nn.Conv3d(c, c, 1, bias=norm == "none"), _norm(norm, c, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        half = self.down1(x)
-        quarter = self.down2(half)
-        half = F.relu(self.up2_norm(self.up2(quarter, output_size=half.shape[2:])) + self.skip2(half))
-        return F.relu(self.up1_norm(self.up1(half, output_size=x.shape[2:])) + self.skip1(x))
-
-
-class CostHead(nn.Module):
-    """(B, C, h, w, D) aggregated volume -> (B, D, h, w) matching cost."""
-
-    def __init__(self, channels: int, norm: str):
-        super().__init__()
-        self.net = nn.Sequential(conv_norm(channels, channels, 3, norm), nn.Conv3d(channels, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[:, 0].permute(0, 3, 1, 2)
 
 
 class GwcStereo(nn.Module):
@@ -275,8 +187,10 @@ class GwcStereo(nn.Module):
         self.groups, self.concat_channels, self.upsample = groups, concat_channels, upsample
         self.features = FeatureExtractor(feature_channels, feature_blocks, concat_channels, norm)
         c = volume_channels
-        self.stem = nn.Sequential(conv_norm(groups + 2 * concat_channels, c, 3, norm), conv_norm(c, c, 3, norm))
-        self.residual = nn.Sequential(conv_norm(c, c, 3, norm), conv_norm(c, c, 3, norm, relu=False))
+        self.stem = nn.Sequential(
+            conv_norm_act(groups + 2 * concat_channels, c, norm, dims=3), conv_norm_act(c, c, norm, dims=3)
+        )
+        self.residual = nn.Sequential(conv_norm_act(c, c, norm, dims=3), conv_norm_act(c, c, norm, dims=3, relu=False))
         self.hourglasses = nn.ModuleList([Hourglass(c, norm) for _ in range(num_hourglasses)])
         self.heads = nn.ModuleList([CostHead(c, norm) for _ in range(1 + num_hourglasses)])
 

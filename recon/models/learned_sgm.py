@@ -27,7 +27,7 @@ Pipeline, for a rectified pair ``left``, ``right`` (B, 3, H, W) in [0, 1]:
    largest candidate probability) and the left features, and adds a residual: the learned context an SGM cannot
    bring to occlusions and textureless regions (MC-CNN needed hand-made post-processing for this).
 7. With ``stride`` 2 (default) the disparity is scaled to input pixels and upsampled bilinearly with feature cell
-   ``j`` on input pixel ``2 j`` (as :func:`~recon.models.gwc_stereo.upsample_aligned` does for the cost-volume
+   ``j`` on input pixel ``2 j`` (as :func:`~recon.models.blocks.upsampling.upsample_aligned` does for the cost-volume
    network), then cropped to (H, W).
 
 ``stride`` 1 is MC-CNN's full resolution; 2 is the default because differentiating through the sequential
@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recon.models.gwc_stereo import upsample_aligned
+from recon.models.blocks import upsample_aligned
 
 
 def matching_cost(left: torch.Tensor, right: torch.Tensor, num_disparities: int) -> torch.Tensor:

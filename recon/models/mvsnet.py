@@ -2,7 +2,7 @@
 2018), sized for CPU.
 
 Pipeline, for ``images (B, V, 3, H, W)`` (view 0 = reference, ``S = V - 1 >= 1`` sources) with cameras and a per-item
-``depth_range`` (contract: :mod:`recon.models.plane_sweep`):
+``depth_range`` (contract: :mod:`recon.models.blocks.depth_planes`):
 
 1. All views are padded (edge replication, right and bottom) to a multiple of :attr:`MVSNet.stride` = 4; padding
    right and bottom leaves the intrinsics unchanged.
@@ -11,8 +11,8 @@ Pipeline, for ``images (B, V, 3, H, W)`` (view 0 = reference, ``S = V - 1 >= 1``
    on input ``2 j``, so feature cell ``j`` sits on image pixel ``4 j``: the features' intrinsics are ``K`` with its
    first two rows divided by 4 (``u' = u / 4``; not the pooled-map convention of :mod:`recon.geometry.multiview`).
 3. ``num_depths`` fronto-parallel planes over ``depth_range``, uniform in inverse depth (default) or depth
-   (``depth_sampling``; why inverse: :mod:`recon.models.plane_sweep`). Source features are warped onto them with
-   :func:`~recon.geometry.multiview.homography_warp` (:func:`~recon.models.plane_sweep.sweep_sources`).
+   (``depth_sampling``; why inverse: :mod:`recon.models.blocks.depth_planes`). Source features are warped onto them with
+   :func:`~recon.geometry.multiview.homography_warp` (:func:`~recon.models.blocks.depth_planes.sweep_sources`).
 4. Cost volume, ``cost``:
 
    - ``"variance"`` (MVSNet): per channel, the variance over the reference and the sources that see the plane point
@@ -26,14 +26,15 @@ Pipeline, for ``images (B, V, 3, H, W)`` (view 0 = reference, ``S = V - 1 >= 1``
    The volume is stored ``(B, C, h, w, D)``, hypotheses LAST, for the fast CPU 3D convolutions (see
    :mod:`recon.models.gwc_stereo`).
 5. 3D regularisation: two 3D convolutions (``volume_channels``), then ``num_hourglasses`` stacked
-   :class:`~recon.models.gwc_stereo.Hourglass` encoder-decoders (MVSNet's 3D U-Net, two scales), and a
-   :class:`~recon.models.gwc_stereo.CostHead` per hourglass (on the stem without hourglasses) giving a cost
+   :class:`~recon.models.blocks.cost_volume.Hourglass` encoder-decoders (MVSNet's 3D U-Net, two scales), and a
+   :class:`~recon.models.blocks.cost_volume.CostHead` per hourglass (on the stem without hourglasses) giving a cost
    ``(B, D, h, w)``.
-6. Soft-argmin over hypothesis indices (:func:`~recon.models.gwc_stereo.soft_argmin` of ``softmax(-cost)``):
+6. Soft-argmin over hypothesis indices (:func:`~recon.models.blocks.cost_volume.soft_argmin` of ``softmax(-cost)``):
    the expected index ``k`` in ``[0, D - 1]``, i.e. the expected inverse depth (or depth) since hypotheses are
-   uniform in it. ``k`` is upsampled x4 (:func:`~recon.models.gwc_stereo.upsample_aligned`), cropped to (H, W) and
-   mapped to depth (:func:`~recon.models.plane_sweep.depth_at_index`): interpolating inverse depth is exact on
-   planes (1 / z is affine in the pixel coordinates), interpolating depth is not. The depth lies in ``depth_range``.
+   uniform in it. ``k`` is upsampled x4 (:func:`~recon.models.blocks.upsampling.upsample_aligned`), cropped to
+   (H, W) and mapped to depth (:func:`~recon.models.blocks.depth_planes.depth_at_index`): interpolating inverse depth
+   is exact on planes (1 / z is affine in the pixel coordinates), interpolating depth is not. The depth lies in
+   ``depth_range``.
 7. Confidence (MVSNet's photometric confidence, :func:`photometric_confidence`): the probability mass of the four
    hypotheses around ``k``, upsampled the same way.
 
@@ -48,8 +49,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from recon.models.gwc_stereo import NORMS, CostHead, Hourglass, conv_norm, soft_argmin, upsample_aligned
-from recon.models.plane_sweep import SAMPLING, check_views, depth_at_index, sweep_sources
+from recon.models.blocks import (
+    NORMS,
+    SAMPLING,
+    CostHead,
+    Hourglass,
+    check_views,
+    conv_norm_act,
+    depth_at_index,
+    soft_argmin,
+    sweep_sources,
+    upsample_aligned,
+)
 
 COSTS = ("variance", "groupwise")
 
@@ -117,13 +128,13 @@ class FeatureNet(nn.Module):
         super().__init__()
         c1, c2, c = max(channels // 4, 1), max(channels // 2, 1), channels
         self.net = nn.Sequential(
-            conv_norm(3, c1, 2, norm),
-            conv_norm(c1, c1, 2, norm),
-            conv_norm(c1, c2, 2, norm, stride=2),
-            conv_norm(c2, c2, 2, norm),
-            conv_norm(c2, c2, 2, norm),
-            conv_norm(c2, c, 2, norm, stride=2),
-            conv_norm(c, c, 2, norm),
+            conv_norm_act(3, c1, norm),
+            conv_norm_act(c1, c1, norm),
+            conv_norm_act(c1, c2, norm, stride=2),
+            conv_norm_act(c2, c2, norm),
+            conv_norm_act(c2, c2, norm),
+            conv_norm_act(c2, c, norm, stride=2),
+            conv_norm_act(c, c, norm),
             nn.Conv2d(c, c, 3, padding=1),
         )
 
@@ -187,7 +198,7 @@ class MVSNet(nn.Module):
         self.features = FeatureNet(feature_channels, norm)
         c = volume_channels
         volume_in = (feature_channels if cost == "variance" else groups) + 1
-        self.stem = nn.Sequential(conv_norm(volume_in, c, 3, norm), conv_norm(c, c, 3, norm))
+        self.stem = nn.Sequential(conv_norm_act(volume_in, c, norm, dims=3), conv_norm_act(c, c, norm, dims=3))
         self.hourglasses = nn.ModuleList([Hourglass(c, norm) for _ in range(num_hourglasses)])
         self.heads = nn.ModuleList([CostHead(c, norm) for _ in range(max(num_hourglasses, 1))])
 

@@ -4,48 +4,7 @@ import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-
-NORMS = ("batch", "group", "none")
-
-
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    """``batch`` (default), ``group`` (8 groups or fewer: per-sample statistics, so results do not depend on how a
-    batch is split over DDP processes — SyncBatchNorm needs GPUs) or ``none``."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "group":
-        return nn.GroupNorm(next(g for g in (8, 4, 2, 1) if channels % g == 0), channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}")
-
-
-def conv_block(c_in: int, c_out: int, stride: int, norm: str = "batch") -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=norm == "none"),
-        norm_layer(norm, c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class ImageEncoder(nn.Module):
-    """Strided CNN: image (B, 3, H, W) -> global feature (B, feature_dim)."""
-
-    def __init__(
-        self, widths: tuple[int, ...] = (32, 64, 128, 256), feature_dim: int = 512, pool: int = 2, norm: str = "batch"
-    ):
-        super().__init__()
-        layers, c = [], 3
-        for w in widths:
-            layers += [conv_block(c, w, 2, norm), conv_block(w, w, 1, norm)]
-            c = w
-        self.convs = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(pool * pool * c, feature_dim), nn.ReLU(inplace=True)
-        )
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convs(image))
+from recon.models.blocks import ImageEncoder
 
 
 class PointSetCNN(nn.Module):

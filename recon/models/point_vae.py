@@ -20,14 +20,14 @@ import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-from recon.models.conditional_latent import (
+from recon.models.blocks import (
     ConditionalLatent,
+    ImageEncoder,
     PointNetEncoder,
     gaussian_kl,
     hybrid_latent,
     reparameterize,
 )
-from recon.models.point_set_cnn import ImageEncoder
 
 
 class PointVAE(nn.Module):

@@ -1,7 +1,7 @@
 """Image-conditioned VAE that reconstructs the object as a solid occupancy grid (3D-conv decoder).
 
 Same conditional-VAE structure as :class:`~recon.models.point_vae.PointVAE` (image encoder, PointNet posterior,
-learned prior, see :mod:`recon.models.conditional_latent`); the decoder maps ``(image feature, z)`` through
+learned prior, see :mod:`recon.models.blocks.conditional_latent`); the decoder maps ``(image feature, z)`` through
 transposed 3D convolutions to occupancy logits on the camera-axis-aligned cube ``center + [-extent, extent]^3``
 (grid convention of :mod:`recon.geometry.voxels`). The grid is placed at ``center``, the point the camera looks at
 (the object's bounding-sphere centre, on the optical axis at the camera distance: a constant in the default data,
@@ -17,14 +17,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from recon.geometry.voxels import surface_points
-from recon.models.conditional_latent import (
+from recon.models.blocks import (
     ConditionalLatent,
+    ImageEncoder,
     PointNetEncoder,
     gaussian_kl,
     hybrid_latent,
     reparameterize,
 )
-from recon.models.point_set_cnn import ImageEncoder
 
 BASE = 4  # side of the first decoder grid; each transposed convolution doubles it
 

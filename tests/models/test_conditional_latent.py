@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from recon.models.conditional_latent import (
+from recon.models.blocks import (
     ConditionalLatent,
     PointNetEncoder,
     gaussian_kl,

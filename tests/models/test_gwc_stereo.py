@@ -6,13 +6,8 @@ import math
 import pytest
 import torch
 
-from recon.models.gwc_stereo import (
-    GwcStereo,
-    concatenation_volume,
-    groupwise_correlation_volume,
-    soft_argmin,
-    upsample_aligned,
-)
+from recon.models.blocks import soft_argmin, upsample_aligned
+from recon.models.gwc_stereo import GwcStereo, concatenation_volume, groupwise_correlation_volume
 
 TINY = dict(feature_channels=16, feature_blocks=1)
 

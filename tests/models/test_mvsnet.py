@@ -4,8 +4,8 @@ size and number of sources, gradients, a tiny overfit, argument and input checks
 import pytest
 import torch
 
+from recon.models.blocks import sweep_sources
 from recon.models.mvsnet import MVSNet, groupwise_volume, photometric_confidence, variance_volume
-from recon.models.plane_sweep import sweep_sources
 from tests.mvs_scenes import batch_of, textured_plane_item
 
 TINY = dict(num_depths=8, feature_channels=8, volume_channels=4)

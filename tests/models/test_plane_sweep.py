@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from recon.geometry.multiview import reproject_depth
-from recon.models.plane_sweep import (
-    ZNCC_EPS,
-    PlaneSweepStereo,
-    aggregate_sources,
-    check_views,
-    depth_at_index,
-    masked_zncc,
-)
+from recon.models.blocks import check_views, depth_at_index
+from recon.models.plane_sweep import ZNCC_EPS, PlaneSweepStereo, aggregate_sources, masked_zncc
 from tests.mvs_scenes import batch_of, textured_plane_item
 
 
