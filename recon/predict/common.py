@@ -43,7 +43,7 @@ def check_request(
     *,
     problem: str,
     request: str,
-    untrained: str,
+    untrained: str | None = None,
     needs: Sequence[str] = (),
     refuses: Sequence[str] = (),
 ) -> None:
@@ -51,18 +51,21 @@ def check_request(
     training, ``cfg`` gives every key of ``needs`` and none of ``refuses`` (the inputs of other problems).
 
     ``request`` says how this problem's inputs are given (e.g. ``"the pair as left=<image> right=<image>"``) and
-    ``untrained`` names a model that runs without training (e.g. ``"model=sgbm"``); both go into the messages.
+    ``untrained`` names a model that runs without training (e.g. ``"model=sgbm"``), if the problem has one; both go
+    into the messages.
     """
     source, label = source_name(cfg, checkpoint, config), problem.replace("_", "-")
     found = model_problem(config["model"])
     if found != problem:
         raise ValueError(
-            f"{source} is a {found} model, not {label}: give {request} with a {label} checkpoint or {untrained}"
+            f"{source} is a {found} model, not {label}: give {request} with a {label} checkpoint"
+            + (f" or {untrained}" if untrained else "")
         )
     if checkpoint is None and getattr(get_class(config["model"]["_target_"]), "trainable", True):
         raise ValueError(
-            f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
-            f"(e.g. {untrained}) run from model=<name>"
+            f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training"
+            + (f" (e.g. {untrained})" if untrained else "")
+            + " run from model=<name>"
         )
     for key in refuses:
         if cfg.get(key) is not None:

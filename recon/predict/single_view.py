@@ -116,7 +116,6 @@ def predict_single_view(cfg: DictConfig, checkpoint: dict | None, config: dict) 
         config,
         problem="single_view",
         request="the images as inputs=[a.png,...]",
-        untrained="model=medoid_shape",
         needs=("inputs",),
     )
     synthetic = dict(config["data"].get("synthetic") or {})
