@@ -10,8 +10,10 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
+from recon.data.formats.images import read_rgb
 from recon.models.point_set_cnn import PointSetCNN
-from recon.predict.single_view import crop_box, crop_resize, load_image, predict, visible_colors
+from recon.predict import predict
+from recon.predict.single_view import crop_box, crop_resize, visible_colors
 from recon.tasks.single_view import SingleViewTask
 
 MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes" / "spot.obj"
@@ -182,19 +184,20 @@ def test_pickle_payload_checkpoint_refused_by_weights_only_loading(tmp_path, spo
 # --- image loading and geometry ----------------------------------------------------------------------------------
 
 
-def test_load_image_channel_handling(tmp_path):
+def test_photo_channel_handling(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "rgb.png")
     Image.fromarray(np.dstack([rgb, np.full((5, 7), 7, np.uint8)])).save(tmp_path / "rgba.png")
     Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
     Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "gray16.png")
-    np.testing.assert_allclose(load_image(tmp_path / "rgb.png"), rgb / 255.0, atol=1e-6)
-    np.testing.assert_allclose(load_image(tmp_path / "rgba.png"), rgb / 255.0, atol=1e-6)  # alpha dropped
+    chw = rgb.transpose(2, 0, 1) / 255.0
+    np.testing.assert_allclose(read_rgb(tmp_path / "rgb.png", strict=True), chw, atol=1e-6)
+    np.testing.assert_allclose(read_rgb(tmp_path / "rgba.png", strict=True), chw, atol=1e-6)  # alpha dropped
     for name in ("gray.png", "gray16.png"):
-        np.testing.assert_allclose(load_image(tmp_path / name), np.repeat(rgb[..., :1] / 255.0, 3, -1), atol=1e-6)
+        np.testing.assert_allclose(read_rgb(tmp_path / name, strict=True), np.repeat(chw[:1], 3, 0), atol=1e-6)
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
     with pytest.raises(ValueError, match="cmyk.jpg.*CMYK"):
-        load_image(tmp_path / "cmyk.jpg")
+        read_rgb(tmp_path / "cmyk.jpg", strict=True)
 
 
 def test_crop_box_keeps_training_aspect():
@@ -208,9 +211,8 @@ def test_intrinsics_follow_crop_and_resize():
     K = pinhole(225.0, 150, 250)
     K[0, 2] += 7.0  # off-centre principal point
     _, big_mask = render_spot(K, 150, 250)
-    from_crop, K2 = crop_resize(
-        np.repeat(big_mask[..., None].astype(np.float32), 3, -1), torch.from_numpy(K).float(), 50, 50
-    )
+    mask = torch.from_numpy(big_mask).float().expand(3, -1, -1)
+    from_crop, K2 = crop_resize(mask, torch.from_numpy(K).float(), 50, 50)
     resized = from_crop[0].numpy() > 0.5
 
     def iou(K_render):

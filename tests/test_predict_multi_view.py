@@ -21,8 +21,8 @@ from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.pfm import read_pfm
 from recon.models.mvsnet import MVSNet
 from recon.models.plane_sweep import PlaneSweepStereo
-from recon.predict.multi_view import output_stems
-from recon.predict.single_view import predict
+from recon.predict import predict
+from recon.predict.common import output_stems
 from recon.tasks.multi_view import MultiViewTask
 from tests.conftest import compose_config
 from tests.data.formats.test_formats_middlebury_mvs import DINO, DINO_BOX

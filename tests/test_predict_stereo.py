@@ -19,7 +19,7 @@ from recon.data.formats.middlebury2014 import motorcycle_pair
 from recon.data.formats.pfm import read_pfm
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.sgbm import SGBMStereo
-from recon.predict.single_view import predict
+from recon.predict import predict
 from recon.tasks.stereo import StereoTask
 from tests.test_predict import save_checkpoint as save_single_view_checkpoint
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from recon.models.point_vae import PointVAE
 from recon.models.voxel_vae import VoxelVAE
-from recon.predict.single_view import predict
+from recon.predict import predict
 from recon.tasks.single_view import SingleViewTask
 
 DATA = {

@@ -72,7 +72,7 @@ def test_predict_from_a_trained_checkpoint(make_config, tmp_path):
     import open3d as o3d
     from PIL import Image
 
-    from recon.predict.single_view import predict
+    from recon.predict import predict
 
     train(make_config(QUICK + ["logger=none", "callbacks=none"], run_dir=tmp_path / "train"))
     ckpt = read_summary(tmp_path / "train")["checkpoints"]["best"]

@@ -70,6 +70,6 @@ def evaluate(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def predict(cfg: DictConfig) -> None:
-    from recon.predict.single_view import predict as run_predict
+    from recon.predict import predict as run_predict
 
     run_predict(cfg)

@@ -1,6 +1,6 @@
 """Pinhole camera functions: poses, intrinsics, projection (batched, differentiable torch).
 
-Conventions (docs/ARCHITECTURE.md):
+Conventions (see docs/ARCHITECTURE.md):
 - OpenCV camera axes: x right, y down, z forward.
 - ``K (..., 3, 3)`` intrinsics in pixels. Pixel centres sit at integer coordinates: pixel
   ``(row v, col u)`` is the point ``(u, v)`` and the image centre is ``((W-1)/2, (H-1)/2)``.
@@ -20,6 +20,7 @@ from torch import Tensor
 
 __all__ = [
     "camera_centers",
+    "crop_resize_intrinsics",
     "intrinsics_from_focal",
     "intrinsics_from_fov",
     "invert_pose",
@@ -96,6 +97,32 @@ def intrinsics_from_fov(fov_deg: float | Tensor, H: int, W: int, *, dtype: torch
     else:
         f = (W / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
     return intrinsics_from_focal(f, H, W, dtype=dtype)
+
+
+def crop_resize_intrinsics(K: Tensor, box: tuple[int, int, int, int], size: tuple[int, int]) -> Tensor:
+    """Intrinsics of an image cropped to ``box`` and then resized to ``size``.
+
+    With pixel centres at integer coordinates, the crop moves a pixel ``u -> u - left`` and the resize from ``w``
+    to ``W`` columns maps ``u -> (u + 0.5) * W / w - 0.5`` (rows likewise). So the first two rows of ``K`` scale by
+    ``sx = W / w`` and ``sy = H / h``, and the principal point becomes ``(cx - left + 0.5) * sx - 0.5``,
+    ``(cy - top + 0.5) * sy - 0.5``.
+
+    Args:
+        K: (B, 3, 3) intrinsics of the full image.
+        box: ``(top, left, height, width)`` of the crop in pixels of the full image.
+        size: ``(H, W)`` of the resized crop.
+    Returns:
+        (B, 3, 3) intrinsics of the cropped, resized image.
+    """
+    top, left, h, w = box
+    H, W = size
+    sx, sy = W / w, H / h
+    out = K.clone()
+    out[..., 0, :] = K[..., 0, :] * sx
+    out[..., 1, :] = K[..., 1, :] * sy
+    out[..., 0, 2] = (K[..., 0, 2] - left + 0.5) * sx - 0.5
+    out[..., 1, 2] = (K[..., 1, 2] - top + 0.5) * sy - 0.5
+    return out
 
 
 def pixel_grid(H: int, W: int, *, dtype: torch.dtype = torch.float32, device=None) -> Tensor:

@@ -24,54 +24,42 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
-from recon.engine.checkpoint import restore_task
 from recon.geometry.cameras import project, transform_points
 from recon.geometry.fusion import fuse_depth_maps
-from recon.predict.stereo import _write_pfm, _write_png, model_problem
+from recon.predict.common import (
+    check_request,
+    colorize,
+    inference_device,
+    load_model,
+    output_stems,
+    print_table,
+    source_name,
+    write_pfm_file,
+    write_png,
+)
 from recon.tasks.multi_view import check_prediction
 from recon.viz.export import write_point_cloud
-from recon.viz.figures import _image_hwc, save_figure
+from recon.viz.figures import image_hwc, save_figure
 from recon.viz.multi_view import DEPTH_CMAP
 
 FUSION = {"confidence": 0.3, "min_views": 2, "pixel_threshold": 1.0, "relative_depth": 0.01, "average": True}
+REQUEST = "the calibrated image set as data=multi_view_<format> data.root=<folder> (e.g. data=multi_view_dino)"
 
 
-def check_request(cfg: DictConfig, checkpoint: dict | None, config: dict, source: str) -> None:
-    """Raise ``ValueError`` unless the model is multi-view (and runs without a checkpoint if none is given) and
-    ``data`` names a multi-view datamodule, without single-view ``inputs`` or stereo ``left``/``right``."""
-    problem = model_problem(config["model"])
-    if problem != "multi_view":
-        raise ValueError(
-            f"{source} is a {problem} model, not multi-view: data=multi_view_<format> needs a multi-view "
-            "checkpoint or model=plane_sweep"
-        )
-    if checkpoint is None and getattr(get_class(config["model"]["_target_"]), "trainable", True):
-        raise ValueError(
-            f"{source} is trainable: give ckpt_path=<a trained checkpoint>; only models without training "
-            "(e.g. model=plane_sweep) run from model=<name>"
-        )
-    for key in ("inputs", "left", "right"):
-        if cfg.get(key) is not None:
-            raise ValueError(
-                f"{source} is a multi-view model: give the image set as data=multi_view_<format>, not {key}"
-            )
-    data = cfg.get("data")
-    if data is None or "_target_" not in data:
-        raise ValueError(
-            f"{source} is a multi-view model: give the calibrated image set as data=multi_view_<format> "
-            "data.root=<folder> (e.g. data=multi_view_dino)"
-        )
+def check_data(cfg: DictConfig) -> None:
+    """Raise ``ValueError`` unless ``data`` names a multi-view datamodule."""
+    data = cfg.data
+    if "_target_" not in data:
+        raise ValueError(f"data has no _target_: give a multi-view image set as {REQUEST}")
     data_problem = getattr(get_class(data._target_), "problem", None)
     if data_problem != "multi_view":
         raise ValueError(
@@ -120,28 +108,11 @@ def load_datamodule(cfg: DictConfig):
     return datamodule
 
 
-def load_model(checkpoint: dict | None, config: dict) -> nn.Module:
-    """The checkpoint's restored model, or a model without trainable state instantiated from ``config["model"]``."""
-    model = restore_task(checkpoint).model if checkpoint is not None else instantiate(config["model"])
-    return model.eval()
-
-
-def output_stems(ids: list[str]) -> list[str]:
-    """View ids as file stems: image suffix dropped, folders joined by ``_``, repeats numbered ``-1``, ``-2``..."""
-    stems, seen = [], {}
-    for view_id in ids:
-        stem = str(PurePosixPath(view_id).with_suffix("")).replace("/", "_")
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        stems.append(stem if n == 0 else f"{stem}-{n}")
-    return stems
-
-
 def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
-    """``(H, W)`` z-depth -> ``(H, W, 3)`` uint8 in :data:`DEPTH_CMAP` over ``[near, far]`` (<= 0 or NaN: grey)."""
-    cmap = matplotlib.colormaps[DEPTH_CMAP].with_extremes(bad="#d9d9d9")
-    shown = np.ma.masked_invalid(np.where(depth > 0, (depth - near) / (far - near), np.nan))
-    return (cmap(np.clip(shown, 0.0, 1.0))[..., :3] * 255).round().astype(np.uint8)
+    """``(H, W)`` z-depth -> ``(H, W, 3)`` uint8 in :data:`DEPTH_CMAP` over ``[near, far]`` (<= 0 or not finite:
+    grey)."""
+    shown = np.where((depth > 0) & np.isfinite(depth), (depth - near) / (far - near), np.nan)
+    return colorize(shown, DEPTH_CMAP)
 
 
 def fused_figure(
@@ -157,7 +128,7 @@ def fused_figure(
     order = np.argsort(-cam[front, 2].numpy(), kind="stable")
     panel = 4.6  # inches per panel
     fig, axes = plt.subplots(1, 2, figsize=(2 * panel + 0.4, panel * H / W + 0.7), dpi=150, layout="constrained")
-    axes[0].imshow(_image_hwc(image), interpolation="nearest")
+    axes[0].imshow(image_hwc(image), interpolation="nearest")
     axes[0].set_title(f"input view ({W}x{H})", fontsize=9)
     axes[1].set_facecolor("black")
     pixel_points = 72.0 * panel / W
@@ -192,14 +163,22 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
     Raises:
         ValueError / FileNotFoundError naming the key or file, before anything is written.
     """
-    name = str(config["model"]["_target_"]).rsplit(".", 1)[-1]
-    source = str(cfg.ckpt_path) if checkpoint is not None else f"model={name}"
-    check_request(cfg, checkpoint, config, source)
+    source = source_name(cfg, checkpoint, config)
+    check_request(
+        cfg,
+        checkpoint,
+        config,
+        problem="multi_view",
+        request=REQUEST,
+        untrained="model=plane_sweep",
+        needs=("data",),
+        refuses=("inputs", "left", "right"),
+    )
+    check_data(cfg)
     fusion = fusion_settings(cfg)
     dataset = load_datamodule(cfg).datasets["predict"]
     model = load_model(checkpoint, config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+    device = inference_device()
 
     started = time.perf_counter()
     depths, confidences, Ks, poses, images = [], [], [], [], []
@@ -231,9 +210,9 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
                 "sources": [dataset.sets[s].cameras[v].id for v in indices[1:]],
                 "depth_range": (near, far),
                 "median_depth": float(np.median(d[d > 0])) if (d > 0).any() else math.nan,
-                "depth": _write_pfm(out / "depth" / f"{stem}.pfm", d),
-                "depth_png": _write_png(out / "depth" / f"{stem}.png", colorize_depth(d, near, far)),
-                "confidence_png": _write_png(
+                "depth": write_pfm_file(out / "depth" / f"{stem}.pfm", d),
+                "depth_png": write_png(out / "depth" / f"{stem}.png", colorize_depth(d, near, far)),
+                "confidence_png": write_png(
                     out / "confidence" / f"{stem}.png",
                     (confidence[i, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8),
                 ),
@@ -248,31 +227,25 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
         "png": save_figure(figure, out / "fused.png"),
         "seconds": seconds,
     }
-    _print_table(result, confidence, fusion["confidence_threshold"], source, out)
-    return result
-
-
-def _print_table(r: dict, confidence: torch.Tensor, threshold: float, source: str, out: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+    threshold = fusion["confidence_threshold"]
     fused = (
-        f"{r['points']} fused points -> {r['ply'].name}"
-        if r["ply"]
+        f"{len(points)} fused points -> {ply.name}"
+        if ply
         else "no fused point (lower fusion.confidence or fusion.min_views)"
     )
-    table = Table(
-        title=f"recon-predict (multi-view): {source}",
-        caption=f"{r['size']} (WxH), {r['seconds']:.1f} s; {fused}; written to {out}",
+    print_table(
+        f"recon-predict (multi-view): {source}",
+        ("view", "sources", "depth range", "median depth", f"confidence >= {threshold:g}"),
+        [
+            (
+                v["depth"].stem,  # ids shown as file stems
+                " ".join(output_stems(v["sources"])),
+                "{:.4g} .. {:.4g}".format(*v["depth_range"]),
+                f"{v['median_depth']:.4g}",
+                f"{100 * float((c >= threshold).float().mean()):.1f}%",
+            )
+            for v, c in zip(views, confidence)
+        ],
+        caption=f"{W}x{H} (WxH), {seconds:.1f} s; {fused}; written to {out}",
     )
-    for column in ("view", "sources", "depth range", "median depth", f"confidence >= {threshold:g}"):
-        table.add_column(column)
-    for v, c in zip(r["views"], confidence):  # ids shown as file stems
-        table.add_row(
-            v["depth"].stem,
-            " ".join(output_stems(v["sources"])),
-            "{:.4g} .. {:.4g}".format(*v["depth_range"]),
-            f"{v['median_depth']:.4g}",
-            f"{100 * float((c >= threshold).float().mean()):.1f}%",
-        )
-    Console().print(table)
+    return result

@@ -10,10 +10,7 @@ visible, grey elsewhere) and ``<stem>.png`` (``input | prediction | side view``)
 with ``sample``, e.g. ``model=vae_points``) also draws ``samples`` shapes per image: ``<stem>_sample<k>.ply`` and
 ``<stem>_samples.png`` (each sample from the camera and from the side).
 
-A stereo request (``left=... right=...``, or a checkpoint whose model has ``problem == "stereo"``) goes to
-:func:`recon.predict.stereo.predict_stereo`, which can also run a model without training (``model=sgbm``); a
-multi-view request (``data=multi_view_<format>``, or a model with ``problem == "multi_view"``) goes to
-:func:`recon.predict.multi_view.predict_multi_view` (also ``model=plane_sweep``).
+Stereo pairs and calibrated image sets have their own predictors; :func:`recon.predict.predict` picks one.
 """
 
 from __future__ import annotations
@@ -23,47 +20,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image, UnidentifiedImageError
+from omegaconf import DictConfig
 from torch.nn import functional as F
 
+from recon.data.formats.images import read_rgb
 from recon.data.synthetic.config import SyntheticConfig
-from recon.engine.checkpoint import inference_config, load_checkpoint, restore_task
-from recon.geometry.cameras import project
-from recon.predict.multi_view import predict_multi_view
-from recon.predict.stereo import model_problem, predict_stereo
+from recon.geometry.cameras import crop_resize_intrinsics, project
+from recon.predict.common import (
+    check_request,
+    inference_device,
+    load_model,
+    output_stems,
+    parse_intrinsics,
+    print_table,
+)
 from recon.viz.export import write_point_cloud
-from recon.viz.figures import CMAP, point_cloud_figure, save_figure
+from recon.viz.figures import CMAP, image_hwc, point_cloud_figure, save_figure
 
 GREY = 0.6
-# Pillow modes we accept, and the scale that maps their integer values to [0, 1].
-GRAY_MODES = {"1": 1.0, "L": 255.0, "I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I": 65535.0}
-COLOR_MODES = {"RGB", "RGBA", "LA", "P", "PA"}
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to ``(H, W, 3)`` float32 RGB in [0, 1].
-
-    Gray images (8/16-bit, binary) are replicated to RGB; an alpha channel (RGBA, LA, transparent palettes) is
-    dropped, not composited: the model sees the colour values as stored. Palette images are expanded. Other
-    modes (CMYK, float, multi-band...) are refused. Raises ``FileNotFoundError`` / ``ValueError`` naming the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()  # decodes everything: truncated data raises here
-            mode = im.mode
-            if mode in GRAY_MODES:
-                gray = np.clip(np.asarray(im, dtype=np.float32) / GRAY_MODES[mode], 0, 1)
-                return np.repeat(gray[..., None], 3, axis=-1)
-            if mode in COLOR_MODES:
-                rgb = im.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA") else im.convert("RGB")
-                return np.asarray(rgb, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"input image {path} cannot be decoded as an image: {e}") from None
-    raise ValueError(f"input image {path}: unsupported image mode {mode!r} (use gray, RGB, RGBA or palette images)")
 
 
 def crop_box(h: int, w: int, H: int, W: int) -> tuple[int, int, int, int]:
@@ -76,24 +50,16 @@ def crop_box(h: int, w: int, H: int, W: int) -> tuple[int, int, int, int]:
     return (h - ch) // 2, 0, ch, w
 
 
-def crop_resize(image: np.ndarray, K: torch.Tensor | None, H: int, W: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Centre-crop ``(h, w, 3)`` to the aspect of ``H x W`` and resize (bilinear, antialiased) to ``(3, H, W)``.
-
-    ``K (3, 3)`` of the original image is mapped along. Pixel centres are at integer coordinates, so a crop
-    at ``(top, left)`` shifts the principal point by ``-(left, top)`` and a resize by ``s`` maps
-    ``u -> (u + 0.5) * s - 0.5`` (focal lengths scale by ``s``).
+def crop_resize(
+    image: torch.Tensor, K: torch.Tensor | None, H: int, W: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Centre-crop a ``(3, h, w)`` image to the aspect of ``H x W`` and resize it (bilinear, antialiased) to
+    ``(3, H, W)``; ``K (3, 3)`` of the original image follows (:func:`~recon.geometry.cameras.crop_resize_intrinsics`).
     """
-    h, w = image.shape[:2]
-    top, left, ch, cw = crop_box(h, w, H, W)
-    crop = torch.from_numpy(np.ascontiguousarray(image[top : top + ch, left : left + cw])).permute(2, 0, 1)[None]
+    top, left, ch, cw = box = crop_box(*image.shape[-2:], H, W)
+    crop = image[None, :, top : top + ch, left : left + cw]
     resized = F.interpolate(crop, size=(H, W), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
-    if K is None:
-        return resized, None
-    sx, sy = W / cw, H / ch
-    K2 = K.clone()
-    K2[0, 0], K2[0, 1], K2[0, 2] = K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] - left + 0.5) * sx - 0.5
-    K2[1, 1], K2[1, 2] = K[1, 1] * sy, (K[1, 2] - top + 0.5) * sy - 0.5
-    return resized, K2
+    return resized, None if K is None else crop_resize_intrinsics(K, box, (H, W))
 
 
 def visible_colors(points: torch.Tensor, image: torch.Tensor, K: torch.Tensor, tolerance: float) -> torch.Tensor:
@@ -123,49 +89,9 @@ def visible_colors(points: torch.Tensor, image: torch.Tensor, K: torch.Tensor, t
     return colors
 
 
-def _intrinsics(value, path: Path) -> torch.Tensor | None:
-    if value is None:
-        return None
-    v = list(value)
-    if len(v) != 4 or not all(np.isfinite(float(x)) for x in v) or float(v[0]) <= 0 or float(v[1]) <= 0:
-        raise ValueError(f"intrinsics must be [fx, fy, cx, cy] in pixels with fx, fy > 0, got {v} (for {path})")
-    fx, fy, cx, cy = map(float, v)
-    return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
-def _output_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems, made unique (``name``, ``name-1``, ...) when two inputs share one."""
-    stems, seen = [], {}
-    for p in paths:
-        n = seen.get(p.stem, 0)
-        seen[p.stem] = n + 1
-        stems.append(p.stem if n == 0 else f"{p.stem}-{n}")
-    return stems
-
-
-def model_source(cfg: DictConfig) -> tuple[dict | None, dict]:
-    """The loaded checkpoint and its inference config for ``ckpt_path``, or ``(None, {"model": ...})`` for
-    ``model=<name>``. Raises ``ValueError`` unless exactly one of them is given, or for a foreign checkpoint."""
-    ckpt_path, model = cfg.get("ckpt_path") or None, cfg.get("model")
-    if (ckpt_path is None) == (model is None):
-        got = "both" if ckpt_path else "neither"
-        raise ValueError(
-            f"give exactly one of ckpt_path=<trained checkpoint> and model=<name> (a model without "
-            f"training, e.g. model=sgbm), got {got}"
-        )
-    if model is not None:
-        return None, {"model": OmegaConf.to_container(model, resolve=True)}
-    checkpoint = load_checkpoint(ckpt_path)
-    try:
-        return checkpoint, inference_config(checkpoint)
-    except ValueError as e:
-        raise ValueError(f"{ckpt_path}: {e}") from None
-
-
-def predict(cfg: DictConfig) -> list[dict] | dict:
-    """Run a checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into ``cfg.output_dir``;
-    stereo requests go to :func:`~recon.predict.stereo.predict_stereo`, multi-view requests to
-    :func:`~recon.predict.multi_view.predict_multi_view` (their dict is returned).
+def predict_single_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -> list[dict]:
+    """Run a single-view checkpoint on ``cfg.inputs`` (image paths) and write a PLY and a figure per input into
+    ``cfg.output_dir``.
 
     Config keys: ``ckpt_path``; ``inputs`` (a path or a list of paths); ``intrinsics`` (``[fx, fy, cx, cy]`` in
     pixels of the given images, or null for the training field of view); ``output_dir``.
@@ -177,22 +103,21 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     seeded by ``seed`` (default 0): the same command writes the same samples.
     Returns one dict per input (``input``, ``ply``, ``png``, ``points``; with samples also ``sample_plys`` and
     ``samples_png``).
-    Raises ``ValueError`` (checkpoint not a safe recon checkpoint or foreign ``_target_``; bad input image or
-    intrinsics) before any output is written.
+    Raises ``ValueError`` (no checkpoint, bad input image or intrinsics) before any output is written.
     """
-    checkpoint, config = model_source(cfg)
-    problem = model_problem(config["model"])
-    if problem == "multi_view" or cfg.get("data") is not None:
-        return predict_multi_view(cfg, checkpoint, config)
-    if problem == "stereo" or cfg.get("left") is not None or cfg.get("right") is not None:
-        return predict_stereo(cfg, checkpoint, config)
     if checkpoint is None:
         raise ValueError(
-            f"model={config['model']['_target_']} is a {problem} model: single-view predictions need "
+            f"model={config['model']['_target_']} is a single_view model: single-view predictions need "
             "ckpt_path=<trained checkpoint> (only stereo and multi-view models run from model=<name>)"
         )
-    if cfg.get("inputs") is None:
-        raise ValueError(f"{cfg.ckpt_path} is a {problem} model: give the images as inputs=[a.png,...]")
+    check_request(
+        cfg,
+        checkpoint,
+        config,
+        problem="single_view",
+        request="the images as inputs=[a.png,...]",
+        needs=("inputs",),
+    )
     synthetic = dict(config["data"].get("synthetic") or {})
     try:
         data = SyntheticConfig(**synthetic)
@@ -205,20 +130,18 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     paths = [Path(str(p)) for p in ([inputs] if isinstance(inputs, (str, Path)) else list(inputs))]
     if not paths:
         raise ValueError("inputs is empty: give one or more image paths")
-    K_user = _intrinsics(cfg.get("intrinsics"), paths[0])
+    intrinsics = cfg.get("intrinsics")
+    K_user = None if intrinsics is None else parse_intrinsics(intrinsics)
     images, Ks = [], []
     for path in paths:  # every input is decoded and checked before the model runs or anything is written
-        raw = load_image(path)
-        image, K = crop_resize(raw, K_user, H, W)
+        image, K = crop_resize(read_rgb(path, strict=True), K_user, H, W)
         images.append(image)
         Ks.append(K_train if K is None else K)
 
-    task = restore_task(checkpoint)
-    model = task.model
+    model = load_model(checkpoint, config)
     if hasattr(model, "fitted") and not bool(model.fitted):
         raise ValueError(f"{cfg.ckpt_path}: model {type(model).__name__} was never fitted; nothing to predict with")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    task.to(device)
+    device = inference_device()
     batch = {
         "image": torch.stack(images).to(device),
         "K": torch.stack(Ks).float().to(device),
@@ -228,19 +151,18 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     if num_samples < 0:
         raise ValueError(f"samples must be >= 0, got {num_samples}")
     with torch.inference_mode():
-        points = task(batch)["points"].float().cpu()
+        inputs = {key: batch[key] for key in model.inputs}
+        points = model(**inputs)["points"].float().cpu()
         samples = None
         if num_samples:
             generator = torch.Generator(device=device).manual_seed(int(cfg.get("seed", 0) or 0))
-            samples = (
-                model.sample(**{key: batch[key] for key in model.inputs}, k=num_samples, generator=generator)
-                .float()
-                .cpu()
-            )
+            samples = model.sample(**inputs, k=num_samples, generator=generator).float().cpu()
 
     output_dir = Path(str(cfg.output_dir))
     results = []
-    for i, (path, stem, image, K, p) in enumerate(zip(paths, _output_stems(paths), images, Ks, points)):
+    for i, (path, stem, image, K, p) in enumerate(
+        zip(paths, output_stems([p.name for p in paths]), images, Ks, points)
+    ):
         finite = torch.isfinite(p).all(-1)
         p = p[finite]
         ply = _write_cloud(output_dir / f"{stem}.ply", p, image, K)
@@ -263,7 +185,7 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
             results[-1]["samples_png"] = save_figure(
                 samples_figure(image, drawn, K, title=path.name), output_dir / f"{stem}_samples.png"
             )
-    _print_table(results, cfg.ckpt_path)
+    print_table(f"recon-predict: {cfg.ckpt_path}", ("input", "points", "point cloud", "figure"), table_rows(results))
     return results
 
 
@@ -279,7 +201,7 @@ def samples_figure(image: torch.Tensor, samples: Sequence[torch.Tensor], K: torc
     left), with limits shared by all samples so their differences show."""
     import matplotlib.pyplot as plt
 
-    img = image.permute(1, 2, 0).clamp(0, 1).numpy()
+    img = image_hwc(image)
     H, W = img.shape[:2]
     clouds = [q.numpy() for q in samples]
     every = np.concatenate(clouds) if clouds else np.zeros((0, 3))
@@ -326,21 +248,15 @@ def samples_figure(image: torch.Tensor, samples: Sequence[torch.Tensor], K: torc
     return fig
 
 
-def _print_table(results: list[dict], ckpt_path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"recon-predict: {ckpt_path}")
-    for column in ("input", "points", "point cloud", "figure"):
-        table.add_column(column)
+def table_rows(results: list[dict]) -> list[tuple[str, ...]]:
+    """Rows ``input | points | point cloud | figure`` of the results table, a row for the samples of each input."""
+    rows = []
     for r in results:
         points = f"{r['points']}" + (f" ({r['dropped']} non-finite dropped)" if r["dropped"] else "")
-        table.add_row(str(r["input"]), points, str(r["ply"]), str(r["png"]))
+        rows.append((str(r["input"]), points, str(r["ply"]), str(r["png"])))
         if "sample_plys" in r:
-            table.add_row(
-                "",
-                f"{len(r['sample_plys'])} samples",
-                str(r["sample_plys"][0].parent / "*_sample*.ply"),
-                str(r["samples_png"]),
+            samples = r["sample_plys"]
+            rows.append(
+                ("", f"{len(samples)} samples", str(samples[0].parent / "*_sample*.ply"), str(r["samples_png"]))
             )
-    Console().print(table)
+    return rows

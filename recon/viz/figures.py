@@ -28,15 +28,20 @@ from recon.io import atomic_path
 CMAP = "viridis_r"  # near = bright yellow, far = dark blue
 
 
-def _numpy(x, name: str) -> np.ndarray:
+def as_numpy(x, name: str) -> np.ndarray:
+    """A tensor (detached, moved to the CPU) or array-like as a float32 numpy array; ``name`` is the argument named
+    in the error for something non-numeric."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().float().numpy()
-    return np.asarray(x, dtype=np.float32)
+    try:
+        return np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a numeric tensor or array, got {type(x).__name__}: {e}") from None
 
 
-def _image_hwc(image) -> np.ndarray:
+def image_hwc(image) -> np.ndarray:
     """(3, H, W) or (H, W, 3) in [0, 1] -> (H, W, 3) float32 clipped to [0, 1]."""
-    img = _numpy(image, "image")
+    img = as_numpy(image, "image")
     if img.ndim == 3 and img.shape[0] == 3 and img.shape[-1] != 3:
         img = img.transpose(1, 2, 0)
     if img.ndim != 3 or img.shape[-1] != 3:
@@ -45,7 +50,7 @@ def _image_hwc(image) -> np.ndarray:
 
 
 def _cloud(points, name: str) -> np.ndarray:
-    p = _numpy(points, name)
+    p = as_numpy(points, name)
     if p.ndim != 2 or p.shape[-1] != 3:
         raise ValueError(f"{name} must be (N, 3), got shape {tuple(p.shape)}")
     return p[np.isfinite(p).all(axis=1)]
@@ -92,9 +97,9 @@ def point_cloud_figure(
         Without ``gt``: one row ``input | prediction | side view`` (9 x 3.3 in).
         Non-finite points and points behind the camera (in the projection) are skipped.
     """
-    img = _image_hwc(image)
+    img = image_hwc(image)
     H, W = img.shape[:2]
-    K = _numpy(K, "K")
+    K = as_numpy(K, "K")
     if K.shape != (3, 3):
         raise ValueError(f"K must be (3, 3), got shape {tuple(K.shape)}")
     clouds = {"prediction": _cloud(pred, "pred")}

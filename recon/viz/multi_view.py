@@ -11,8 +11,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from recon.metrics.depth import DELTA_BASE
-from recon.viz.figures import _image_hwc, _numpy  # first: selects matplotlib's Agg backend
-from recon.viz.stereo import ERROR_CMAP, INVALID_COLOR, _map
+from recon.viz.figures import as_numpy as _numpy  # first: selects matplotlib's Agg backend
+from recon.viz.figures import image_hwc as _image_hwc
+from recon.viz.stereo import ERROR_CMAP, INVALID_COLOR
+from recon.viz.stereo import as_map as _map
 
 DEPTH_CMAP = "turbo_r"  # near = red, far = blue (as the stereo figure's disparity)
 CONFIDENCE_CMAP = "viridis"

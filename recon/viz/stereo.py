@@ -8,16 +8,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from recon.viz.figures import _image_hwc, _numpy  # first: selects matplotlib's Agg backend
+from recon.viz.figures import as_numpy, image_hwc  # first: selects matplotlib's Agg backend
 
 DISPARITY_CMAP = "turbo"  # near (large disparity) = red, far = blue
 ERROR_CMAP = "RdBu_r"  # diverging: prediction too large = red, too small = blue
 INVALID_COLOR = "#d9d9d9"  # pixels without ground truth
 
 
-def _map(x, name: str) -> np.ndarray:
+def as_map(x, name: str) -> np.ndarray:
     """(1, H, W) or (H, W) tensor/array -> (H, W) float32."""
-    a = _numpy(x, name)
+    a = as_numpy(x, name)
     if a.ndim == 3 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 2:
@@ -51,9 +51,9 @@ def disparity_figure(
         disparity panels share one ``turbo`` scale from 0 to the larger of the ground truth's maximum and the
         prediction's 99th percentile; the error uses the diverging ``RdBu_r`` map (white = exact).
     """
-    img = _image_hwc(left)
-    gt, pred = _map(gt, "gt"), _map(pred, "pred")
-    valid = _map(valid, "valid").astype(bool)
+    img = image_hwc(left)
+    gt, pred = as_map(gt, "gt"), as_map(pred, "pred")
+    valid = as_map(valid, "valid").astype(bool)
     if not gt.shape == pred.shape == valid.shape == img.shape[:2]:
         raise ValueError(
             f"left {img.shape[:2]}, gt {gt.shape}, pred {pred.shape} and valid {valid.shape} must have one size"

@@ -8,6 +8,7 @@ import torch
 
 from recon.geometry.cameras import (
     camera_centers,
+    crop_resize_intrinsics,
     intrinsics_from_focal,
     intrinsics_from_fov,
     invert_pose,
@@ -119,3 +120,21 @@ def test_invert_pose_batches(shape):
     T = look_at(_t([[1, 2, 3]]), _t([[0, 0, 0]]), _t([[0, 0, 1]]))[0].expand(shape)
     I = T @ invert_pose(T)
     np.testing.assert_allclose(I.numpy(), np.broadcast_to(np.eye(4), shape), atol=1e-12)
+
+
+def test_crop_resize_intrinsics_by_hand():
+    # 200x160 image (W x H), f = (100, 80), c = (50, 40); crop 60x60 at (top 10, left 20), resize to 30x30: s = 1/2
+    K = _t([[100.0, 0.0, 50.0], [0.0, 80.0, 40.0], [0.0, 0.0, 1.0]])
+    out = crop_resize_intrinsics(torch.stack([K, 2 * K]), (10, 20, 60, 60), (30, 30))
+    assert out.shape == (2, 3, 3) and out.dtype == torch.float64
+    # cx' = (50 - 20 + 0.5) / 2 - 0.5 = 14.75, cy' = (40 - 10 + 0.5) / 2 - 0.5 = 14.75
+    expected = _t([[50.0, 0.0, 14.75], [0.0, 40.0, 14.75], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(out[0], expected)
+    # the resized pixel (0, 0) averages crop pixels 0 and 1, whose centre is the full image's (20.5, 10.5)
+    point = _t([[[(20.5 - 50.0) / 100.0, (10.5 - 40.0) / 80.0, 1.0]]])
+    torch.testing.assert_close(project(point, out[:1]), _t([[[0.0, 0.0]]]))
+    # K2 = 2 K (row 2 as well): fx' = 100, fy' = 80, cx' = (100 - 20 + 0.5) / 2 - 0.5 = 39.75, cy' = 34.75
+    torch.testing.assert_close(out[1, :2], _t([[100.0, 0.0, 39.75], [0.0, 80.0, 34.75]]))
+    # the whole image at its own size is the identity; a pure resize scales cx + 0.5
+    torch.testing.assert_close(crop_resize_intrinsics(K, (0, 0, 160, 200), (160, 200)), K)
+    torch.testing.assert_close(crop_resize_intrinsics(K, (0, 0, 160, 200), (80, 400))[:2, 2], _t([100.5, 19.75]))

@@ -1,7 +1,10 @@
 """Image reading with errors that name the file: RGB images as tensors, single-channel integer maps as arrays.
 
-Decoding is Pillow's. ``read_rgb`` maps every common mode to ``(3, H, W)`` float32 RGB in [0, 1]: gray is
-replicated to three channels, alpha is dropped, palettes are expanded, 16-bit gray is divided by 65535.
+This is recon's one image decoder: dataset readers, ``recon-predict`` and the stereo/multi-view loaders all call it.
+Decoding is Pillow's. ``read_rgb`` maps every common mode to ``(3, H, W)`` float32 RGB in [0, 1]: gray (1, 8 or
+16 bits) is replicated to three channels, 16-bit gray is divided by 65535, alpha is dropped (not composited: the
+colour values as stored), palettes are expanded. Modes whose RGB is only approximated by Pillow's conversion (CMYK,
+YCbCr, LAB, HSV) are converted too, unless ``strict=True`` (user photos in ``recon-predict``) refuses them.
 ``read_single_channel`` returns the stored integers unchanged (uint8 or uint16), e.g. for KITTI's 16-bit
 disparity PNGs or Middlebury's 8-bit disparity and mask PNGs.
 """
@@ -11,7 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-_SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+SIXTEEN_BIT_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+GRAY_MODES = ("1", "L", "LA", *SIXTEEN_BIT_GRAY_MODES)
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA")
+CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV")  # RGB only approximated (no colour management)
 
 
 def _load(path: Path) -> Image.Image:
@@ -19,9 +25,9 @@ def _load(path: Path) -> Image.Image:
         raise FileNotFoundError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
-            image.load()
+            image.load()  # decodes everything: truncated data raises here
             return image
-    except (OSError, SyntaxError, ValueError) as error:  # PIL signals truncated/corrupt data with all three
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:  # PIL's corrupt-data signals
         raise ValueError(f"cannot decode image {path}: {error}") from error
 
 
@@ -41,20 +47,40 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def read_rgb(path: str | Path) -> torch.Tensor:
-    """Read an image file as ``(3, H, W)`` float32 RGB in [0, 1] (gray replicated, alpha dropped)."""
+def is_gray(mode: str) -> bool:
+    """Whether a Pillow mode stores gray values (with or without alpha)."""
+    return mode in GRAY_MODES
+
+
+def read_image(path: str | Path, strict: bool = False) -> tuple[torch.Tensor, str]:
+    """Read an image file as ``(3, H, W)`` float32 RGB in [0, 1] and its Pillow mode (see the module docstring).
+
+    Raises FileNotFoundError / ValueError naming ``path`` for a missing or undecodable file, a mode with no RGB
+    reading (e.g. float ``F``), or, with ``strict``, a mode whose RGB would only be approximated (e.g. CMYK).
+    """
     path = Path(path)
     image = _load(path)
-    if image.mode in _SIXTEEN_BIT_GRAY:
-        gray = np.asarray(image).astype(np.float32) / 65535.0
+    mode = image.mode
+    if strict and mode in CONVERTED_MODES:
+        raise ValueError(f"{path}: image mode {mode!r} is neither gray nor RGB(A); convert it to RGB")
+    if mode in SIXTEEN_BIT_GRAY_MODES:
+        gray = np.clip(np.asarray(image).astype(np.float32) / 65535.0, 0.0, 1.0)
         array = np.repeat(gray[..., None], 3, axis=2)
-    elif image.mode in ("L", "1"):
+    elif mode in ("L", "1"):
         array = np.repeat(np.asarray(image.convert("L"))[..., None], 3, axis=2).astype(np.float32) / 255.0
-    elif image.mode in ("RGB", "RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "RGBX", "LAB", "HSV"):
+    elif mode in ("LA", "P", "PA"):  # via RGBA: Pillow warns on palettes with per-entry transparency otherwise
+        array = np.asarray(image.convert("RGBA").convert("RGB")).astype(np.float32) / 255.0
+    elif mode in COLOUR_MODES or mode in CONVERTED_MODES:
         array = np.asarray(image.convert("RGB")).astype(np.float32) / 255.0
     else:
-        raise ValueError(f"unsupported image mode {image.mode!r} in {path}")
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        raise ValueError(f"unsupported image mode {mode!r} in {path}")
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))), mode
+
+
+def read_rgb(path: str | Path, strict: bool = False) -> torch.Tensor:
+    """Read an image file as ``(3, H, W)`` float32 RGB in [0, 1] (gray replicated, alpha dropped); see
+    :func:`read_image` for ``strict`` and the errors."""
+    return read_image(path, strict)[0]
 
 
 def read_single_channel(path: str | Path) -> np.ndarray:
@@ -66,7 +92,7 @@ def read_single_channel(path: str | Path) -> np.ndarray:
     image = _load(path)
     if image.mode == "L":
         return np.array(image, dtype=np.uint8)
-    if image.mode in _SIXTEEN_BIT_GRAY:
+    if image.mode in SIXTEEN_BIT_GRAY_MODES:
         array = np.array(image)
         if array.size and (array.min() < 0 or array.max() > 65535):
             raise ValueError(f"{path}: values outside the 16-bit range in a mode {image.mode!r} image")
