@@ -5,8 +5,11 @@ import json
 import pytest
 from torch import nn
 
+from recon.data.base import ReconDataModule
+from recon.data.single_view import SingleViewDataModule
 from recon.engine.runner import train
-from recon.engine.validation import ConfigError
+from recon.engine.validation import ConfigError, validate_components
+from recon.tasks.single_view import SingleViewTask
 from tests.conftest import TINY_DATA, TINY_MODEL
 
 
@@ -15,6 +18,37 @@ class FakeStereoNet(nn.Module):
 
     problem = "stereo"
     inputs = ("left", "right")
+
+
+class TinyPointNet(nn.Module):
+    """A single-view model that follows the contract: two points from the first pixels."""
+
+    problem = "single_view"
+    inputs = ("image",)
+
+    def forward(self, image):
+        return {"points": image.flatten(1)[:, :6].reshape(-1, 2, 3)}
+
+
+class ProblemlessNet(nn.Module):
+    """A model that does not declare the problem it solves."""
+
+    inputs = ("image",)
+
+    def forward(self, image):
+        return {"points": image.flatten(1)[:, :6].reshape(-1, 2, 3)}
+
+
+class UndescribedData(ReconDataModule):
+    """A datamodule without describe()."""
+
+    problem = "single_view"
+
+    def __init__(self):
+        super().__init__(batch_size=2)
+
+    def example_batch(self, batch_size: int = 2) -> dict:
+        return SingleViewDataModule().example_batch(batch_size)
 
 
 def failed_summary(run_dir):
@@ -84,3 +118,24 @@ def test_corrupt_or_empty_mesh_is_named_and_nothing_is_cached(make_config, tmp_p
         train(cfg)
     assert not [p for p in set(cache_dir.rglob("*")) - before if p.is_file()], "no cache file may be written"
     failed_summary(tmp_path / "run")
+
+
+def test_a_datamodule_missing_a_contract_member_is_named():
+    model = TinyPointNet()
+    with pytest.raises(
+        ConfigError,
+        match=r"data\._target_ = tests\.test_validation\.UndescribedData does not provide "
+        r"describe\(\)",
+    ):
+        validate_components(UndescribedData(), model, SingleViewTask(model, reference=False))
+
+
+def test_a_model_missing_problem_is_named(tmp_path):
+    model = ProblemlessNet()
+    with pytest.raises(
+        ConfigError,
+        match=r"model\._target_ = tests\.test_validation\.ProblemlessNet does not provide "
+        r"problem \(",
+    ):
+        validate_components(SingleViewDataModule(cache_dir=str(tmp_path)), model, SingleViewTask(model))
+    assert not any(tmp_path.iterdir()), "the checks render nothing"

@@ -1,6 +1,6 @@
 """Multi-view stereo data: a reference view and its source views of synthetic scenes -> the reference depth.
 
-Every item follows the multi-view contract (``.notes/CONVENTIONS.md``; real-format multi-view datasets return the
+Every item follows the multi-view contract (``docs/ARCHITECTURE.md``; real-format multi-view datasets return the
 same keys), with ``V = 1 + num_source`` views, view 0 the reference:
 
 - ``images``      (V, 3, H, W) float32 RGB in [0, 1]
@@ -25,18 +25,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from recon.data.loaders import split_loader
+from recon.data.base import SPLITS, ReconDataModule
 from recon.data.synthetic.config import MultiViewSceneConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
 from recon.data.synthetic.multi_view_scene import GROUND_RADIUS
 from recon.geometry.cameras import camera_centers, look_at
 from recon.geometry.view_selection import select_views, view_selection_scores
-
-SPLITS = ("train", "val", "test")
 
 
 def depth_ranges(depth: torch.Tensor, margin: float, fallback: tuple[float, float]) -> torch.Tensor:
@@ -104,7 +101,7 @@ class MultiViewDataset(Dataset):
         }
 
 
-class MultiViewDataModule(pl.LightningDataModule):
+class MultiViewDataModule(ReconDataModule):
     """Synthetic multi-view scenes, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.MultiViewSceneConfig` fields (layout ``ring`` /
@@ -118,7 +115,7 @@ class MultiViewDataModule(pl.LightningDataModule):
     def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 4,
                  num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False, num_source: int = 4,
                  depth_margin: float = 0.05):
-        super().__init__()
+        super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = MultiViewSceneConfig(**(synthetic or {}))
         except TypeError as e:
@@ -136,11 +133,8 @@ class MultiViewDataModule(pl.LightningDataModule):
         if not 0 < depth_margin < 1:
             raise ValueError(f"data.depth_margin must be in (0, 1) (relative margin of depth_range around the "
                              f"reference's depths), got {depth_margin}")
-        self.cache_dir = Path(cache_dir)
-        self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
-        self.pin_memory = pin_memory
+        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.num_source, self.depth_margin = int(num_source), float(depth_margin)
-        self.datasets: dict[str, MultiViewDataset] = {}
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -191,23 +185,7 @@ class MultiViewDataModule(pl.LightningDataModule):
             "scene": torch.arange(B),
         }
 
-    def split_ids(self) -> dict[str, list[str]]:
-        self.setup()
-        return {split: ds.ids for split, ds in self.datasets.items()}
-
     def describe(self) -> dict:
         """What a run summary records about the data (the item construction changes the test set too)."""
         return {"generator": asdict(self.config), "generator_hash": config_hash(self.config),
                 "num_source": self.num_source, "depth_margin": self.depth_margin}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return split_loader(self.datasets[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -1,7 +1,7 @@
 """Real calibrated image sets behind the multi-view datamodule interface: ``data=multi_view_<format> data.root=...``.
 
 A set read by one of :data:`READERS` (:mod:`recon.data.formats`: MVSNet / DTU / BlendedMVS folders, COLMAP text
-models, Middlebury ``*_par.txt``) becomes items of the multi-view contract (``.notes/CONVENTIONS.md``), the keys of
+models, Middlebury ``*_par.txt``) becomes items of the multi-view contract (``docs/ARCHITECTURE.md``), the keys of
 the synthetic :mod:`recon.data.multi_view`, so every multi-view model trains on it, is scored on it or predicts on it:
 
 - ``images`` (V, 3, H, W), ``K`` (V, 3, 3), ``T_cw`` (V, 4, 4) float32, ``V = 1 + num_source``, view 0 the reference;
@@ -39,19 +39,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from recon.data.base import ReconDataModule
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.multiview_base import CameraSet
 from recon.data.formats.mvsnet import read_mvsnet
 from recon.data.formats.colmap_text import read_colmap_text
 from recon.data.formats.pfm import read_pfm_header
-from recon.data.loaders import split_loader
 from recon.geometry.cameras import intrinsics_from_focal, look_at
 from recon.geometry.view_selection import optical_axis_scores, select_views
 
@@ -184,7 +183,7 @@ def check_sizes(cameras: CameraSet, picked: list[int]) -> tuple[int, int]:
     return size
 
 
-class MultiViewFormatDataModule(pl.LightningDataModule):
+class MultiViewFormatDataModule(ReconDataModule):
     """A real calibrated image set (or several) in one of :data:`READERS`.
 
     Args:
@@ -208,7 +207,7 @@ class MultiViewFormatDataModule(pl.LightningDataModule):
                  views: list | None = None, num_source: int = 4, depth_range: list[float] | None = None,
                  min_baseline: float = 0.01, image_scale: float = 1.0, batch_size: int = 1, num_workers: int = 0,
                  pin_memory: bool = False, val_fraction: float = 0.0, split_seed: int = 0, test_split: str = "all"):
-        super().__init__()
+        super().__init__(batch_size, num_workers, pin_memory)
         if format not in READERS:
             raise ValueError(f"data.format must be one of {sorted(READERS)}, got {format!r}")
         if not root:
@@ -241,9 +240,7 @@ class MultiViewFormatDataModule(pl.LightningDataModule):
         self.views = None if views is None else list(views)
         self.num_source, self.depth_range = int(num_source), depth_range
         self.min_baseline, self.image_scale = float(min_baseline), float(image_scale)
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
-        self.datasets: dict[str, MultiViewSetDataset] = {}
 
     @property
     def num_views(self) -> int:
@@ -320,29 +317,16 @@ class MultiViewFormatDataModule(pl.LightningDataModule):
                 "mask": torch.ones(B, 1, H, W, dtype=torch.bool), "points": torch.zeros(B, 0, 3),
                 "index": torch.arange(B), "scene": torch.zeros(B, dtype=torch.int64)}
 
-    def split_ids(self) -> dict[str, list[str]]:
-        self.setup()
-        return {split: list(self.datasets[split].ids) for split in ("train", "val", "test")}
-
     def describe(self) -> dict:
         return {"format": self.format, "root": str(Path(self.root).resolve()), "options": self.options,
                 "scenes": self.scenes, "views": self.views, "num_source": self.num_source,
                 "depth_range": self.depth_range, "min_baseline": self.min_baseline, "image_scale": self.image_scale,
                 "test_split": self.test_split}
 
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
-        return split_loader(self.datasets[split], self.batch_size, train, self.num_workers, self.pin_memory)
-
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):
             raise ValueError(f"no training items: data.val_fraction = {self.val_fraction} holds out every view")
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return super().train_dataloader()
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict")
+        return self.dataloader("predict")

@@ -19,17 +19,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from recon.data.loaders import split_loader
+from recon.data.base import SPLITS, ReconDataModule
 from recon.data.synthetic.config import SyntheticConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
 from recon.data.synthetic.occupancy import load_or_compute_occupancy
 from recon.geometry.voxels import unpack_occupancy
-
-SPLITS = ("train", "val", "test")
 
 
 class SingleViewDataset(Dataset):
@@ -72,7 +69,7 @@ class SingleViewDataset(Dataset):
         return item
 
 
-class SingleViewDataModule(pl.LightningDataModule):
+class SingleViewDataModule(ReconDataModule):
     """Synthetic single-view data, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.SyntheticConfig` fields. ``occupancy_resolution > 0``
@@ -85,7 +82,7 @@ class SingleViewDataModule(pl.LightningDataModule):
     def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 32,
                  num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False,
                  occupancy_resolution: int = 0, occupancy_extent: float = 1.0):
-        super().__init__()
+        super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = SyntheticConfig(**(synthetic or {}))
         except TypeError as e:
@@ -94,16 +91,13 @@ class SingleViewDataModule(pl.LightningDataModule):
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.cache_dir = Path(cache_dir)
-        self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
-        self.pin_memory = pin_memory
+        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         if occupancy_resolution < 0:
             raise ValueError(f"data.occupancy_resolution must be >= 0 (0 = no occupancy), got {occupancy_resolution}")
         if occupancy_resolution and occupancy_extent < self.config.object_scale[1]:
             raise ValueError(f"data.occupancy_extent = {occupancy_extent} is smaller than the largest object radius "
                              f"data.synthetic.object_scale[1] = {self.config.object_scale[1]}: objects would be cut")
         self.occupancy_resolution, self.occupancy_extent = int(occupancy_resolution), float(occupancy_extent)
-        self.datasets: dict[str, SingleViewDataset] = {}
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -143,10 +137,6 @@ class SingleViewDataModule(pl.LightningDataModule):
             batch["occupancy"] = torch.rand(B, 1, R, R, R, generator=g) < 0.2
         return batch
 
-    def split_ids(self) -> dict[str, list[str]]:
-        self.setup()
-        return {split: ds.ids for split, ds in self.datasets.items()}
-
     def describe(self) -> dict:
         """What a run summary records about the data."""
         described = {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
@@ -154,15 +144,3 @@ class SingleViewDataModule(pl.LightningDataModule):
             described["targets"] = {"occupancy": {"resolution": self.occupancy_resolution,
                                                   "extent": self.occupancy_extent}}
         return described
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return split_loader(self.datasets[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

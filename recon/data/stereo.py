@@ -24,16 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from recon.data.loaders import split_loader
+from recon.data.base import SPLITS, ReconDataModule
 from recon.data.synthetic.config import StereoSceneConfig, config_hash
 from recon.data.synthetic.generator import load_or_generate
 
-SPLITS = ("train", "val", "test")
 _SPATIAL = ("left", "right", "disparity", "valid", "nonoccluded", "disparity_right")
 
 
@@ -166,7 +164,7 @@ class SyntheticStereoDataset(Dataset):
         return self.augment(item) if self.augment is not None else item
 
 
-class SyntheticStereoDataModule(pl.LightningDataModule):
+class SyntheticStereoDataModule(ReconDataModule):
     """Synthetic stereo pairs, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.StereoSceneConfig` fields (focal length, baseline,
@@ -180,7 +178,7 @@ class SyntheticStereoDataModule(pl.LightningDataModule):
     def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 8,
                  num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False, max_disparity: float = 64,
                  augment: dict | None = None):
-        super().__init__()
+        super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = StereoSceneConfig(**(synthetic or {}))
         except (TypeError, ValueError) as e:
@@ -204,11 +202,8 @@ class SyntheticStereoDataModule(pl.LightningDataModule):
             if h > H or w > W:
                 raise ValueError(f"data.augment.crop_size = {[h, w]} is larger than "
                                  f"data.synthetic.image_size = {[H, W]}")
-        self.cache_dir = Path(cache_dir)
-        self.batch_size, self.num_workers, self.render_workers = batch_size, num_workers, render_workers
-        self.pin_memory = pin_memory
+        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.max_disparity = float(max_disparity)
-        self.datasets: dict[str, SyntheticStereoDataset] = {}
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -239,23 +234,7 @@ class SyntheticStereoDataModule(pl.LightningDataModule):
             "K": self.config.intrinsics().expand(B, 3, 3).clone(), "index": torch.arange(B),
         }
 
-    def split_ids(self) -> dict[str, list[str]]:
-        self.setup()
-        return {split: ds.ids for split, ds in self.datasets.items()}
-
     def describe(self) -> dict:
         """What a run summary records about the data (the test set: augmentation is training-only, so not here)."""
         return {"generator": asdict(self.config), "generator_hash": config_hash(self.config),
                 "max_disparity": self.max_disparity}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return split_loader(self.datasets[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from recon.data.base import ReconDataModule
 from recon.data.formats import (FolderPairsStereo, KittiStereo, Middlebury2014Stereo, MiddleburyClassicStereo,
                                 SceneFlowStereo, motorcycle_pair)
 from recon.data.loaders import split_loader
@@ -80,7 +80,7 @@ class CheckedSubset(Dataset):
         return self.augment(item) if self.augment is not None else item
 
 
-class StereoFormatDataModule(pl.LightningDataModule):
+class StereoFormatDataModule(ReconDataModule):
     """A real stereo dataset in one of :data:`READERS` (``root`` required) or :data:`BUNDLED` (no ``root``).
 
     Args:
@@ -100,7 +100,7 @@ class StereoFormatDataModule(pl.LightningDataModule):
                  max_disparity: float = 192, batch_size: int = 1, num_workers: int = 0, val_fraction: float = 0.0,
                  split_seed: int = 0, test_split: str = "all", augment: dict | None = None,
                  pin_memory: bool = False):
-        super().__init__()
+        super().__init__(batch_size, num_workers, pin_memory)
         if format not in READERS and format not in BUNDLED:
             raise ValueError(f"data.format must be one of {sorted(READERS) + sorted(BUNDLED)}, got {format!r}")
         if format in READERS and not root:
@@ -126,9 +126,7 @@ class StereoFormatDataModule(pl.LightningDataModule):
                              "size, so only crops of one size can be batched")
         self.format, self.root, self.options = format, root, dict(options or {})
         self.max_disparity = float(max_disparity)
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
-        self.datasets: dict[str, CheckedSubset] = {}
 
     def _read(self) -> Dataset:
         if self.format in BUNDLED:
@@ -165,25 +163,17 @@ class StereoFormatDataModule(pl.LightningDataModule):
                 "nonoccluded": torch.ones(B, 1, H, W, dtype=torch.bool), "focal": torch.full((B,), math.nan),
                 "baseline": torch.full((B,), math.nan), "index": torch.arange(B)}
 
-    def split_ids(self) -> dict[str, list[str]]:
-        self.setup()
-        return {split: list(ds.ids) for split, ds in self.datasets.items()}
-
     def describe(self) -> dict:
         return {"format": self.format, "root": None if self.root is None else str(Path(self.root).resolve()),
                 "options": self.options, "max_disparity": self.max_disparity, "test_split": self.test_split}
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def dataloader(self, split: str) -> DataLoader:
+        """The loader of ``split``; validation and test batches hold one pair (real pairs differ in size)."""
+        train = split == "train"
         return split_loader(self.datasets[split], self.batch_size if train else 1, train, self.num_workers,
                             self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):
             raise ValueError(f"no training pairs: data.val_fraction = {self.val_fraction} holds out every pair")
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return super().train_dataloader()

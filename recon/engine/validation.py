@@ -8,6 +8,9 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from recon.data.base import DataModuleContract
+from recon.models.base import ModelContract, is_trainable
+
 
 class ConfigError(ValueError):
     """A config value or combination that recon cannot run."""
@@ -38,9 +41,30 @@ def validate_config(cfg: DictConfig, require: tuple[str, ...] = ("data", "model"
         raise ConfigError(f"incompatible data and model: {listed}. Pick a model for the data's problem.")
 
 
+def contract_members(contract: type) -> list[str]:
+    """The attributes and methods a ``typing.Protocol`` lists (methods with a ``()`` suffix)."""
+    methods = [f"{name}()" for name, value in vars(contract).items() if callable(value) and not name.startswith("_")]
+    return list(contract.__annotations__) + methods
+
+
+def check_contract(component, contract: type, key: str) -> None:
+    """``component`` provides every member of ``contract``; else a ConfigError names its class and what is missing."""
+    if isinstance(component, contract):
+        return
+    missing = [name for name in contract_members(contract) if not hasattr(component, name.removesuffix("()"))]
+    cls = type(component)
+    raise ConfigError(
+        f"{key}._target_ = {cls.__module__}.{cls.__qualname__} does not provide {', '.join(missing)} "
+        f"(the contract: {contract.__module__}.{contract.__qualname__})"
+    )
+
+
 def validate_components(datamodule, model, task) -> None:
-    """Problems agree and one tiny forward + loss on an example batch of the data's shapes works (no rendering)."""
-    problems = {"data": datamodule.problem, "model": getattr(model, "problem", None), "task": task.problem}
+    """Both components follow their contracts, problems agree, and one tiny forward + loss on an example batch of
+    the data's shapes works (no rendering)."""
+    check_contract(datamodule, DataModuleContract, "data")
+    check_contract(model, ModelContract, "model")
+    problems = {"data": datamodule.problem, "model": model.problem, "task": task.problem}
     if len(set(problems.values())) > 1:
         raise ConfigError(f"incompatible components: {problems}")
     data_range, model_range = getattr(datamodule, "max_disparity", None), getattr(model, "max_disparity", None)
@@ -50,7 +74,7 @@ def validate_components(datamodule, model, task) -> None:
             f"{float(model_range):g}: the model cannot predict the data's disparities; raise "
             "model.max_disparity (a trained model keeps its own) or evaluate on data whose range it covers"
         )
-    if getattr(model, "trainable", True) is False:
+    if not is_trainable(model):
         return
     batch = datamodule.example_batch(2)
     training = task.training

@@ -9,7 +9,8 @@ import open3d as o3d
 import pytest
 import torch
 
-from recon.data.synthetic import SyntheticConfig, config_hash, generator, load_or_generate
+from recon.data.synthetic import (MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash, generator,
+                                  load_or_generate)
 from recon.data.synthetic import shapes
 from recon.data.synthetic.generator import generate_split
 from recon.data.synthetic.scene import sample_scene
@@ -198,6 +199,14 @@ def test_config_hash():
                 config_hash(replace(cfg, image_size=(32, 32)))}) == 4
     # Hydra passes lists: same hash as tuples
     assert config_hash(SyntheticConfig(image_size=[64, 64])) == config_hash(cfg)
+
+
+def test_default_cache_keys_are_stable():
+    """The keys of existing render caches: a change of a config class must not rename the default caches."""
+    assert config_hash(SyntheticConfig()) == "a38c5029f3f2"
+    assert config_hash(StereoSceneConfig()) == "9d54e78f9ecf"
+    assert config_hash(MultiViewSceneConfig()) == "fdd1240ebbc7"
+    assert config_hash(MultiViewSceneConfig(layout="trajectory")) == "31c696e83444"
 
 
 def test_truncated_cache_is_rerendered(tmp_path):

@@ -2,7 +2,7 @@
 :mod:`.middlebury_mvs`), and the checks and line parsing they share.
 
 A reader returns a :class:`CameraSet`: a tuple of :class:`CalibratedView` s plus optional view-selection
-neighbours. Each view holds, in recon's conventions (DESIGN.md):
+neighbours. Each view holds, in recon's conventions (docs/ARCHITECTURE.md):
 
 - ``image``        path of the view's image (decoded lazily by :meth:`CameraSet.load_image` as ``(3, H, W)``
   float32 RGB in [0, 1])

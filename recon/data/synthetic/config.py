@@ -21,7 +21,54 @@ MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl")
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class GeneratorConfig:
+    """The fields and methods every generator config shares: split sizes, resolution, scene content, lighting, seed.
+
+    Subclasses give the first five fields their defaults (field order is this class's, then the subclass's own).
+    """
+
+    num_train: int  # scenes per split
+    num_val: int
+    num_test: int
+    image_size: tuple[int, int]  # (H, W)
+    num_points: int  # GT surface samples
+    shape_families: tuple[str, ...] = ("primitive", "composite", "deformed")  # + "mesh"
+    mesh_dir: str | None = None  # folder of .obj/.ply/.off/.stl meshes (family "mesh")
+    textures: tuple[str, ...] = TEXTURES
+    backgrounds: tuple[str, ...] = BACKGROUNDS
+    ambient: tuple[float, float] = (0.25, 0.45)  # ambient light fraction
+    light_elevation_deg: tuple[float, float] = (20.0, 75.0)
+    light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the (first) camera
+    seed: int = 0
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Shape families in use: ``shape_families`` plus "mesh" when ``mesh_dir`` is set."""
+        fams = tuple(self.shape_families)
+        if self.mesh_dir and "mesh" not in fams:
+            fams = fams + ("mesh",)
+        return fams
+
+    def intrinsics(self, dtype=None) -> "torch.Tensor":
+        """K (3, 3) of every camera (square pixels of ``focal_px``, principal point at the image centre)."""
+        import torch
+
+        from recon.geometry.cameras import intrinsics_from_focal
+
+        H, W = self.image_size
+        return intrinsics_from_focal(self.focal_px, H, W, dtype=dtype or torch.float32)
+
+    def split_size(self, split: str) -> int:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
+        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig(GeneratorConfig):
     """What the generator renders. Ranges ``(lo, hi)`` are sampled uniformly per scene.
 
     World frame: z up (gravity along -z), scene units; the object's bounding sphere has
@@ -32,12 +79,8 @@ class SyntheticConfig:
     num_val: int = 200
     num_test: int = 200
     image_size: tuple[int, int] = (64, 64)  # (H, W)
-    num_views: int = 1  # cameras per scene
     num_points: int = 2048  # GT surface points per scene
-    shape_families: tuple[str, ...] = ("primitive", "composite", "deformed")  # + "mesh"
-    mesh_dir: str | None = None  # folder of .obj/.ply/.off/.stl meshes (family "mesh")
-    textures: tuple[str, ...] = TEXTURES
-    backgrounds: tuple[str, ...] = BACKGROUNDS
+    num_views: int = 1  # cameras per scene
     focal_px: float | None = None  # default: from fov_deg
     fov_deg: float = 40.0  # field of view across the SHORTER image side
     # Must exceed radius / sin(fov/2) (2.92 for radius 1 at 40 deg) for the object to fit.
@@ -50,11 +93,7 @@ class SyntheticConfig:
     # "random": independent random views; "stereo": rectified pairs (needs num_views == 2).
     camera_layout: str = "ring"
     stereo_baseline: tuple[float, float] = (0.2, 0.4)  # scene units, right camera along +x_cam
-    ambient: tuple[float, float] = (0.25, 0.45)  # ambient light fraction
-    light_elevation_deg: tuple[float, float] = (20.0, 75.0)
-    light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the first camera
     specular: tuple[float, float] = (0.0, 0.25)  # Blinn-Phong highlight strength
-    seed: int = 0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -104,14 +143,6 @@ class SyntheticConfig:
         if self.focal_px is not None and self.focal_px <= 0:
             bad(f"focal_px must be positive, got {self.focal_px}")
 
-    @property
-    def families(self) -> tuple[str, ...]:
-        """Shape families in use: ``shape_families`` plus "mesh" when ``mesh_dir`` is set."""
-        fams = tuple(self.shape_families)
-        if self.mesh_dir and "mesh" not in fams:
-            fams = fams + ("mesh",)
-        return fams
-
     def intrinsics(self, dtype=None) -> "torch.Tensor":
         """K (3, 3) of every camera: ``focal_px``, or the focal length giving ``fov_deg`` across the shorter side."""
         import torch
@@ -122,34 +153,28 @@ class SyntheticConfig:
         focal = self.focal_px if self.focal_px is not None else min(H, W) / 2 / math.tan(math.radians(self.fov_deg) / 2)
         return intrinsics_from_focal(float(focal), H, W, dtype=dtype or torch.float32)
 
-    def split_size(self, split: str) -> int:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
-        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 # Bump whenever the arrays of stereo scenes change for an unchanged StereoSceneConfig.
 STEREO_SCENE_VERSION = 1
 
 
 @dataclass(frozen=True)
-class StereoSceneConfig:
+class StereoSceneConfig(GeneratorConfig):
     """Cluttered scenes seen by a rectified stereo pair (see :mod:`recon.data.synthetic.stereo_scene`).
 
     Several objects (``shape_families``) and thin rods in front of a ground plane and, with probability
     ``wall_probability``, a slanted back wall (otherwise an empty "sky" at infinity, without ground truth).
     Every surface either camera sees has a disparity ``focal_px * baseline / depth`` inside
     ``disparity_range`` (pixels). Shading is Lambertian (no highlights), so both views of a point agree.
-    Ranges ``(lo, hi)`` are sampled uniformly per scene (per object for sizes).
+    Ranges ``(lo, hi)`` are sampled uniformly per scene (per object for sizes). ``textures``: "solid" is
+    textureless, "checker" and "stripes" are repetitive; ``backgrounds``: the "sky" of scenes without a wall.
     """
 
     num_train: int = 2000  # stereo pairs per split
     num_val: int = 200
     num_test: int = 200
     image_size: tuple[int, int] = (128, 256)  # (H, W)
+    num_points: int = 1024  # GT surface samples of the objects (world frame)
     focal_px: float = 160.0
     baseline: tuple[float, float] = (0.2, 0.4)  # scene units, right camera along +x_cam
     disparity_range: tuple[float, float] = (2.0, 60.0)  # px, of every surface the cameras see
@@ -160,16 +185,7 @@ class StereoSceneConfig:
     wall_probability: float = 0.8
     pitch_deg: tuple[float, float] = (-5.0, 12.0)  # camera looks down by this angle (rectified pair: no roll)
     texture_size: tuple[float, float] = (0.3, 0.8)  # one texture unit on screen / image height
-    shape_families: tuple[str, ...] = ("primitive", "composite", "deformed")  # + "mesh"
-    mesh_dir: str | None = None
-    textures: tuple[str, ...] = TEXTURES  # "solid" = textureless, "checker"/"stripes" = repetitive
-    backgrounds: tuple[str, ...] = BACKGROUNDS  # the "sky" of scenes without a wall
-    num_points: int = 1024  # GT surface samples of the objects (world frame)
-    ambient: tuple[float, float] = (0.25, 0.45)
-    light_elevation_deg: tuple[float, float] = (20.0, 75.0)
-    light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the direction towards the camera
     supersample: int = 2  # colour rays per pixel = supersample^2 (box-filtered anti-aliasing)
-    seed: int = 0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -225,31 +241,6 @@ class StereoSceneConfig:
             bad(f"pitch_deg must lie in ({-half_fov:.1f}, 60) so that the ground is seen and lies below the "
                 f"camera, got {list(self.pitch_deg)}")
 
-    @property
-    def families(self) -> tuple[str, ...]:
-        """Shape families in use: ``shape_families`` plus "mesh" when ``mesh_dir`` is set."""
-        fams = tuple(self.shape_families)
-        if self.mesh_dir and "mesh" not in fams:
-            fams = fams + ("mesh",)
-        return fams
-
-    def intrinsics(self, dtype=None) -> "torch.Tensor":
-        """K (3, 3) of both cameras (square pixels, principal point at the image centre)."""
-        import torch
-
-        from recon.geometry.cameras import intrinsics_from_focal
-
-        H, W = self.image_size
-        return intrinsics_from_focal(self.focal_px, H, W, dtype=dtype or torch.float32)
-
-    def split_size(self, split: str) -> int:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
-        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 # Bump whenever the arrays of multi-view scenes change for an unchanged MultiViewSceneConfig.
 MULTI_VIEW_SCENE_VERSION = 1
@@ -258,7 +249,7 @@ TRAJECTORY_OBJECT_SIZE = StereoSceneConfig.object_size  # clutter of trajectory 
 
 
 @dataclass(frozen=True)
-class MultiViewSceneConfig:
+class MultiViewSceneConfig(GeneratorConfig):
     """Scenes seen by ``num_views`` calibrated cameras, for multi-view stereo (see :mod:`.multi_view_scene`).
 
     ``layout``:
@@ -277,13 +268,14 @@ class MultiViewSceneConfig:
       Forward motion gives little parallax near the image centre: these scenes are hard for multi-view stereo.
 
     Shading is Lambertian (a point has one colour in every view); ``supersample`` anti-aliases the colour.
-    ``fov_deg`` spans the shorter image side. Ranges ``(lo, hi)`` are sampled uniformly.
+    ``backgrounds`` fill what lies behind the scene (no ground truth). ``fov_deg`` spans the shorter image side. Ranges ``(lo, hi)`` are sampled uniformly.
     """
 
     num_train: int = 1000  # scenes per split
     num_val: int = 50
     num_test: int = 50
     image_size: tuple[int, int] = (96, 128)  # (H, W)
+    num_points: int = 2048  # GT surface samples of the objects (world frame)
     num_views: int = 10  # cameras per scene
     layout: str = "ring"
     fov_deg: float = 50.0
@@ -300,17 +292,7 @@ class MultiViewSceneConfig:
     num_thin: tuple[int, int] = (0, 2)
     wall_probability: float = 0.8
     pitch_deg: tuple[float, float] = (-5.0, 12.0)
-    # appearance and ground truth
-    shape_families: tuple[str, ...] = ("primitive", "composite", "deformed")  # + "mesh"
-    mesh_dir: str | None = None
-    textures: tuple[str, ...] = TEXTURES
-    backgrounds: tuple[str, ...] = BACKGROUNDS  # behind the scene (no ground truth)
-    num_points: int = 2048  # GT surface samples of the objects (world frame)
-    ambient: tuple[float, float] = (0.25, 0.45)
-    light_elevation_deg: tuple[float, float] = (20.0, 75.0)
-    light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the direction to the (first) camera
     supersample: int = 1  # colour rays per pixel = supersample^2
-    seed: int = 0
 
     def __post_init__(self) -> None:
         def bad(key: str, msg: str) -> None:  # messages start with the key (the datamodule prefixes its path)
@@ -391,26 +373,9 @@ class MultiViewSceneConfig:
                 bad("sway", f"must be in [0, {g:.2f}) so that every camera stays above the ground, got {self.sway}")
 
     @property
-    def families(self) -> tuple[str, ...]:
-        """Shape families in use: ``shape_families`` plus "mesh" when ``mesh_dir`` is set."""
-        fams = tuple(self.shape_families)
-        if self.mesh_dir and "mesh" not in fams:
-            fams = fams + ("mesh",)
-        return fams
-
-    @property
     def focal_px(self) -> float:
         """Focal length giving ``fov_deg`` across the shorter image side."""
         return min(self.image_size) / 2 / math.tan(math.radians(self.fov_deg) / 2)
-
-    def intrinsics(self, dtype=None) -> "torch.Tensor":
-        """K (3, 3) of every camera (square pixels, principal point at the image centre)."""
-        import torch
-
-        from recon.geometry.cameras import intrinsics_from_focal
-
-        H, W = self.image_size
-        return intrinsics_from_focal(self.focal_px, H, W, dtype=dtype or torch.float32)
 
     def clutter_config(self) -> StereoSceneConfig:
         """The stereo scene config whose (left-camera) scene a trajectory starts in: its depth slab is ``depth_slab``
@@ -426,14 +391,6 @@ class MultiViewSceneConfig:
             light_elevation_deg=self.light_elevation_deg, light_azimuth_deg=self.light_azimuth_deg,
             supersample=self.supersample, seed=self.seed)
 
-    def split_size(self, split: str) -> int:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
-        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def mesh_files(mesh_dir: str | Path) -> list[Path]:
     """Sorted mesh files (by name) in ``mesh_dir``; ValueError if missing or none found."""
@@ -446,7 +403,7 @@ def mesh_files(mesh_dir: str | Path) -> list[Path]:
     return files
 
 
-def config_hash(cfg: SyntheticConfig | StereoSceneConfig | MultiViewSceneConfig) -> str:
+def config_hash(cfg: GeneratorConfig) -> str:
     """Stable 12-hex-digit key of the config, GENERATOR_VERSION and the mesh files' names/sizes.
 
     Stereo and multi-view scene configs add their own generator name and version, so the keys of

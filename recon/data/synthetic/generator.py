@@ -108,7 +108,8 @@ def _render_chunk(args) -> tuple[int, list[dict]]:
         torch.set_num_threads(threads)
 
 
-def _progress(enabled: bool):
+def progress_bar(enabled: bool):
+    """A rich progress bar (description, bar, done/total, time left); ``enabled=False``: silent."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -132,7 +133,7 @@ def generate_split(cfg: Config, split: str, *, workers: int = 0,
             for key in array_keys(cfg):
                 data[key][start + k] = item[key]
 
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"rendering synthetic {split}", total=S)
         if workers > 0 and S > 0:
             with spawn_pool(workers) as pool:

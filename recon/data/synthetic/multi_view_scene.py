@@ -38,9 +38,9 @@ from recon.geometry.cameras import look_at
 from . import shapes
 from .config import SPLITS, MultiViewSceneConfig
 from .renderer import Light, RenderMesh, raycasting_scene, render, visible_from
-from .scene import _sample_object
-from .stereo_scene import _flat_normals, _texture_frame, sample_stereo_scene
-from .textures import sample_background, sample_texture
+from .scene import sample_object
+from .stereo_scene import sample_stereo_scene
+from .textures import sample_background, sample_texture, texture_frame
 
 KEYS = ("rgb", "depth", "mask", "K", "T_cw", "points", "point_normals", "point_visible", "center", "radius", "ids",
         "family", "kind")
@@ -82,8 +82,8 @@ def _ground(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> RenderMesh:
     vertices = np.concatenate([np.zeros((1, 3)), np.stack([r * np.cos(a), r * np.sin(a), np.zeros(n)], 1)])
     faces = np.stack([np.zeros(n, np.int64), 1 + np.arange(n), 1 + (np.arange(n) + 1) % n], 1)
     disc = shapes.TriMesh(vertices, faces)
-    A = _texture_frame(shapes.random_rotation(rng), np.zeros(3), cfg.scene_radius * rng.uniform(0.3, 0.8))
-    return RenderMesh(disc.vertices, disc.faces, _flat_normals(disc), sample_texture(cfg.textures, rng), A)
+    A = texture_frame(shapes.random_rotation(rng), np.zeros(3), cfg.scene_radius * rng.uniform(0.3, 0.8))
+    return RenderMesh(disc.vertices, disc.faces, shapes.flat_normals(disc), sample_texture(cfg.textures, rng), A)
 
 
 def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator):
@@ -92,7 +92,7 @@ def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator):
     meshes, parts_out, normals_out, discs = [], [], [], []  # discs: (x, y, r) footprints placed so far
     for _ in range(int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))):
         family = families[rng.integers(len(families))]
-        _, parts, normals = _sample_object(cfg, family, rng)
+        _, parts, normals = sample_object(cfg, family, rng)
         c_loc, r_loc = shapes.bounding_sphere(np.concatenate([p.vertices for p in parts]))
         r = float(rng.uniform(*cfg.object_scale))
         R_obj = shapes.rotation_matrix([0, 0, 1], rng.uniform(0, 2 * np.pi)) @ shapes.rotation_matrix(
@@ -114,7 +114,7 @@ def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator):
         tex = [sample_texture(cfg.textures, rng)]
         for _ in parts[1:]:
             tex.append(tex[0] if shared else sample_texture(cfg.textures, rng))
-        A = _texture_frame(R_obj, centre, r)
+        A = texture_frame(R_obj, centre, r)
         meshes += [RenderMesh(p.vertices, p.faces, nrm, t, A) for p, nrm, t in zip(placed, world_normals, tex)]
         parts_out += placed
         normals_out += world_normals

@@ -28,7 +28,7 @@ from recon.geometry.voxels import pack_occupancy, voxel_size
 from .config import SyntheticConfig, config_hash
 from recon.io import write_bytes_atomic
 
-from .generator import _progress
+from .generator import progress_bar
 from .pool import spawn_pool
 from .scene import sample_scene
 
@@ -101,7 +101,7 @@ def compute_split_occupancy(cfg: SyntheticConfig, split: str, resolution: int, e
     S, V = cfg.split_size(split), cfg.num_views
     out = np.zeros((S, V, (resolution ** 3 + 7) // 8), np.uint8)
     tasks = [(cfg, split, a, min(a + CHUNK, S), resolution, extent) for a in range(0, S, CHUNK)]
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"occupancy {resolution}^3 {split}", total=S)
         if workers > 0 and len(tasks) > 1:
             with spawn_pool(min(workers, len(tasks))) as pool:

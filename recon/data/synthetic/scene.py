@@ -50,7 +50,7 @@ def _mesh_paths(mesh_dir: str) -> tuple[str, ...]:
     return tuple(str(p.resolve()) for p in mesh_files(mesh_dir))
 
 
-def _sample_object(cfg: SyntheticConfig, family: str, rng: np.random.Generator):
+def sample_object(cfg: SyntheticConfig, family: str, rng: np.random.Generator):
     """Local parts and their corner normals (unnormalised placement), and the subtype name."""
     if family == "primitive":
         kind, mesh = shapes.random_primitive(rng)
@@ -98,7 +98,7 @@ def sample_scene(cfg: SyntheticConfig, split: str, index: int) -> Scene:
     rng = scene_rng(cfg, split, index)
     families = cfg.families
     family = families[rng.integers(len(families))]
-    kind, parts, normals = _sample_object(cfg, family, rng)
+    kind, parts, normals = sample_object(cfg, family, rng)
 
     # normalise to the bounding sphere, then yaw + tilt, then place at the centre
     c_loc, r_loc = shapes.bounding_sphere(np.concatenate([p.vertices for p in parts]))

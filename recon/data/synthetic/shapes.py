@@ -51,6 +51,13 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
 
 
+def flat_normals(mesh: TriMesh) -> np.ndarray:
+    """(F, 3, 3) float32 corner normals of flat shading: every corner of a face has the face's unit normal."""
+    n = face_normals(mesh.vertices, mesh.faces)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    return np.repeat(n[:, None], 3, axis=1).astype(np.float32)
+
+
 def signed_volume(mesh: TriMesh) -> float:
     tri = mesh.vertices[mesh.faces]
     return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)

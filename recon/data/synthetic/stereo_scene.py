@@ -35,8 +35,8 @@ from recon.geometry.cameras import intrinsics_from_focal
 from . import shapes
 from .config import SPLITS, StereoSceneConfig
 from .renderer import Light, RenderMesh, raycasting_scene, render, visible_from
-from .scene import _sample_object
-from .textures import sample_background, sample_texture
+from .scene import sample_object
+from .textures import sample_background, sample_texture, texture_frame
 
 # Arrays of a split with S pairs (view 0 = left, 1 = right), written by the generator's cache:
 KEYS = ("rgb", "depth", "mask", "covisible", "K", "T_cw", "points", "point_normals", "center", "radius",
@@ -80,20 +80,6 @@ def _quad(centre: np.ndarray, a: np.ndarray, b: np.ndarray) -> shapes.TriMesh:
     return shapes.TriMesh(v, np.array([[0, 1, 2], [0, 2, 3]], np.int64))
 
 
-def _flat_normals(mesh: shapes.TriMesh) -> np.ndarray:
-    n = shapes.face_normals(mesh.vertices, mesh.faces)
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    return np.repeat(n[:, None], 3, axis=1).astype(np.float32)
-
-
-def _texture_frame(R_local: np.ndarray, origin: np.ndarray, unit: float) -> np.ndarray:
-    """(4, 4) similarity world -> texture coordinates: ``R_local^T (x - origin) / unit``."""
-    A = np.eye(4)
-    A[:3, :3] = R_local.T / unit
-    A[:3, 3] = -A[:3, :3] @ origin
-    return A
-
-
 def _camera(cfg: StereoSceneConfig, rng: np.random.Generator):
     """Pitch, height, baseline and the left camera's world-to-camera rotation R (rows: camera axes in world)."""
     b = float(rng.uniform(*cfg.baseline))
@@ -134,8 +120,8 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
 
     def add_flat(mesh: shapes.TriMesh, origin: np.ndarray, z_ref: float) -> None:
         tex = sample_texture(cfg.textures, rng)
-        A = _texture_frame(shapes.random_rotation(rng), origin, tex_unit(z_ref))
-        meshes.append(RenderMesh(mesh.vertices, mesh.faces, _flat_normals(mesh), tex, A))
+        A = texture_frame(shapes.random_rotation(rng), origin, tex_unit(z_ref))
+        meshes.append(RenderMesh(mesh.vertices, mesh.faces, shapes.flat_normals(mesh), tex, A))
 
     # ground: z = 0, from below the camera to where its depth (y cos(pitch) + h sin(pitch)) reaches z_far
     y_far = (z_far - h * math.sin(pitch)) / math.cos(pitch)
@@ -174,7 +160,7 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
     object_parts, object_normals, n_objects = [], [], 0
     for _ in range(int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))):
         family = families[rng.integers(len(families))]
-        _, parts, normals = _sample_object(cfg, family, rng)
+        _, parts, normals = sample_object(cfg, family, rng)
         c_loc, r_loc = shapes.bounding_sphere(np.concatenate([p.vertices for p in parts]))
         parts = [shapes.TriMesh(p.vertices - c_loc, p.faces) for p in parts]
         on_ground = rng.random() < 0.5
@@ -208,7 +194,7 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
         tex = [sample_texture(cfg.textures, rng)]
         for _ in parts[1:]:
             tex.append(tex[0] if shared else sample_texture(cfg.textures, rng))
-        A = _texture_frame(R_obj, centre, tex_unit(z))
+        A = texture_frame(R_obj, centre, tex_unit(z))
         world_normals = [(n.astype(np.float64) @ R_obj.T).astype(np.float32) for n in normals]
         meshes += [RenderMesh(p.vertices, p.faces, n, t, A) for p, n, t in zip(placed, world_normals, tex)]
         object_parts += placed
@@ -247,7 +233,7 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
         mesh = placed[0]
         tex = sample_texture(cfg.textures, rng)
         meshes.append(RenderMesh(mesh.vertices, mesh.faces, shapes.corner_normals(mesh.vertices, mesh.faces), tex,
-                                 _texture_frame(R_rod, centre, tex_unit(z))))
+                                 texture_frame(R_rod, centre, tex_unit(z))))
 
     # cameras: rectified pair, right = left shifted by b along +x_cam
     T = np.eye(4)

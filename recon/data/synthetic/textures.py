@@ -98,6 +98,14 @@ class Texture:
         raise ValueError(f"unknown texture {self.kind!r}")
 
 
+def texture_frame(R_local: np.ndarray, origin: np.ndarray, unit: float) -> np.ndarray:
+    """(4, 4) similarity world -> texture coordinates: ``R_local^T (x - origin) / unit``."""
+    A = np.eye(4)
+    A[:3, :3] = R_local.T / unit
+    A[:3, 3] = -A[:3, :3] @ origin
+    return A
+
+
 def sample_texture(kinds: tuple[str, ...], rng: np.random.Generator) -> Texture:
     """A random texture of a kind drawn uniformly from ``kinds``."""
     kind = kinds[rng.integers(len(kinds))]
