@@ -143,6 +143,11 @@ class SingleViewDataModule(pl.LightningDataModule):
             batch["occupancy"] = torch.rand(B, 1, R, R, R, generator=g) < 0.2
         return batch
 
+    def train_dataset(self) -> SingleViewDataset:
+        """The training split, whose ``points``, ``center`` and ``occupancy`` the non-learned references fit on."""
+        self.setup()
+        return self.datasets["train"]
+
     def split_ids(self) -> dict[str, list[str]]:
         self.setup()
         return {split: ds.ids for split, ds in self.datasets.items()}
