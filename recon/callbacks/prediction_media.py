@@ -10,9 +10,10 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from recon.geometry.pointcloud import chamfer_distances
+from recon.metrics.stereo import disparity_errors
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import GT_COLOR, PRED_COLOR, figure_to_array, point_cloud_figure, save_figure
-from recon.viz.multi_view import depth_errors, depth_figure
+from recon.viz.multi_view import depth_figure, labelled_depth_errors
 from recon.viz.stereo import disparity_figure
 
 
@@ -153,10 +154,8 @@ class PredictionMedia(pl.Callback):
         gt, valid = sub["disparity"].float().cpu(), sub["valid"].cpu()
         for j in range(n):
             i = len(self.written)
-            error = (pred[j] - gt[j]).abs()[valid[j]]
-            metrics = {}
-            if error.numel():
-                metrics = {"EPE": float(error.mean()), "bad-2 (%)": float((error > 2).float().mean() * 100)}
+            errors = disparity_errors(pred[j], gt[j], valid[j], bad_threshold=2.0)
+            metrics = {"EPE": errors["epe"], "bad-2 (%)": errors["bad2"]} if errors else {}
             fig = disparity_figure(sub["left"][j], gt[j], pred[j], valid[j], title=f"test sample {i}", metrics=metrics)
             self._write_and_log_figure(trainer, i, fig, metrics)
 
@@ -177,7 +176,7 @@ class PredictionMedia(pl.Callback):
                 confidence=None if confidence is None else confidence[j],
                 title=f"test sample {i}",
             )
-            self._write_and_log_figure(trainer, i, fig, depth_errors(gt[j], pred[j], mask[j]))
+            self._write_and_log_figure(trainer, i, fig, labelled_depth_errors(gt[j], pred[j], mask[j]))
 
     def _write_and_log_figure(self, trainer: pl.Trainer, i: int, fig, metrics: dict[str, float]) -> None:
         """Save ``fig`` as ``test_<i>.png`` and log it (metrics in the wandb caption)."""

@@ -137,6 +137,11 @@ class SingleViewDataModule(ReconDataModule):
             batch["occupancy"] = torch.rand(B, 1, R, R, R, generator=g) < 0.2
         return batch
 
+    def train_dataset(self) -> SingleViewDataset:
+        """The training split, whose ``points``, ``center`` and ``occupancy`` the non-learned references fit on."""
+        self.setup()
+        return self.datasets["train"]
+
     def describe(self) -> dict:
         """What a run summary records about the data."""
         described = {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}

@@ -22,19 +22,22 @@ processes. In a LightningModule::
     self.test_depth = DepthMetrics(abs_thresholds=(0.002, 0.004), prefix="test/")
     self.test_depth.update(out["depth"], batch["depth"], batch["valid"])          # test_step
     self.log_dict(self.test_depth.compute()); self.test_depth.reset()               # on_test_epoch_end
+
+:func:`depth_errors` gives ``abs_rel`` and ``delta1`` of a single map (figure captions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from recon.metrics.maps import check_map_inputs
+from recon.metrics.maps import check_map_inputs, item_map
 
-__all__ = ["DELTA_BASE", "DepthMetrics"]
+__all__ = ["DELTA_BASE", "DepthMetrics", "depth_errors"]
 
 DELTA_BASE = 1.25
 
@@ -97,3 +100,20 @@ class DepthMetrics(Metric):
         values[2] = values[2].sqrt()
         values[3:] *= 100.0
         return {f"{self.prefix}{name}": v.float() for name, v in zip(self.names, values)}
+
+
+def depth_errors(pred: Tensor | np.ndarray, gt: Tensor | np.ndarray, mask: Tensor | np.ndarray) -> dict[str, float]:
+    """``abs_rel`` and ``delta1`` (percent) of one depth map as :class:`DepthMetrics` defines them, over the pixels
+    of ``mask`` with ``gt > 0``; inputs ``(1, H, W)`` or ``(H, W)`` tensors or arrays. Empty dict when no pixel is
+    valid."""
+    gt, pred = item_map(gt, "gt"), item_map(pred, "pred")
+    valid = item_map(mask, "valid").astype(bool) & (gt > 0)
+    if not valid.any():
+        return {}
+    g, p = gt[valid].astype(np.float64), pred[valid].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.maximum(p / g, g / p)
+    return {
+        "abs_rel": float(np.mean(np.abs(p - g) / g)),
+        "delta1": float(np.mean((p > 0) & (ratio < DELTA_BASE)) * 100),
+    }

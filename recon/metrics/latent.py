@@ -5,9 +5,19 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-__all__ = ["ACTIVE_THRESHOLD", "KLPerDimension"]
+__all__ = ["ACTIVE_THRESHOLD", "KLPerDimension", "KLSummary", "kl_summary"]
 
 ACTIVE_THRESHOLD = 0.01  # nats: a dimension whose mean KL is below this carries (almost) no information
+
+
+def kl_summary(per_dim: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The scalars of a per-dimension KL ``(latent_dim,)``: ``kl_per_dim`` (mean), ``kl`` (total) and
+    ``active_dims`` (dimensions above :data:`ACTIVE_THRESHOLD`)."""
+    return {
+        "kl_per_dim": per_dim.mean(),
+        "kl": per_dim.sum(),
+        "active_dims": (per_dim > ACTIVE_THRESHOLD).sum().float(),
+    }
 
 
 class KLPerDimension(Metric):
@@ -41,9 +51,12 @@ class KLPerDimension(Metric):
         return (self.total / self.count).float()
 
     def summary(self) -> dict[str, torch.Tensor]:
-        per_dim = self.compute()
-        return {
-            "kl_per_dim": per_dim.mean(),
-            "kl": per_dim.sum(),
-            "active_dims": (per_dim > ACTIVE_THRESHOLD).sum().float(),
-        }
+        return kl_summary(self.compute())
+
+
+class KLSummary(KLPerDimension):
+    """:class:`KLPerDimension` whose ``compute()`` is the summary (:func:`kl_summary`): loggable scalars, e.g. in a
+    :class:`~torchmetrics.MetricCollection`."""
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return kl_summary(super().compute())

@@ -1,7 +1,8 @@
-"""Input checks shared by the metrics of dense maps (disparity, depth)."""
+"""Input checks and conversions shared by the metrics of dense maps (disparity, depth)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,3 +24,15 @@ def check_map_inputs(pred: Tensor, gt: Tensor, mask: Tensor, quantity: str) -> N
         raise ValueError(f"pred contains {bad} NaN/Inf {quantity} values; refusing to score a broken prediction")
     if not bool(torch.isfinite(gt[mask]).all()):
         raise ValueError("gt has NaN/Inf inside mask; invalid ground-truth pixels must be excluded by the mask")
+
+
+def item_map(x: Tensor | np.ndarray, name: str) -> np.ndarray:
+    """One item's map, ``(1, H, W)`` or ``(H, W)`` tensor or array -> ``(H, W)`` float32 array."""
+    if isinstance(x, Tensor):
+        x = x.detach().cpu().float().numpy()
+    a = np.asarray(x, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be (1, H, W) or (H, W), got shape {tuple(a.shape)}")
+    return a

@@ -37,6 +37,8 @@ processes. In a LightningModule::
         self.log_dict(m.compute()); m.reset()
 
 Keys end in the region tag (``_all`` / ``_noc``, after KITTI's "D1-all" / "D1-noc"), e.g. ``test/epe_noc``.
+
+:func:`disparity_errors` gives ``epe`` and one ``bad{t}`` of a single map (figure captions).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ __all__ = [
     "D1Error",
     "EndPointError",
     "StereoMetrics",
+    "disparity_errors",
 ]
 
 BAD_THRESHOLDS = (1.0, 2.0, 3.0)
@@ -183,3 +186,12 @@ class D1Error(_SingleValue):
 
     def __init__(self, region: str = "all", reduction: str = "pixels", **kwargs) -> None:
         super().__init__(region=region, reduction=reduction, **kwargs)
+
+
+def disparity_errors(pred: Tensor, gt: Tensor, mask: Tensor, bad_threshold: float = 2.0) -> dict[str, float]:
+    """``epe`` (pixels) and ``bad{t}`` (percent of pixels with error > ``bad_threshold``) of one disparity map over
+    ``mask``, in the inputs' precision; all ``(1, H, W)`` tensors. Empty dict when the mask is empty."""
+    error = (pred - gt).abs()[mask]
+    if not error.numel():
+        return {}
+    return {"epe": float(error.mean()), _bad_name(bad_threshold): float((error > bad_threshold).float().mean() * 100)}

@@ -1,4 +1,5 @@
-"""Multi-view stereo task: wraps any multi-view stereo model, owns its loss, metrics and optimisation.
+"""Multi-view stereo task: the loss, metrics and fused clouds of any multi-view stereo model (the rest:
+:class:`~recon.tasks.base.ReconTask`).
 
 A model declares ``problem = "multi_view"`` and ``inputs`` (batch keys, e.g. ``("images", "K", "T_cw",
 "depth_range")``) and returns ``{"depth": (B, 1, H, W), "confidence": (B, 1, H, W)}`` for the reference view
@@ -36,26 +37,18 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn import functional as F
 
 from recon.geometry.fusion import fuse_depth_maps
 from recon.metrics.chamfer import PointCloudMetrics
 from recon.metrics.depth import DepthMetrics
-from recon.tasks.optimization import configure_optimization
+from recon.tasks.base import ReconTask, metric_collection
+from recon.tasks.losses import last_weights, multi_scale_smooth_l1
 from recon.viz.export import write_point_cloud
 
 CLOUD_KEYS = ("accuracy", "completeness", "chamfer_l1", "fscore")
-
-
-def masked_smooth_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
-    """Mean smooth-L1 of ``pred - gt`` over ``mask`` (all (B, 1, H, W)); 0 (keeping the graph) for an empty mask."""
-    if not bool(mask.any()):
-        return pred.sum() * 0.0
-    return F.smooth_l1_loss(pred[mask], gt[mask], beta=beta)
 
 
 def check_prediction(out, gt: torch.Tensor, model: nn.Module) -> None:
@@ -78,8 +71,15 @@ def check_prediction(out, gt: torch.Tensor, model: nn.Module) -> None:
             )
 
 
-class MultiViewTask(pl.LightningModule):
+def depth_metrics(abs_thresholds: Sequence[float], prefix: str):
+    """AbsRel, MAE, RMSE, delta and ``within{t}`` accuracies, logged under ``prefix``."""
+    return metric_collection({"depth": DepthMetrics(abs_thresholds)}, prefix)
+
+
+class MultiViewTask(ReconTask):
     problem = "multi_view"
+    batch_size_key = "depth"
+    progress_metric = "val/abs_rel"
 
     def __init__(
         self,
@@ -100,7 +100,6 @@ class MultiViewTask(pl.LightningModule):
         max_distance: float | None = None,
         fused_dir: str | None = None,
     ):
-        super().__init__()
         weights = [float(w) for w in loss_weights]
         if not weights or any(w < 0 for w in weights):
             raise ValueError(f"task.loss_weights must be a non-empty list of weights >= 0, got {list(loss_weights)}")
@@ -113,17 +112,15 @@ class MultiViewTask(pl.LightningModule):
                 f"task.fusion_pixel_threshold and task.fusion_relative_depth must be > 0, got "
                 f"{fusion_pixel_threshold}, {fusion_relative_depth}"
             )
-        self.model = model
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        super().__init__(model, optimizer, scheduler)
         self.loss_weights, self.beta = weights, float(smooth_l1_beta)
-        self.val_metrics = DepthMetrics(abs_thresholds, prefix="val/")
-        self.test_metrics = DepthMetrics(abs_thresholds, prefix="test/")
-        self.reference = None
+        self.val_metrics = depth_metrics(abs_thresholds, "val/")
+        self.test_metrics = depth_metrics(abs_thresholds, "test/")
         if reference:
             from recon.models.plane_sweep import PlaneSweepStereo  # the non-learned baseline, only when scored
 
             self.reference = PlaneSweepStereo()
-        self.reference_metrics = DepthMetrics(abs_thresholds, prefix="test/reference/") if reference else None
+        self.reference_metrics = depth_metrics(abs_thresholds, "test/reference/") if reference else None
         self.fuse = bool(fuse)
         self.fusion_kwargs = {
             "confidence_threshold": float(fusion_confidence),
@@ -141,65 +138,36 @@ class MultiViewTask(pl.LightningModule):
         self.fused_dir = fused_dir
         self._views: dict[str, dict] = {}
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model(**{key: batch[key] for key in self.model.inputs})
-
-    def weights_for(self, count: int) -> list[float]:
-        """The last ``count`` loss weights (aligned to the final output)."""
-        if count > len(self.loss_weights):
-            raise ValueError(
-                f"model {type(self.model).__name__} returns {count} depth maps but task.loss_weights "
-                f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output"
-            )
-        return self.loss_weights[len(self.loss_weights) - count :]
-
-    def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Loss terms and their weighted sum ``loss``: ``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of
-        each output when there are several (errors in units of the depth range), and ``abs_rel`` (no gradient) of the
-        final one, over the mask pixels inside the depth range."""
+    def loss_terms(self, out: dict, batch: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+        """``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of each output when there are several (errors in
+        units of the depth range), and ``abs_rel`` (no gradient, not in the loss) of the final one, over the mask
+        pixels inside the depth range."""
         gt = batch["depth"]
         check_prediction(out, gt, self.model)
         predictions = list(out.get("depths") or [out["depth"]])
         near, far = (r.view(-1, 1, 1, 1) for r in batch["depth_range"].unbind(-1))
         mask = batch["mask"] & (gt >= near) & (gt <= far)
         scale = far - near
-        terms = [masked_smooth_l1(pred / scale, gt / scale, mask, self.beta) for pred in predictions]
-        out_terms = {"smooth_l1": terms[-1]}
-        if len(terms) > 1:
-            out_terms.update({f"smooth_l1_{i}": t for i, t in enumerate(terms)})
+        weights = last_weights(self.loss_weights, len(predictions), self.model, "depth maps")
+        scaled = [pred / scale for pred in predictions]
+        terms, loss_weights = multi_scale_smooth_l1(scaled, gt / scale, mask, self.beta, weights)
         with torch.no_grad():
             final = predictions[-1]
-            out_terms["abs_rel"] = ((final - gt).abs() / gt)[mask].mean() if bool(mask.any()) else final.new_zeros(())
-        out_terms["loss"] = sum(w * t for w, t in zip(self.weights_for(len(terms)), terms))
-        return out_terms
+            terms["abs_rel"] = ((final - gt).abs() / gt)[mask].mean() if bool(mask.any()) else final.new_zeros(())
+        return terms, loss_weights
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self.losses(self(batch), batch)
-        B = len(batch["depth"])
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=B)
-        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=B)
-        return terms["loss"]
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self(batch)
-        self.log("val/loss", self.losses(out, batch)["loss"], sync_dist=True, batch_size=len(batch["depth"]))
-        self.val_metrics.update(out["depth"], batch["depth"], batch["mask"])
-
-    def on_validation_epoch_end(self) -> None:
-        values = self.val_metrics.compute()
-        self.log("val/abs_rel", values.pop("val/abs_rel"), prog_bar=True)
-        self.log_dict(values)
-        self.val_metrics.reset()
+    def update_metrics(self, metrics, out: dict, batch: dict[str, torch.Tensor]) -> None:
+        metrics["depth"].update(out["depth"], batch["depth"], batch["mask"])
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         out = self(batch)
         check_prediction(out, batch["depth"], self.model)
-        self.test_metrics.update(out["depth"], batch["depth"], batch["mask"])
+        self.update_metrics(self.test_metrics, out, batch)
         self.keep_views("model", out, batch)
         if self.reference is not None:
-            ref = self.reference(**{key: batch[key] for key in self.reference.inputs})
+            ref = self.reference_outputs(batch)
             check_prediction(ref, batch["depth"], self.reference)
-            self.reference_metrics.update(ref["depth"], batch["depth"], batch["mask"])
+            self.update_metrics(self.reference_metrics, ref, batch)
             self.keep_views("reference", ref, batch)
 
     def keep_views(self, name: str, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
@@ -272,20 +240,11 @@ class MultiViewTask(pl.LightningModule):
                 self.log_dict({f"{prefix}{k}": v for k, v in values.items()})
             metric.reset()
 
-    def on_test_epoch_end(self) -> None:
-        for metrics in (self.test_metrics, self.reference_metrics):
-            if metrics is not None:
-                self.log_dict(metrics.compute())
-                metrics.reset()
-        if self.fuse:
-            self.score_fused_clouds()
-        self._views = {}
-
     def on_test_epoch_start(self) -> None:
         self._views = {}
 
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int = 0) -> dict[str, torch.Tensor]:
-        return self(batch)
-
-    def configure_optimizers(self):
-        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        if self.fuse:
+            self.score_fused_clouds()
+        self._views = {}

@@ -1,4 +1,5 @@
-"""Single-view reconstruction task: wraps any single-view model, owns its losses, metrics and optimisation.
+"""Single-view reconstruction task: the losses, metrics and references of any single-view model (the rest:
+:class:`~recon.tasks.base.ReconTask`).
 
 A model declares the batch keys it consumes (``inputs``; ``train_inputs`` when training needs more, e.g. the
 ground truth a VAE's posterior encodes) and returns a dict; the task adds a loss term for every output it knows:
@@ -9,7 +10,9 @@ KL divergence, weighted by ``kl_weight`` after a linear warm-up from 0 over ``kl
 Metrics are computed on ``points``. Beside the model, the task scores the non-learned
 :class:`~recon.models.medoid_shape.MedoidShape` reference on the test split, so every results table carries it
 (``test/reference/*``), and, for occupancy models, the :class:`~recon.models.mean_occupancy.MeanOccupancy` grid
-(``test/reference/iou`` at p > 0.5 like the model; ``test/reference/iou_tuned`` at its best training threshold).
+(``test/reference/iou`` at p > 0.5 like the model; ``test/reference/iou_tuned`` at its best training threshold);
+both are fitted when testing starts (:meth:`SingleViewTask.fit_reference`) on the datamodule's training split
+(``datamodule.train_dataset()``).
 Models with ``sample`` (VAEs) are also scored on ``num_samples`` shapes per test image
 (``test/best_of_k_chamfer_l1``, ``test/diversity``), models with ``kl_per_dim`` on their latent
 (``test/kl_per_dim``, ``test/active_dims``) and occupancy models on ``test/iou`` (and ``val/iou``).
@@ -24,20 +27,22 @@ from torch.nn import functional as F
 
 from recon.geometry.pointcloud import chamfer_loss
 from recon.metrics.chamfer import PointCloudMetrics
-from recon.metrics.latent import KLPerDimension
+from recon.metrics.latent import KLSummary
 from recon.metrics.occupancy import OccupancyIoU
 from recon.metrics.samples import BestOfKChamfer, SampleDiversity
 from recon.models.mean_occupancy import MeanOccupancy
 from recon.models.medoid_shape import MedoidShape
-from recon.tasks.optimization import configure_optimization
+from recon.tasks.base import ReconTask, metric_collection
 
 
 def predicts_occupancy(model: nn.Module) -> bool:
     return "occupancy" in getattr(model, "targets", ())
 
 
-class SingleViewTask(pl.LightningModule):
+class SingleViewTask(ReconTask):
     problem = "single_view"
+    batch_size_key = "points"
+    progress_metric = "val/chamfer_l1"
 
     def __init__(
         self,
@@ -54,7 +59,6 @@ class SingleViewTask(pl.LightningModule):
         occupancy_weight: float = 1.0,
         num_samples: int = 5,
     ):
-        super().__init__()
         if loss not in ("chamfer_l1", "chamfer_l2"):
             raise ValueError(f"task.loss must be 'chamfer_l1' or 'chamfer_l2', got {loss!r}")
         if fscore_threshold <= 0:
@@ -66,36 +70,42 @@ class SingleViewTask(pl.LightningModule):
             )
         if num_samples < 0:
             raise ValueError(f"task.num_samples must be >= 0, got {num_samples}")
-        self.model = model
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        super().__init__(model, optimizer, scheduler)
         self.loss_kind = loss.removeprefix("chamfer_")
         self.depth_weight, self.mask_weight = depth_weight, mask_weight
-        self.val_metrics = PointCloudMetrics(fscore_threshold)
-        self.test_metrics = PointCloudMetrics(fscore_threshold)
-        self.reference = MedoidShape() if reference else None
-        self.reference_metrics = PointCloudMetrics(fscore_threshold) if reference else None
         self.kl_weight, self.kl_warmup_epochs = float(kl_weight), float(kl_warmup_epochs)
         self.occupancy_weight, self.num_samples = float(occupancy_weight), int(num_samples)
         self.sampling = hasattr(model, "sample") and self.num_samples > 0
-        self.best_of_k = BestOfKChamfer() if self.sampling else None
-        self.diversity = SampleDiversity() if self.sampling and self.num_samples > 1 else None
-        self.latent_metrics = KLPerDimension(model.latent_dim) if hasattr(model, "kl_per_dim") else None
         occupancy = predicts_occupancy(model)
-        self.val_iou = OccupancyIoU() if occupancy else None
-        self.test_iou = OccupancyIoU() if occupancy else None
+        self.reference = MedoidShape() if reference else None
         self.occupancy_reference = MeanOccupancy(model.resolution) if occupancy and reference else None
-        self.occupancy_reference_iou = OccupancyIoU() if occupancy and reference else None
-        self.occupancy_reference_iou_tuned = OccupancyIoU() if occupancy and reference else None
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        keys = getattr(self.model, "train_inputs", self.model.inputs) if self.training else self.model.inputs
-        return self.model(**{key: batch[key] for key in keys})
+        def model_metrics(prefix: str, test: bool) -> dict:
+            metrics = {"points": PointCloudMetrics(fscore_threshold)}
+            if occupancy:
+                metrics["iou"] = OccupancyIoU()
+            if test and self.sampling:
+                metrics["best_of_k_chamfer_l1"] = BestOfKChamfer()
+                if self.num_samples > 1:
+                    metrics["diversity"] = SampleDiversity()
+            if test and hasattr(model, "kl_per_dim"):
+                metrics["latent"] = KLSummary(model.latent_dim)
+            return metric_collection(metrics, prefix)
 
-    def losses(
+        self.val_metrics = model_metrics("val/", test=False)
+        self.test_metrics = model_metrics("test/", test=True)
+        if reference:
+            metrics = {"points": PointCloudMetrics(fscore_threshold)}
+            if occupancy:
+                metrics.update(iou=OccupancyIoU(), iou_tuned=OccupancyIoU())
+            self.reference_metrics = metric_collection(metrics, "test/reference/")
+
+    def loss_terms(
         self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], kl_weight: float | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Loss terms of the outputs in ``out`` and their sum ``loss``. ``kl`` is logged unweighted beside
-        ``kl_weight`` (default: the full ``task.kl_weight``)."""
+    ) -> tuple[dict, dict]:
+        """Loss terms of the outputs in ``out`` (``depth``, ``mask`` and ``occupancy`` already weighted by their
+        ``task.*_weight``) and their weights. ``kl`` is logged unweighted beside ``kl_weight`` (default: the full
+        ``task.kl_weight``)."""
         terms = {}
         if "occupancy_logits" not in out:  # an occupancy model's points are read out of its grid: no gradient
             terms["chamfer"] = chamfer_loss(out["points"], batch["points"], kind=self.loss_kind)
@@ -109,14 +119,15 @@ class SingleViewTask(pl.LightningModule):
             terms["occupancy"] = self.occupancy_weight * F.binary_cross_entropy_with_logits(
                 out["occupancy_logits"], target.float()
             )
-        loss = sum(terms.values())
+        weights = dict.fromkeys(terms, 1.0)
         if "kl" in out:
-            weight = self.kl_weight if kl_weight is None else float(kl_weight)
+            weights["kl"] = self.kl_weight if kl_weight is None else float(kl_weight)
             terms["kl"] = out["kl"].mean()
-            terms["kl_weight"] = torch.tensor(weight, device=terms["kl"].device)
-            loss = loss + weight * terms["kl"]
-        terms["loss"] = loss
-        return terms
+            terms["kl_weight"] = torch.tensor(weights["kl"], device=terms["kl"].device)
+        return terms, weights
+
+    def training_losses(self, out: dict, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.losses(out, batch, kl_weight=self.kl_weight_at(batch_idx))
 
     def occupancy_target(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch["occupancy"]``, checked against the predicted grid (clear errors naming the config keys)."""
@@ -156,97 +167,46 @@ class SingleViewTask(pl.LightningModule):
                 f"{data_grid[0]}, {data_grid[1]}: make them equal"
             )
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self.losses(self(batch), batch, kl_weight=self.kl_weight_at(batch_idx))
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=len(batch["points"]))
-        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=len(batch["points"]))
-        return terms["loss"]
+    def update_metrics(self, metrics, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
+        """The model's metrics: points (and occupancy at p > 0.5) of ``out``."""
+        metrics["points"].update(out["points"], batch["points"])
+        if "iou" in metrics:
+            metrics["iou"].update(out["occupancy_logits"] > 0, batch["occupancy"])
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self(batch)
-        self.log("val/loss", self.losses(out, batch)["loss"], sync_dist=True, batch_size=len(batch["points"]))
-        self.val_metrics.update(out["points"], batch["points"])
-        if self.val_iou is not None:
-            self.val_iou.update(out["occupancy_logits"] > 0, batch["occupancy"])
-
-    def on_validation_epoch_end(self) -> None:
-        metrics = self.val_metrics.compute()
-        self.log_dict({f"val/{k}": v for k, v in metrics.items() if k != "chamfer_l1"})
-        self.log("val/chamfer_l1", metrics["chamfer_l1"], prog_bar=True)
-        self.val_metrics.reset()
-        if self.val_iou is not None:
-            self.log("val/iou", self.val_iou.compute())
-            self.val_iou.reset()
-
-    def on_test_start(self) -> None:
-        """Fit non-learned modules (the reference, or a non-learned model) on the training split: seconds."""
-        for module in (self.model, self.reference):
-            if module is not None and hasattr(module, "fit") and not bool(module.fitted):
-                train = self.trainer.datamodule.datasets["train"]
-                module.fit(train.points, train.center).to(self.device)
-        reference = self.occupancy_reference
-        if reference is not None and not bool(reference.fitted):
-            train = self.trainer.datamodule.datasets["train"]
+    def fit_reference(self, datamodule: pl.LightningDataModule | None) -> None:
+        """Fit non-learned modules (the references, or a non-learned model) on the training split: seconds."""
+        modules = (self.model, self.reference)
+        unfitted = [m for m in modules if m is not None and hasattr(m, "fit") and not bool(m.fitted)]
+        occupancy = self.occupancy_reference
+        occupancy = occupancy if occupancy is not None and not bool(occupancy.fitted) else None
+        if not unfitted and occupancy is None:
+            return
+        if not hasattr(datamodule, "train_dataset"):
+            raise ValueError("the non-learned references are fitted on the training split: test with a datamodule")
+        train = datamodule.train_dataset()
+        for module in unfitted:
+            module.fit(train.points, train.center).to(self.device)
+        if occupancy is not None:
             if getattr(train, "occupancy", None) is None:
                 raise ValueError("the mean-occupancy reference needs training occupancy: set data.occupancy_resolution")
-            reference.fit(train.occupancy).to(self.device)
+            occupancy.fit(train.occupancy).to(self.device)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self(batch)
-        self.test_metrics.update(out["points"], batch["points"])
+        self.update_metrics(self.test_metrics, self(batch), batch)
         if self.reference is not None:
-            self.reference_metrics.update(self.reference(batch["center"])["points"], batch["points"])
-        if self.test_iou is not None:
-            self.test_iou.update(out["occupancy_logits"] > 0, batch["occupancy"])
-            if self.occupancy_reference is not None:
-                grids = self.occupancy_reference(batch["center"])
-                self.occupancy_reference_iou.update(grids["occupancy"], batch["occupancy"])
-                self.occupancy_reference_iou_tuned.update(grids["occupancy_tuned"], batch["occupancy"])
+            self.reference_metrics["points"].update(self.reference(batch["center"])["points"], batch["points"])
+        if self.occupancy_reference is not None:
+            grids = self.occupancy_reference(batch["center"])
+            self.reference_metrics["iou"].update(grids["occupancy"], batch["occupancy"])
+            self.reference_metrics["iou_tuned"].update(grids["occupancy_tuned"], batch["occupancy"])
         if self.sampling:
             # a generator seeded by the batch's first item: the same samples in training's test and in recon-eval
             generator = torch.Generator(device=batch["image"].device).manual_seed(int(batch["index"][0]))
             samples = self.model.sample(
                 **{key: batch[key] for key in self.model.inputs}, k=self.num_samples, generator=generator
             )
-            self.best_of_k.update(samples, batch["points"])
-            if self.diversity is not None:
-                self.diversity.update(samples)
-        if self.latent_metrics is not None:
-            self.latent_metrics.update(self.model.kl_per_dim(image=batch["image"], points=batch["points"]))
-
-    def on_test_epoch_end(self) -> None:
-        self.log_dict({f"test/{k}": v for k, v in self.test_metrics.compute().items()})
-        self.test_metrics.reset()
-        if self.reference is not None:
-            self.log_dict({f"test/reference/{k}": v for k, v in self.reference_metrics.compute().items()})
-            self.reference_metrics.reset()
-        extra = {}
-        if self.test_iou is not None:
-            extra["test/iou"] = self.test_iou.compute()
-            if self.occupancy_reference is not None:
-                extra["test/reference/iou"] = self.occupancy_reference_iou.compute()
-                extra["test/reference/iou_tuned"] = self.occupancy_reference_iou_tuned.compute()
-        if self.sampling:
-            extra["test/best_of_k_chamfer_l1"] = self.best_of_k.compute()
-            if self.diversity is not None:
-                extra["test/diversity"] = self.diversity.compute()
-        if self.latent_metrics is not None:
-            extra.update({f"test/{k}": v for k, v in self.latent_metrics.summary().items()})
-        if extra:
-            self.log_dict(extra)
-        for metric in (
-            self.test_iou,
-            self.occupancy_reference_iou,
-            self.occupancy_reference_iou_tuned,
-            self.best_of_k,
-            self.diversity,
-            self.latent_metrics,
-        ):
-            if metric is not None:
-                metric.reset()
-
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int = 0) -> dict[str, torch.Tensor]:
-        return self(batch)
-
-    def configure_optimizers(self):
-        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)
+            self.test_metrics["best_of_k_chamfer_l1"].update(samples, batch["points"])
+            if "diversity" in self.test_metrics:
+                self.test_metrics["diversity"].update(samples)
+        if "latent" in self.test_metrics:
+            self.test_metrics["latent"].update(self.model.kl_per_dim(image=batch["image"], points=batch["points"]))

@@ -1,4 +1,4 @@
-"""Stereo matching task: wraps any stereo model, owns its loss, metrics and optimisation.
+"""Stereo matching task: the loss and metrics of any stereo model (the rest: :class:`~recon.tasks.base.ReconTask`).
 
 A stereo model declares ``problem = "stereo"``, ``inputs = ("left", "right")`` and ``max_disparity`` (pixels), and
 returns ``{"disparity": (B, 1, H, W)}`` (left disparity, ``x_right = x_left - d``); in training it may also return
@@ -20,31 +20,25 @@ baseline.
 
 from collections.abc import Callable, Sequence
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from recon.metrics.stereo import StereoMetrics
+from recon.metrics.stereo import REGIONS, StereoMetrics
 from recon.models.sgbm import SGBMStereo
-from recon.tasks.optimization import configure_optimization
-
-REGIONS = ("all", "nonoccluded")
-
-
-def masked_smooth_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
-    """Mean smooth-L1 of ``pred - gt`` over ``mask`` (all (B, 1, H, W)); 0 (keeping the graph) for an empty mask."""
-    if not bool(mask.any()):
-        return pred.sum() * 0.0
-    return F.smooth_l1_loss(pred[mask], gt[mask], beta=beta)
+from recon.tasks.base import ReconTask, metric_collection
+from recon.tasks.losses import last_weights, multi_scale_smooth_l1
 
 
-def region_metrics(prefix: str) -> nn.ModuleList:
-    return nn.ModuleList([StereoMetrics(region, prefix=prefix) for region in REGIONS])
+def region_metrics(prefix: str):
+    """EPE, bad-t and D1 on every valid pixel (``_all``) and on the non-occluded ones (``_noc``), logged under
+    ``prefix``."""
+    return metric_collection({region: StereoMetrics(region) for region in REGIONS}, prefix)
 
 
-class StereoTask(pl.LightningModule):
+class StereoTask(ReconTask):
     problem = "stereo"
+    batch_size_key = "left"
+    progress_metric = "val/epe_all"
 
     def __init__(
         self,
@@ -55,7 +49,6 @@ class StereoTask(pl.LightningModule):
         smooth_l1_beta: float = 1.0,
         reference: bool = True,
     ):
-        super().__init__()
         max_disparity = getattr(model, "max_disparity", None)
         if max_disparity is None or not float(max_disparity) > 0:
             raise ValueError(
@@ -67,8 +60,7 @@ class StereoTask(pl.LightningModule):
             raise ValueError(f"task.loss_weights must be a non-empty list of weights >= 0, got {list(loss_weights)}")
         if not smooth_l1_beta > 0:
             raise ValueError(f"task.smooth_l1_beta must be positive, got {smooth_l1_beta}")
-        self.model = model
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        super().__init__(model, optimizer, scheduler)
         self.max_disparity = float(max_disparity)
         self.loss_weights, self.beta = weights, float(smooth_l1_beta)
         self.val_metrics = region_metrics("val/")
@@ -76,21 +68,9 @@ class StereoTask(pl.LightningModule):
         self.reference = SGBMStereo(max_disparity=self.max_disparity) if reference else None
         self.reference_metrics = region_metrics("test/reference/") if reference else None
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model(**{key: batch[key] for key in self.model.inputs})
-
-    def weights_for(self, count: int) -> list[float]:
-        """The last ``count`` loss weights (aligned to the final output)."""
-        if count > len(self.loss_weights):
-            raise ValueError(
-                f"model {type(self.model).__name__} returns {count} disparity maps but task.loss_weights "
-                f"has {len(self.loss_weights)} weights {self.loss_weights}: give one per output"
-            )
-        return self.loss_weights[len(self.loss_weights) - count :]
-
-    def losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Loss terms and their weighted sum ``loss``: ``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of
-        each output when there are several, and ``epe`` (no gradient) of the final one, over the supervised mask."""
+    def loss_terms(self, out: dict, batch: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+        """``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of each output when there are several, and
+        ``epe`` (no gradient, not in the loss) of the final one, over the supervised mask."""
         gt = batch["disparity"]
         predictions = list(out.get("disparities") or [out["disparity"]])
         for pred in predictions:
@@ -100,57 +80,13 @@ class StereoTask(pl.LightningModule):
                     f"ground truth is {tuple(gt.shape)}"
                 )
         mask = batch["valid"] & (gt < self.max_disparity)
-        terms = [masked_smooth_l1(pred, gt, mask, self.beta) for pred in predictions]
-        out_terms = {"smooth_l1": terms[-1]}
-        if len(terms) > 1:
-            out_terms.update({f"smooth_l1_{i}": t for i, t in enumerate(terms)})
+        weights = last_weights(self.loss_weights, len(predictions), self.model, "disparity maps")
+        terms, loss_weights = multi_scale_smooth_l1(predictions, gt, mask, self.beta, weights)
         with torch.no_grad():
             final = predictions[-1]
-            out_terms["epe"] = (final - gt).abs()[mask].mean() if bool(mask.any()) else final.new_zeros(())
-        out_terms["loss"] = sum(w * t for w, t in zip(self.weights_for(len(terms)), terms))
-        return out_terms
+            terms["epe"] = (final - gt).abs()[mask].mean() if bool(mask.any()) else final.new_zeros(())
+        return terms, loss_weights
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms = self.losses(self(batch), batch)
-        B = len(batch["left"])
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=B)
-        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=B)
-        return terms["loss"]
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self(batch)
-        self.log("val/loss", self.losses(out, batch)["loss"], sync_dist=True, batch_size=len(batch["left"]))
-        for metric in self.val_metrics:
+    def update_metrics(self, metrics, out: dict, batch: dict[str, torch.Tensor]) -> None:
+        for metric in metrics.values():
             metric.update(out["disparity"], batch["disparity"], batch[metric.mask_key])
-
-    def on_validation_epoch_end(self) -> None:
-        for metric in self.val_metrics:
-            values = metric.compute()
-            epe = values.pop("val/epe_all", None)
-            self.log_dict(values)
-            if epe is not None:
-                self.log("val/epe_all", epe, prog_bar=True)
-            metric.reset()
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        prediction = self(batch)["disparity"]
-        reference = None
-        if self.reference is not None:
-            reference = self.reference(batch["left"], batch["right"])["disparity"]
-        for metric in self.test_metrics:
-            metric.update(prediction, batch["disparity"], batch[metric.mask_key])
-        if reference is not None:
-            for metric in self.reference_metrics:
-                metric.update(reference, batch["disparity"], batch[metric.mask_key])
-
-    def on_test_epoch_end(self) -> None:
-        for metrics in (self.test_metrics, self.reference_metrics):
-            for metric in metrics or ():
-                self.log_dict(metric.compute())
-                metric.reset()
-
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int = 0) -> dict[str, torch.Tensor]:
-        return self(batch)
-
-    def configure_optimizers(self):
-        return configure_optimization(self.model, self.optimizer_factory, self.scheduler_factory)

@@ -10,31 +10,20 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from recon.metrics.depth import DELTA_BASE
-from recon.viz.figures import as_numpy as _numpy  # first: selects matplotlib's Agg backend
-from recon.viz.figures import image_hwc as _image_hwc
-from recon.viz.stereo import ERROR_CMAP, INVALID_COLOR
-from recon.viz.stereo import as_map as _map
+from recon.metrics.depth import depth_errors
+from recon.viz.figures import as_numpy, image_hwc  # first: selects matplotlib's Agg backend
+from recon.viz.stereo import ERROR_CMAP, INVALID_COLOR, as_map
 
 DEPTH_CMAP = "turbo_r"  # near = red, far = blue (as the stereo figure's disparity)
 CONFIDENCE_CMAP = "viridis"
+DEPTH_ERROR_LABELS = {"abs_rel": "AbsRel", "delta1": "\u03b4<1.25 (%)"}
 
 
-def depth_errors(gt, pred, valid) -> dict[str, float]:
-    """AbsRel and delta < 1.25 (percent) of one depth map, as :class:`~recon.metrics.depth.DepthMetrics` defines
-    them, over the pixels of ``valid`` with ``gt > 0``; all inputs ``(1, H, W)`` or ``(H, W)``. Empty dict when no
-    pixel is valid."""
-    gt, pred = _map(gt, "gt"), _map(pred, "pred")
-    valid = _map(valid, "valid").astype(bool) & (gt > 0)
-    if not valid.any():
-        return {}
-    g, p = gt[valid].astype(np.float64), pred[valid].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.maximum(p / g, g / p)
-    return {
-        "AbsRel": float(np.mean(np.abs(p - g) / g)),
-        "\u03b4<1.25 (%)": float(np.mean((p > 0) & (ratio < DELTA_BASE)) * 100),
-    }
+def labelled_depth_errors(gt, pred, valid) -> dict[str, float]:
+    """:func:`~recon.metrics.depth.depth_errors` of one map under the figure's labels (``AbsRel``, delta < 1.25 in
+    percent); inputs ``(1, H, W)`` or ``(H, W)``. Empty dict when no pixel is valid."""
+    errors = depth_errors(pred, gt, valid)
+    return {label: errors[key] for key, label in DEPTH_ERROR_LABELS.items() if key in errors}
 
 
 def _montage(images: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -82,15 +71,15 @@ def depth_figure(
         ``RdBu_r`` map (white = exact, red = too far), the confidence on ``viridis`` over [0, 1]. Panels without
         data (no source views, no confidence) are left blank.
     """
-    views = _numpy(images, "images")
+    views = as_numpy(images, "images")
     views = views[None] if views.ndim == 3 else views
     if views.ndim != 4:
         raise ValueError(f"images must be (V, 3, H, W) or (3, H, W), got shape {tuple(views.shape)}")
-    ref = _image_hwc(views[0])
-    sources = [_image_hwc(v) for v in views[1 : 1 + max_sources]]
-    gt, pred = _map(gt, "gt"), _map(pred, "pred")
-    valid = _map(valid, "valid").astype(bool) & (gt > 0)
-    conf = None if confidence is None else _map(confidence, "confidence")
+    ref = image_hwc(views[0])
+    sources = [image_hwc(v) for v in views[1 : 1 + max_sources]]
+    gt, pred = as_map(gt, "gt"), as_map(pred, "pred")
+    valid = as_map(valid, "valid").astype(bool) & (gt > 0)
+    conf = None if confidence is None else as_map(confidence, "confidence")
     shapes = {
         "gt": gt.shape,
         "pred": pred.shape,
@@ -100,11 +89,11 @@ def depth_figure(
     }
     if len(set(shapes.values())) != 1:
         raise ValueError(f"{', '.join(f'{k} {v}' for k, v in shapes.items())} must have one size")
-    near, far = (float(x) for x in _numpy(depth_range, "depth_range").reshape(-1)[:2])
+    near, far = (float(x) for x in as_numpy(depth_range, "depth_range").reshape(-1)[:2])
     H, W = gt.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.ma.masked_array((pred - gt) / np.where(valid, gt, 1.0), ~valid)
-    metrics = depth_errors(gt, pred, valid)
+    metrics = labelled_depth_errors(gt, pred, valid)
 
     panel_w = 3.6
     fig, axes = plt.subplots(

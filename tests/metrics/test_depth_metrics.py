@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon.metrics.depth import DepthMetrics
+from recon.metrics.depth import DepthMetrics, depth_errors
 
 THRESHOLDS = (0.05, 0.2)
 
@@ -131,3 +131,20 @@ def test_rejects_bad_inputs():
         with pytest.raises(ValueError, match="abs_thresholds"):
             DepthMetrics(abs_thresholds=bad)
     assert metric.count == 0  # nothing was accumulated by the rejected updates
+
+
+def test_depth_errors_of_one_map_match_the_metric():
+    g = torch.Generator().manual_seed(3)
+    gt = torch.rand(1, 1, 6, 7, generator=g) * 4 + 0.5
+    pred = gt * (1 + 0.4 * (torch.rand(1, 1, 6, 7, generator=g) - 0.5))
+    mask = torch.rand(1, 1, 6, 7, generator=g) > 0.3
+    gt[0, 0, 0, 0], mask[0, 0, 0, 0] = 0.0, True  # gt = 0 is invalid also inside the mask
+    metric = DepthMetrics()
+    metric.update(pred, gt, mask)
+    expected = metric.compute()
+    errors = depth_errors(pred[0], gt[0], mask[0])
+    assert set(errors) == {"abs_rel", "delta1"}
+    assert errors["abs_rel"] == pytest.approx(float(expected["abs_rel"]), rel=1e-6)
+    assert errors["delta1"] == pytest.approx(float(expected["delta1"]), rel=1e-6)
+    assert depth_errors(pred[0, 0].numpy(), gt[0, 0].numpy(), mask[0, 0].numpy()) == errors  # (H, W) arrays
+    assert depth_errors(pred[0], gt[0], torch.zeros_like(mask[0])) == {}

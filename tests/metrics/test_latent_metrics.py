@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon.metrics.latent import ACTIVE_THRESHOLD, KLPerDimension
+from recon.metrics.latent import ACTIVE_THRESHOLD, KLPerDimension, KLSummary
 
 
 def test_mean_over_samples_per_dimension_and_summary():
@@ -27,3 +27,10 @@ def test_rejects_wrong_width():
         KLPerDimension(4).update(torch.zeros(2, 3))
     with pytest.raises(ValueError):
         KLPerDimension(0)
+
+
+def test_kl_summary_computes_the_summary():
+    kl = torch.rand(6, 4, generator=torch.Generator().manual_seed(1))
+    per_dim, summary = KLPerDimension(4), KLSummary(4)
+    per_dim.update(kl), summary.update(kl)
+    assert summary.compute() == per_dim.summary()

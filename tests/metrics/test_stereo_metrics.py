@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon.metrics.stereo import BadPixelRate, D1Error, EndPointError, StereoMetrics
+from recon.metrics.stereo import BadPixelRate, D1Error, EndPointError, StereoMetrics, disparity_errors
 
 NAMES = ("epe", "bad1", "bad2", "bad3", "d1")
 
@@ -190,3 +190,19 @@ def test_ddp_gloo_two_processes(tmp_path):
         got = torch.load(tmp_path / f"rank{rank}.pt")
         for name in NAMES:
             np.testing.assert_allclose(got[f"{name}_all"], expected[name], rtol=1e-5)
+
+
+def test_disparity_errors_of_one_map_match_the_metric():
+    g = torch.Generator().manual_seed(4)
+    gt = torch.rand(1, 1, 5, 8, generator=g) * 20
+    pred = gt + (torch.rand(1, 1, 5, 8, generator=g) - 0.5) * 8
+    mask = torch.rand(1, 1, 5, 8, generator=g) > 0.2
+    metric = StereoMetrics("all", bad_thresholds=(2.0,))
+    metric.update(pred, gt, mask)
+    expected = metric.compute()
+    errors = disparity_errors(pred[0], gt[0], mask[0])
+    assert set(errors) == {"epe", "bad2"}
+    assert errors["epe"] == pytest.approx(float(expected["epe_all"]), rel=1e-6)
+    assert errors["bad2"] == pytest.approx(float(expected["bad2_all"]), rel=1e-6)
+    assert set(disparity_errors(pred[0], gt[0], mask[0], bad_threshold=0.5)) == {"epe", "bad0.5"}
+    assert disparity_errors(pred[0], gt[0], torch.zeros_like(mask[0])) == {}
