@@ -5,6 +5,7 @@ The runner and its checks use a datamodule through :class:`DataModuleContract` (
 datamodule shares (the splits' datasets, the loaders, ``split_ids``), so a datamodule writes only its own part:
 ``problem``, ``setup`` filling ``datasets``, ``example_batch`` and ``describe``.
 """
+
 from typing import Protocol, runtime_checkable
 
 import pytorch_lightning as pl
@@ -69,8 +70,7 @@ class ReconDataModule(pl.LightningDataModule):
 
     def dataloader(self, split: str) -> DataLoader:
         """The loader of ``split``, shuffled for ``train`` only."""
-        return split_loader(self.datasets[split], self.batch_size, split == "train", self.num_workers,
-                            self.pin_memory)
+        return split_loader(self.datasets[split], self.batch_size, split == "train", self.num_workers, self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train")

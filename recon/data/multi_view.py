@@ -20,6 +20,7 @@ reference once); its sources are the ``num_source`` other views of the scene wit
 (:mod:`recon.geometry.view_selection`, MVSNet's ``pair.txt`` score over the ground-truth points both views see),
 best first. Views that share no point score 0 and are chosen only when fewer views share points (lowest index first).
 """
+
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -65,19 +66,27 @@ class MultiViewDataset(Dataset):
     (S, V_scene, 2), ``depth`` (S, V_scene, H, W) ground truth of every view.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], num_source: int, depth_margin: float,
-                 fallback_range: tuple[float, float]):
-        self.rgb = torch.from_numpy(arrays["rgb"])                      # (S, V, H, W, 3) uint8
-        self.depth = torch.from_numpy(arrays["depth"]).float()          # (S, V, H, W)
-        self.K = torch.from_numpy(arrays["K"]).float()                  # (S, V, 3, 3)
-        self.T_cw = torch.from_numpy(arrays["T_cw"]).float()            # (S, V, 4, 4)
-        self.points = torch.from_numpy(arrays["points"]).float()        # (S, P, 3)
+    def __init__(
+        self, arrays: dict[str, np.ndarray], num_source: int, depth_margin: float, fallback_range: tuple[float, float]
+    ):
+        self.rgb = torch.from_numpy(arrays["rgb"])  # (S, V, H, W, 3) uint8
+        self.depth = torch.from_numpy(arrays["depth"]).float()  # (S, V, H, W)
+        self.K = torch.from_numpy(arrays["K"]).float()  # (S, V, 3, 3)
+        self.T_cw = torch.from_numpy(arrays["T_cw"]).float()  # (S, V, 4, 4)
+        self.points = torch.from_numpy(arrays["points"]).float()  # (S, P, 3)
         S, self.views_per_scene = self.rgb.shape[:2]
         centers = camera_centers(torch.from_numpy(arrays["T_cw"]).double())
         visible = torch.from_numpy(arrays["point_visible"])
-        self.scores = torch.stack([  # per scene: (V, V, P) angles of a whole split would not fit in memory
-            view_selection_scores(self.points[s:s + 1].double(), centers[s:s + 1], visible[s:s + 1])[0]
-            for s in range(S)]) if S else torch.zeros(0, self.views_per_scene, self.views_per_scene)
+        self.scores = (
+            torch.stack(
+                [  # per scene: (V, V, P) angles of a whole split would not fit in memory
+                    view_selection_scores(self.points[s : s + 1].double(), centers[s : s + 1], visible[s : s + 1])[0]
+                    for s in range(S)
+                ]
+            )
+            if S
+            else torch.zeros(0, self.views_per_scene, self.views_per_scene)
+        )
         self.views = select_views(self.scores, num_source)
         self.depth_range = depth_ranges(self.depth, depth_margin, fallback_range)
         self.ids = [f"{i}/view{v}" for i in arrays["ids"].tolist() for v in range(self.views_per_scene)]
@@ -112,9 +121,17 @@ class MultiViewDataModule(ReconDataModule):
 
     problem = "multi_view"
 
-    def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 4,
-                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False, num_source: int = 4,
-                 depth_margin: float = 0.05):
+    def __init__(
+        self,
+        synthetic: dict | None = None,
+        cache_dir: str = "data/cache",
+        batch_size: int = 4,
+        num_workers: int = 0,
+        render_workers: int = 0,
+        pin_memory: bool = False,
+        num_source: int = 4,
+        depth_margin: float = 0.05,
+    ):
         super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = MultiViewSceneConfig(**(synthetic or {}))
@@ -128,11 +145,15 @@ class MultiViewDataModule(ReconDataModule):
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         available = self.config.num_views - 1
         if not 1 <= num_source <= available:
-            raise ValueError(f"data.num_source must be in [1, data.synthetic.num_views - 1 = {available}] (source "
-                             f"views per reference), got {num_source}")
+            raise ValueError(
+                f"data.num_source must be in [1, data.synthetic.num_views - 1 = {available}] (source "
+                f"views per reference), got {num_source}"
+            )
         if not 0 < depth_margin < 1:
-            raise ValueError(f"data.depth_margin must be in (0, 1) (relative margin of depth_range around the "
-                             f"reference's depths), got {depth_margin}")
+            raise ValueError(
+                f"data.depth_margin must be in (0, 1) (relative margin of depth_range around the "
+                f"reference's depths), got {depth_margin}"
+            )
         self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.num_source, self.depth_margin = int(num_source), float(depth_margin)
 
@@ -161,8 +182,9 @@ class MultiViewDataModule(ReconDataModule):
         for split in SPLITS:
             if split not in self.datasets:
                 arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-                self.datasets[split] = MultiViewDataset(arrays, self.num_source, self.depth_margin,
-                                                        self.nominal_depth_range())
+                self.datasets[split] = MultiViewDataset(
+                    arrays, self.num_source, self.depth_margin, self.nominal_depth_range()
+                )
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks):
@@ -187,5 +209,9 @@ class MultiViewDataModule(ReconDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data (the item construction changes the test set too)."""
-        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config),
-                "num_source": self.num_source, "depth_margin": self.depth_margin}
+        return {
+            "generator": asdict(self.config),
+            "generator_hash": config_hash(self.config),
+            "num_source": self.num_source,
+            "depth_margin": self.depth_margin,
+        }

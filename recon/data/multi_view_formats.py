@@ -32,6 +32,7 @@ their images: hold out whole scenes by listing them in another run's ``scenes`` 
 view's image and depth-map header (present, decodable header, one size per set, the size the camera was calibrated
 for where the format states it) and every item's depth range before a batch is built. Pixel data is decoded per item.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,11 +46,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from recon.data.base import ReconDataModule
+from recon.data.formats.colmap_text import read_colmap_text
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.multiview_base import CameraSet
 from recon.data.formats.mvsnet import read_mvsnet
-from recon.data.formats.colmap_text import read_colmap_text
 from recon.data.formats.pfm import read_pfm_header
 from recon.geometry.cameras import intrinsics_from_focal, look_at
 from recon.geometry.view_selection import optical_axis_scores, select_views
@@ -67,6 +68,7 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
 class ScaledSet:
     """A camera set at the items' resolution: ``size`` (H, W) after ``image_scale``, ``K`` (N, 3, 3) float32 scaled
     to it and ``T_cw`` (N, 4, 4) float32 of all its views (indices as in ``cameras.views``)."""
+
     cameras: CameraSet
     size: tuple[int, int]
     K: Tensor
@@ -77,8 +79,9 @@ class ScaledSet:
         image = self.cameras.load_image(v)
         if tuple(image.shape[-2:]) == self.size:
             return image
-        return F.interpolate(image[None], size=self.size, mode="bilinear", antialias=True,
-                             align_corners=False)[0].clamp(0, 1)
+        return F.interpolate(image[None], size=self.size, mode="bilinear", antialias=True, align_corners=False)[
+            0
+        ].clamp(0, 1)
 
     def depth(self, v: int) -> Tensor:
         """``(1, H, W)`` float32 z-depth of view ``v`` at ``size``, 0 where invalid or without a depth map."""
@@ -100,8 +103,9 @@ class MultiViewSetDataset(Dataset):
         ids: per item a name, ``<view id>`` or ``<scene>/<view id>``.
     """
 
-    def __init__(self, sets: list[ScaledSet], items: list[tuple[int, tuple[int, ...], tuple[float, float]]],
-                 ids: list[str]):
+    def __init__(
+        self, sets: list[ScaledSet], items: list[tuple[int, tuple[int, ...], tuple[float, float]]], ids: list[str]
+    ):
         self.sets, self.items, self.ids = sets, list(items), list(ids)
 
     def __len__(self) -> int:
@@ -139,15 +143,18 @@ def pick_views(cameras: CameraSet, views) -> list[int]:
         elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(cameras):
             picked.append(v)
         else:
-            raise ValueError(f"data.views: {v!r} is neither a view id of {cameras.root} nor a position in "
-                             f"[0, {len(cameras) - 1}] (ids: {', '.join(cameras.ids[:4])}, ...)")
+            raise ValueError(
+                f"data.views: {v!r} is neither a view id of {cameras.root} nor a position in "
+                f"[0, {len(cameras) - 1}] (ids: {', '.join(cameras.ids[:4])}, ...)"
+            )
     if len(set(picked)) != len(picked):
         raise ValueError(f"data.views lists a view twice: {list(views)}")
     return picked
 
 
-def choose_sources(cameras: CameraSet, picked: list[int], num_source: int,
-                   min_baseline: np.ndarray) -> list[tuple[int, ...]]:
+def choose_sources(
+    cameras: CameraSet, picked: list[int], num_source: int, min_baseline: np.ndarray
+) -> list[tuple[int, ...]]:
     """Per picked reference, ``(reference, source, ...)`` view indices (module docstring); ``min_baseline`` (n,)
     scene units per reference."""
     T_cw = torch.from_numpy(cameras.T_cw[picked])
@@ -170,16 +177,22 @@ def check_sizes(cameras: CameraSet, picked: list[int]) -> tuple[int, int]:
         view = cameras[v]
         h, w = image_size(view.image)
         if (h, w) != size:
-            raise ValueError(f"size mismatch in one image set: {first} is {size[1]}x{size[0]} (WxH) but {view.image} "
-                             f"is {w}x{h}: the views of a set must share one size")
+            raise ValueError(
+                f"size mismatch in one image set: {first} is {size[1]}x{size[0]} (WxH) but {view.image} "
+                f"is {w}x{h}: the views of a set must share one size"
+            )
         if view.size is not None and view.size != (h, w):
-            raise ValueError(f"{view.image} is {w}x{h} (WxH) but its camera {view.id!r} was calibrated for "
-                             f"{view.size[1]}x{view.size[0]}")
+            raise ValueError(
+                f"{view.image} is {w}x{h} (WxH) but its camera {view.id!r} was calibrated for "
+                f"{view.size[1]}x{view.size[0]}"
+            )
         if view.depth is not None:
             dh, dw, channels, _, _ = read_pfm_header(view.depth)
             if (dh, dw, channels) != (h, w, 1):
-                raise ValueError(f"depth map {view.depth} is {dw}x{dh} with {channels} channel(s) but its image "
-                                 f"{view.image} is {w}x{h}: expected a one-channel z-depth map of the image's size")
+                raise ValueError(
+                    f"depth map {view.depth} is {dw}x{dh} with {channels} channel(s) but its image "
+                    f"{view.image} is {w}x{h}: expected a one-channel z-depth map of the image's size"
+                )
     return size
 
 
@@ -203,10 +216,24 @@ class MultiViewFormatDataModule(ReconDataModule):
 
     problem = "multi_view"
 
-    def __init__(self, format: str, root: str, options: dict | None = None, scenes: list[str] | None = None,
-                 views: list | None = None, num_source: int = 4, depth_range: list[float] | None = None,
-                 min_baseline: float = 0.01, image_scale: float = 1.0, batch_size: int = 1, num_workers: int = 0,
-                 pin_memory: bool = False, val_fraction: float = 0.0, split_seed: int = 0, test_split: str = "all"):
+    def __init__(
+        self,
+        format: str,
+        root: str,
+        options: dict | None = None,
+        scenes: list[str] | None = None,
+        views: list | None = None,
+        num_source: int = 4,
+        depth_range: list[float] | None = None,
+        min_baseline: float = 0.01,
+        image_scale: float = 1.0,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        val_fraction: float = 0.0,
+        split_seed: int = 0,
+        test_split: str = "all",
+    ):
         super().__init__(batch_size, num_workers, pin_memory)
         if format not in READERS:
             raise ValueError(f"data.format must be one of {sorted(READERS)}, got {format!r}")
@@ -218,23 +245,29 @@ class MultiViewFormatDataModule(ReconDataModule):
             raise ValueError(f"data.num_source must be an integer >= 1, got {num_source}")
         if depth_range is not None:
             values = list(depth_range)
-            if len(values) != 2 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in values) \
-                    or not 0 < values[0] < values[1]:
-                raise ValueError(f"data.depth_range must be [near, far] with 0 < near < far (scene units), "
-                                 f"got {values}")
+            if (
+                len(values) != 2
+                or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
+                or not 0 < values[0] < values[1]
+            ):
+                raise ValueError(
+                    f"data.depth_range must be [near, far] with 0 < near < far (scene units), got {values}"
+                )
             depth_range = (float(values[0]), float(values[1]))
         if not 0 < image_scale <= 1:
             raise ValueError(f"data.image_scale must be in (0, 1], got {image_scale}")
         if not min_baseline >= 0:
-            raise ValueError(f"data.min_baseline must be >= 0 (a fraction of the reference's near depth), "
-                             f"got {min_baseline}")
+            raise ValueError(
+                f"data.min_baseline must be >= 0 (a fraction of the reference's near depth), got {min_baseline}"
+            )
         if not 0 <= val_fraction < 1:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if test_split not in ("all", "val"):
             raise ValueError(f"data.test_split must be 'all' or 'val', got {test_split!r}")
         if batch_size <= 0 or num_workers < 0:
-            raise ValueError(f"data.batch_size must be positive and data.num_workers >= 0, got {batch_size}, "
-                             f"{num_workers}")
+            raise ValueError(
+                f"data.batch_size must be positive and data.num_workers >= 0, got {batch_size}, {num_workers}"
+            )
         self.format, self.root, self.options = format, str(root), dict(options or {})
         self.scenes = None if scenes is None else [str(s) for s in scenes]
         self.views = None if views is None else list(views)
@@ -257,22 +290,27 @@ class MultiViewFormatDataModule(ReconDataModule):
         """The set at the items' resolution, its items and their ids."""
         picked = pick_views(cameras, self.views)
         if len(picked) < 1 + self.num_source:
-            raise ValueError(f"data.num_source = {self.num_source} needs at least {1 + self.num_source} views but "
-                             f"{cameras.root} has {len(picked)}{' selected by data.views' if self.views else ''}")
+            raise ValueError(
+                f"data.num_source = {self.num_source} needs at least {1 + self.num_source} views but "
+                f"{cameras.root} has {len(picked)}{' selected by data.views' if self.views else ''}"
+            )
         ranges = []
         for v in picked:
             depth_range = self.depth_range or cameras[v].depth_range
             if depth_range is None:
-                raise ValueError(f"data.depth_range is required: view {cameras[v].id!r} of {cameras.root} has no "
-                                 f"depth range (format {self.format} gives none); set data.depth_range=[near,far] in "
-                                 "scene units around the object")
+                raise ValueError(
+                    f"data.depth_range is required: view {cameras[v].id!r} of {cameras.root} has no "
+                    f"depth range (format {self.format} gives none); set data.depth_range=[near,far] in "
+                    "scene units around the object"
+                )
             ranges.append(depth_range)
         H, W = check_sizes(cameras, picked)
         h, w = max(1, round(H * self.image_scale)), max(1, round(W * self.image_scale))
         K = np.stack([scale_intrinsics(K, w / W, h / H) for K in cameras.K])
         scaled = ScaledSet(cameras, (h, w), torch.from_numpy(K).float(), torch.from_numpy(cameras.T_cw).float())
-        sources = choose_sources(cameras, picked, self.num_source,
-                                 self.min_baseline * np.array([near for near, _ in ranges]))
+        sources = choose_sources(
+            cameras, picked, self.num_source, self.min_baseline * np.array([near for near, _ in ranges])
+        )
         items = [(s, views, depth_range) for views, depth_range in zip(sources, ranges)]
         ids = [cameras[v].id if name is None else f"{name}/{cameras[v].id}" for v in picked]
         return scaled, items, ids
@@ -289,16 +327,21 @@ class MultiViewFormatDataModule(ReconDataModule):
             items += scene_items
             ids += scene_ids
         if self.batch_size > 1 and len({scaled.size for scaled in sets}) > 1:
-            raise ValueError(f"data.batch_size = {self.batch_size} needs image sets of one size, got "
-                             f"{sorted({scaled.size for scaled in sets})} (H, W): use data.batch_size=1")
+            raise ValueError(
+                f"data.batch_size = {self.batch_size} needs image sets of one size, got "
+                f"{sorted({scaled.size for scaled in sets})} (H, W): use data.batch_size=1"
+            )
         every = MultiViewSetDataset(sets, items, ids)
         n = len(every)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        held_out = sorted(order[:math.floor(self.val_fraction * n)])
+        held_out = sorted(order[: math.floor(self.val_fraction * n)])
         kept = sorted(set(range(n)) - set(held_out))
-        self.datasets = {"train": every.subset(kept), "val": every.subset(held_out),
-                         "test": every.subset(held_out if self.test_split == "val" else list(range(n))),
-                         "predict": every}
+        self.datasets = {
+            "train": every.subset(kept),
+            "val": every.subset(held_out),
+            "test": every.subset(held_out if self.test_split == "val" else list(range(n))),
+            "predict": every,
+        }
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Tensor]:
         """A small random batch with the keys and shapes of the item contract (for config checks; reads no files):
@@ -309,19 +352,31 @@ class MultiViewFormatDataModule(ReconDataModule):
         az = torch.deg2rad(10.0 * torch.arange(V, dtype=torch.float64))
         eye = 0.5 * (near + far) * torch.stack([az.cos(), az.sin(), torch.zeros(V, dtype=torch.float64)], -1)
         T_cw = look_at(eye, torch.zeros(V, 3, dtype=torch.float64), torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
-        return {"images": torch.rand(B, V, 3, H, W, generator=g),
-                "K": intrinsics_from_focal(float(W), H, W).expand(B, V, 3, 3).clone(),
-                "T_cw": T_cw.float().expand(B, V, 4, 4).clone(),
-                "depth_range": torch.tensor([near, far]).expand(B, 2).clone(),
-                "depth": near + (far - near) * torch.rand(B, 1, H, W, generator=g),
-                "mask": torch.ones(B, 1, H, W, dtype=torch.bool), "points": torch.zeros(B, 0, 3),
-                "index": torch.arange(B), "scene": torch.zeros(B, dtype=torch.int64)}
+        return {
+            "images": torch.rand(B, V, 3, H, W, generator=g),
+            "K": intrinsics_from_focal(float(W), H, W).expand(B, V, 3, 3).clone(),
+            "T_cw": T_cw.float().expand(B, V, 4, 4).clone(),
+            "depth_range": torch.tensor([near, far]).expand(B, 2).clone(),
+            "depth": near + (far - near) * torch.rand(B, 1, H, W, generator=g),
+            "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "points": torch.zeros(B, 0, 3),
+            "index": torch.arange(B),
+            "scene": torch.zeros(B, dtype=torch.int64),
+        }
 
     def describe(self) -> dict:
-        return {"format": self.format, "root": str(Path(self.root).resolve()), "options": self.options,
-                "scenes": self.scenes, "views": self.views, "num_source": self.num_source,
-                "depth_range": self.depth_range, "min_baseline": self.min_baseline, "image_scale": self.image_scale,
-                "test_split": self.test_split}
+        return {
+            "format": self.format,
+            "root": str(Path(self.root).resolve()),
+            "options": self.options,
+            "scenes": self.scenes,
+            "views": self.views,
+            "num_source": self.num_source,
+            "depth_range": self.depth_range,
+            "min_baseline": self.min_baseline,
+            "image_scale": self.image_scale,
+            "test_split": self.test_split,
+        }
 
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):

@@ -15,6 +15,7 @@ Every item is a dict of tensors (the keys any single-view model or task may rely
 
 A scene rendered from V views gives V items (view-major within a scene).
 """
+
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,16 +33,17 @@ from recon.geometry.voxels import unpack_occupancy
 class SingleViewDataset(Dataset):
     """Items of one split, built from the generator's arrays (see module docstring for the keys)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], occupancy: np.ndarray | None = None,
-                 occupancy_resolution: int = 0):
+    def __init__(
+        self, arrays: dict[str, np.ndarray], occupancy: np.ndarray | None = None, occupancy_resolution: int = 0
+    ):
         S, V = arrays["rgb"].shape[:2]
-        self.rgb = torch.from_numpy(arrays["rgb"]).flatten(0, 1)                  # (S*V, H, W, 3) uint8
+        self.rgb = torch.from_numpy(arrays["rgb"]).flatten(0, 1)  # (S*V, H, W, 3) uint8
         self.depth = torch.from_numpy(arrays["depth"]).flatten(0, 1).float()
         self.mask = torch.from_numpy(arrays["mask"]).flatten(0, 1)
         self.K = torch.from_numpy(arrays["K"]).flatten(0, 1).float()
         self.T_cw = torch.from_numpy(arrays["T_cw"]).flatten(0, 1).float()
         R, t = self.T_cw[:, :3, :3], self.T_cw[:, :3, 3]
-        points = torch.from_numpy(arrays["points"]).float().repeat_interleave(V, dim=0)     # (S*V, P, 3)
+        points = torch.from_numpy(arrays["points"]).float().repeat_interleave(V, dim=0)  # (S*V, P, 3)
         center = torch.from_numpy(arrays["center"]).float().repeat_interleave(V, dim=0)
         self.points = (points @ R.transpose(1, 2) + t[:, None]).contiguous()
         self.center = (R @ center[..., None]).squeeze(-1) + t
@@ -79,9 +81,17 @@ class SingleViewDataModule(ReconDataModule):
 
     problem = "single_view"
 
-    def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 32,
-                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False,
-                 occupancy_resolution: int = 0, occupancy_extent: float = 1.0):
+    def __init__(
+        self,
+        synthetic: dict | None = None,
+        cache_dir: str = "data/cache",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        render_workers: int = 0,
+        pin_memory: bool = False,
+        occupancy_resolution: int = 0,
+        occupancy_extent: float = 1.0,
+    ):
         super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = SyntheticConfig(**(synthetic or {}))
@@ -95,8 +105,10 @@ class SingleViewDataModule(ReconDataModule):
         if occupancy_resolution < 0:
             raise ValueError(f"data.occupancy_resolution must be >= 0 (0 = no occupancy), got {occupancy_resolution}")
         if occupancy_resolution and occupancy_extent < self.config.object_scale[1]:
-            raise ValueError(f"data.occupancy_extent = {occupancy_extent} is smaller than the largest object radius "
-                             f"data.synthetic.object_scale[1] = {self.config.object_scale[1]}: objects would be cut")
+            raise ValueError(
+                f"data.occupancy_extent = {occupancy_extent} is smaller than the largest object radius "
+                f"data.synthetic.object_scale[1] = {self.config.object_scale[1]}: objects would be cut"
+            )
         self.occupancy_resolution, self.occupancy_extent = int(occupancy_resolution), float(occupancy_extent)
 
     @property
@@ -111,8 +123,14 @@ class SingleViewDataModule(ReconDataModule):
     def _occupancy(self, split: str) -> np.ndarray | None:
         if not self.occupancy_resolution:
             return None
-        return load_or_compute_occupancy(self.config, self.cache_dir, split, self.occupancy_resolution,
-                                         self.occupancy_extent, workers=self.render_workers)
+        return load_or_compute_occupancy(
+            self.config,
+            self.cache_dir,
+            split,
+            self.occupancy_resolution,
+            self.occupancy_extent,
+            workers=self.render_workers,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         for split in SPLITS:
@@ -127,9 +145,13 @@ class SingleViewDataModule(ReconDataModule):
         center = torch.tensor([0.0, 0.0, float(self.config.camera_distance[0])]).expand(B, 3)
         g = torch.Generator().manual_seed(0)
         batch = {
-            "image": torch.rand(B, 3, H, W, generator=g), "K": K.clone(), "T_cw": torch.eye(4).expand(B, 4, 4).clone(),
-            "depth": torch.full((B, 1, H, W), float(center[0, 2])), "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
-            "points": center[:, None] + torch.randn(B, P, 3, generator=g) * 0.5, "center": center.clone(),
+            "image": torch.rand(B, 3, H, W, generator=g),
+            "K": K.clone(),
+            "T_cw": torch.eye(4).expand(B, 4, 4).clone(),
+            "depth": torch.full((B, 1, H, W), float(center[0, 2])),
+            "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "points": center[:, None] + torch.randn(B, P, 3, generator=g) * 0.5,
+            "center": center.clone(),
             "index": torch.arange(B),
         }
         if self.occupancy_resolution:
@@ -146,6 +168,7 @@ class SingleViewDataModule(ReconDataModule):
         """What a run summary records about the data."""
         described = {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
         if self.occupancy_resolution:  # extra ground truth of the same scenes: "targets" do not change the test set
-            described["targets"] = {"occupancy": {"resolution": self.occupancy_resolution,
-                                                  "extent": self.occupancy_extent}}
+            described["targets"] = {
+                "occupancy": {"resolution": self.occupancy_resolution, "extent": self.occupancy_extent}
+            }
         return described

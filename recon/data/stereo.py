@@ -20,6 +20,7 @@ the right camera towards every left surface point (:mod:`recon.data.synthetic.st
 Training items (train split only) pass through :class:`StereoAugment`: the same random crop of both views and of
 the ground truth, independent photometric changes per view, optionally a small vertical shift of the right image.
 """
+
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,7 +50,8 @@ class StereoAugment:
     workers (seeded per worker) and across a resumed run (the RNG state is checkpointed).
 
     - ``crop_size`` (h, w): one random window for both views and every ground-truth map; ``K``'s principal point
-      (when the item has one) moves with it, and ``nonoccluded`` drops left pixels whose match leaves the crop (``x - d < 0``).
+      (when the item has one) moves with it, and ``nonoccluded`` drops left pixels whose match leaves the
+      crop (``x - d < 0``).
     - per view, independently (the views of a real rig differ in exposure and colour response): gamma
       ``1 +- gamma``, contrast ``1 +- contrast`` about the image mean, brightness ``1 +- brightness``, a gain per
       colour channel ``1 +- colour``; clipped to [0, 1]. Geometry and ground truth are untouched.
@@ -98,7 +100,7 @@ class StereoAugment:
         out = dict(item)
         for key in _SPATIAL:
             if key in item:
-                out[key] = item[key][..., y0:y0 + h, x0:x0 + w]
+                out[key] = item[key][..., y0 : y0 + h, x0 : x0 + w]
         if "K" in item:  # real-format items carry no intrinsics
             K = item["K"].clone()
             K[0, 2] -= x0
@@ -175,9 +177,17 @@ class SyntheticStereoDataModule(ReconDataModule):
 
     problem = "stereo"
 
-    def __init__(self, synthetic: dict | None = None, cache_dir: str = "data/cache", batch_size: int = 8,
-                 num_workers: int = 0, render_workers: int = 0, pin_memory: bool = False, max_disparity: float = 64,
-                 augment: dict | None = None):
+    def __init__(
+        self,
+        synthetic: dict | None = None,
+        cache_dir: str = "data/cache",
+        batch_size: int = 8,
+        num_workers: int = 0,
+        render_workers: int = 0,
+        pin_memory: bool = False,
+        max_disparity: float = 64,
+        augment: dict | None = None,
+    ):
         super().__init__(batch_size, num_workers, pin_memory)
         try:
             self.config = StereoSceneConfig(**(synthetic or {}))
@@ -189,9 +199,11 @@ class SyntheticStereoDataModule(ReconDataModule):
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         d_max = self.config.disparity_range[1]
         if d_max > max_disparity:
-            raise ValueError(f"data.synthetic.disparity_range[1] = {d_max} exceeds data.max_disparity = "
-                             f"{max_disparity}: ground-truth disparities would not fit the models' range; lower the "
-                             "first or raise the second")
+            raise ValueError(
+                f"data.synthetic.disparity_range[1] = {d_max} exceeds data.max_disparity = "
+                f"{max_disparity}: ground-truth disparities would not fit the models' range; lower the "
+                "first or raise the second"
+            )
         try:
             self.augment = None if augment is None else StereoAugment(**augment)
         except TypeError as e:
@@ -200,8 +212,9 @@ class SyntheticStereoDataModule(ReconDataModule):
             h, w = self.augment.crop_size
             H, W = self.config.image_size
             if h > H or w > W:
-                raise ValueError(f"data.augment.crop_size = {[h, w]} is larger than "
-                                 f"data.synthetic.image_size = {[H, W]}")
+                raise ValueError(
+                    f"data.augment.crop_size = {[h, w]} is larger than data.synthetic.image_size = {[H, W]}"
+                )
         self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.max_disparity = float(max_disparity)
 
@@ -227,14 +240,22 @@ class SyntheticStereoDataModule(ReconDataModule):
         lo, hi = self.config.disparity_range
         disparity = lo + (hi - lo) * torch.rand(B, 1, H, W, generator=g)
         return {
-            "left": torch.rand(B, 3, H, W, generator=g), "right": torch.rand(B, 3, H, W, generator=g),
-            "disparity": disparity, "valid": torch.ones(B, 1, H, W, dtype=torch.bool),
-            "nonoccluded": torch.rand(B, 1, H, W, generator=g) < 0.9, "disparity_right": disparity.clone(),
-            "focal": torch.full((B,), self.config.focal_px), "baseline": torch.full((B,), self.config.baseline[0]),
-            "K": self.config.intrinsics().expand(B, 3, 3).clone(), "index": torch.arange(B),
+            "left": torch.rand(B, 3, H, W, generator=g),
+            "right": torch.rand(B, 3, H, W, generator=g),
+            "disparity": disparity,
+            "valid": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "nonoccluded": torch.rand(B, 1, H, W, generator=g) < 0.9,
+            "disparity_right": disparity.clone(),
+            "focal": torch.full((B,), self.config.focal_px),
+            "baseline": torch.full((B,), self.config.baseline[0]),
+            "K": self.config.intrinsics().expand(B, 3, 3).clone(),
+            "index": torch.arange(B),
         }
 
     def describe(self) -> dict:
         """What a run summary records about the data (the test set: augmentation is training-only, so not here)."""
-        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config),
-                "max_disparity": self.max_disparity}
+        return {
+            "generator": asdict(self.config),
+            "generator_hash": config_hash(self.config),
+            "max_disparity": self.max_disparity,
+        }

@@ -19,6 +19,7 @@ when it is read, naming the pair and the key to raise.
 a corrupt header, a truncated PFM or a left/right size mismatch stops a run before its first batch, naming the
 file. Truncated image pixel data shows only when the image is decoded; that error names the file too.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from recon.data.base import ReconDataModule
-from recon.data.formats import (FolderPairsStereo, KittiStereo, Middlebury2014Stereo, MiddleburyClassicStereo,
-                                SceneFlowStereo, motorcycle_pair)
+from recon.data.formats import (
+    FolderPairsStereo,
+    KittiStereo,
+    Middlebury2014Stereo,
+    MiddleburyClassicStereo,
+    SceneFlowStereo,
+    motorcycle_pair,
+)
 from recon.data.loaders import split_loader
 from recon.data.stereo import StereoAugment
 
@@ -40,7 +47,7 @@ READERS = {
     "sceneflow": SceneFlowStereo,
     "folder_pairs": FolderPairsStereo,
 }
-BUNDLED = {"motorcycle": motorcycle_pair}   # datasets shipped with a dependency: no root
+BUNDLED = {"motorcycle": motorcycle_pair}  # datasets shipped with a dependency: no root
 
 
 class BundledPairs(Dataset):
@@ -61,8 +68,9 @@ class CheckedSubset(Dataset):
     """Items ``indices`` of a stereo dataset, their ground truth checked against ``max_disparity``, optionally
     augmented; ``index`` is the position in the subset."""
 
-    def __init__(self, dataset: Dataset, indices: list[int], max_disparity: float,
-                 augment: StereoAugment | None = None):
+    def __init__(
+        self, dataset: Dataset, indices: list[int], max_disparity: float, augment: StereoAugment | None = None
+    ):
         self.dataset, self.indices, self.max_disparity, self.augment = dataset, list(indices), max_disparity, augment
         self.ids = [dataset.ids[i] for i in self.indices]
 
@@ -73,9 +81,11 @@ class CheckedSubset(Dataset):
         item = self.dataset[self.indices[i]]
         largest = float(item["disparity"].max())
         if largest > self.max_disparity:
-            raise ValueError(f"stereo pair {self.ids[i]!r} has ground-truth disparities up to {largest:.1f} px, "
-                             f"above data.max_disparity = {self.max_disparity:g}: raise data.max_disparity (and "
-                             "use a model whose max_disparity covers it)")
+            raise ValueError(
+                f"stereo pair {self.ids[i]!r} has ground-truth disparities up to {largest:.1f} px, "
+                f"above data.max_disparity = {self.max_disparity:g}: raise data.max_disparity (and "
+                "use a model whose max_disparity covers it)"
+            )
         item["index"] = torch.tensor(i, dtype=torch.int64)
         return self.augment(item) if self.augment is not None else item
 
@@ -96,16 +106,28 @@ class StereoFormatDataModule(ReconDataModule):
 
     problem = "stereo"
 
-    def __init__(self, format: str, root: str | None = None, options: dict | None = None,
-                 max_disparity: float = 192, batch_size: int = 1, num_workers: int = 0, val_fraction: float = 0.0,
-                 split_seed: int = 0, test_split: str = "all", augment: dict | None = None,
-                 pin_memory: bool = False):
+    def __init__(
+        self,
+        format: str,
+        root: str | None = None,
+        options: dict | None = None,
+        max_disparity: float = 192,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        val_fraction: float = 0.0,
+        split_seed: int = 0,
+        test_split: str = "all",
+        augment: dict | None = None,
+        pin_memory: bool = False,
+    ):
         super().__init__(batch_size, num_workers, pin_memory)
         if format not in READERS and format not in BUNDLED:
             raise ValueError(f"data.format must be one of {sorted(READERS) + sorted(BUNDLED)}, got {format!r}")
         if format in READERS and not root:
-            raise ValueError(f"data.root is required for data.format={format}: the dataset folder "
-                             f"(e.g. data.root=/datasets/{format})")
+            raise ValueError(
+                f"data.root is required for data.format={format}: the dataset folder "
+                f"(e.g. data.root=/datasets/{format})"
+            )
         if format in READERS and not Path(root).is_dir():
             raise FileNotFoundError(f"data.root = {root} is not a folder")
         if not max_disparity > 0:
@@ -115,15 +137,18 @@ class StereoFormatDataModule(ReconDataModule):
         if test_split not in ("all", "val"):
             raise ValueError(f"data.test_split must be 'all' or 'val', got {test_split!r}")
         if batch_size <= 0 or num_workers < 0:
-            raise ValueError(f"data.batch_size must be positive and data.num_workers >= 0, got {batch_size}, "
-                             f"{num_workers}")
+            raise ValueError(
+                f"data.batch_size must be positive and data.num_workers >= 0, got {batch_size}, {num_workers}"
+            )
         try:
             self.augment = None if augment is None else StereoAugment(**augment)
         except TypeError as e:
             raise ValueError(f"data.augment: {e}") from None
         if batch_size > 1 and (self.augment is None or self.augment.crop_size is None):
-            raise ValueError(f"data.batch_size = {batch_size} needs data.augment.crop_size: real pairs differ in "
-                             "size, so only crops of one size can be batched")
+            raise ValueError(
+                f"data.batch_size = {batch_size} needs data.augment.crop_size: real pairs differ in "
+                "size, so only crops of one size can be batched"
+            )
         self.format, self.root, self.options = format, root, dict(options or {})
         self.max_disparity = float(max_disparity)
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
@@ -144,13 +169,14 @@ class StereoFormatDataModule(ReconDataModule):
             dataset.check_headers()
         n = len(dataset)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        held_out = sorted(order[:math.floor(self.val_fraction * n)])
+        held_out = sorted(order[: math.floor(self.val_fraction * n)])
         kept = sorted(set(range(n)) - set(held_out))
         self.datasets = {
             "train": CheckedSubset(dataset, kept, self.max_disparity, self.augment),
             "val": CheckedSubset(dataset, held_out, self.max_disparity),
-            "test": CheckedSubset(dataset, held_out if self.test_split == "val" else list(range(n)),
-                                  self.max_disparity),
+            "test": CheckedSubset(
+                dataset, held_out if self.test_split == "val" else list(range(n)), self.max_disparity
+            ),
         }
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
@@ -158,20 +184,32 @@ class StereoFormatDataModule(ReconDataModule):
         B, H, W = batch_size, 64, 128
         g = torch.Generator().manual_seed(0)
         disparity = 1 + (min(self.max_disparity, W / 2) - 1) * torch.rand(B, 1, H, W, generator=g)
-        return {"left": torch.rand(B, 3, H, W, generator=g), "right": torch.rand(B, 3, H, W, generator=g),
-                "disparity": disparity, "valid": torch.ones(B, 1, H, W, dtype=torch.bool),
-                "nonoccluded": torch.ones(B, 1, H, W, dtype=torch.bool), "focal": torch.full((B,), math.nan),
-                "baseline": torch.full((B,), math.nan), "index": torch.arange(B)}
+        return {
+            "left": torch.rand(B, 3, H, W, generator=g),
+            "right": torch.rand(B, 3, H, W, generator=g),
+            "disparity": disparity,
+            "valid": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "nonoccluded": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "focal": torch.full((B,), math.nan),
+            "baseline": torch.full((B,), math.nan),
+            "index": torch.arange(B),
+        }
 
     def describe(self) -> dict:
-        return {"format": self.format, "root": None if self.root is None else str(Path(self.root).resolve()),
-                "options": self.options, "max_disparity": self.max_disparity, "test_split": self.test_split}
+        return {
+            "format": self.format,
+            "root": None if self.root is None else str(Path(self.root).resolve()),
+            "options": self.options,
+            "max_disparity": self.max_disparity,
+            "test_split": self.test_split,
+        }
 
     def dataloader(self, split: str) -> DataLoader:
         """The loader of ``split``; validation and test batches hold one pair (real pairs differ in size)."""
         train = split == "train"
-        return split_loader(self.datasets[split], self.batch_size if train else 1, train, self.num_workers,
-                            self.pin_memory)
+        return split_loader(
+            self.datasets[split], self.batch_size if train else 1, train, self.num_workers, self.pin_memory
+        )
 
     def train_dataloader(self) -> DataLoader:
         if not len(self.datasets["train"]):

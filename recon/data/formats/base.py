@@ -14,6 +14,7 @@ Each item is a dict of tensors:
 
 Without ground truth ``disparity`` is all 0 and both masks are all False.
 """
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ STEREO_KEYS = ("left", "right", "disparity", "valid", "nonoccluded", "focal", "b
 @dataclass(frozen=True)
 class StereoSample:
     """Files of one rectified pair; ``disparity``/``nonoccluded`` are None where the format has none."""
+
     id: str
     left: Path
     right: Path
@@ -97,8 +99,14 @@ class StereoPairDataset(Dataset):
         return item
 
 
-def make_stereo_item(left: torch.Tensor, right: torch.Tensor, disparity: np.ndarray | None,
-                     nonoccluded: np.ndarray | None, focal: float, baseline: float) -> dict[str, torch.Tensor]:
+def make_stereo_item(
+    left: torch.Tensor,
+    right: torch.Tensor,
+    disparity: np.ndarray | None,
+    nonoccluded: np.ndarray | None,
+    focal: float,
+    baseline: float,
+) -> dict[str, torch.Tensor]:
     """Item dict (without ``index``) from ``(3, H, W)`` images, ``(H, W)`` raw disparity and non-occlusion.
 
     ``valid = isfinite(disparity) & (disparity > 0)``; ``nonoccluded = valid & nonoccluded`` (``valid`` if None).
@@ -125,14 +133,21 @@ def check_stereo_item(item: dict[str, torch.Tensor]) -> None:
     if set(item) != set(STEREO_KEYS):
         raise ValueError(f"stereo item keys {sorted(item)} != {sorted(STEREO_KEYS)}")
     H, W = item["left"].shape[-2:]
-    expected = {"left": ((3, H, W), torch.float32), "right": ((3, H, W), torch.float32),
-                "disparity": ((1, H, W), torch.float32), "valid": ((1, H, W), torch.bool),
-                "nonoccluded": ((1, H, W), torch.bool), "focal": ((), torch.float32),
-                "baseline": ((), torch.float32), "index": ((), torch.int64)}
+    expected = {
+        "left": ((3, H, W), torch.float32),
+        "right": ((3, H, W), torch.float32),
+        "disparity": ((1, H, W), torch.float32),
+        "valid": ((1, H, W), torch.bool),
+        "nonoccluded": ((1, H, W), torch.bool),
+        "focal": ((), torch.float32),
+        "baseline": ((), torch.float32),
+        "index": ((), torch.int64),
+    }
     for key, (shape, dtype) in expected.items():
         if tuple(item[key].shape) != shape or item[key].dtype != dtype:
-            raise ValueError(f"stereo item {key!r}: {tuple(item[key].shape)} {item[key].dtype}, "
-                             f"expected {shape} {dtype}")
+            raise ValueError(
+                f"stereo item {key!r}: {tuple(item[key].shape)} {item[key].dtype}, expected {shape} {dtype}"
+            )
     for key in ("left", "right"):
         if not (item[key].isfinite().all() and item[key].min() >= 0 and item[key].max() <= 1):
             raise ValueError(f"stereo item {key!r} has values outside [0, 1]")

@@ -24,13 +24,22 @@ right, y down, z forward), as COLMAP's ``doc/format.rst`` states, so ``T_cw = [R
 Views are returned in IMAGE_ID order with ``id = NAME`` and ``size = (HEIGHT, WIDTH)`` of their camera; COLMAP
 text models carry no depth range, depth maps or view selection (those fields are None).
 """
+
 from pathlib import Path
 
 import numpy as np
 
-from recon.data.formats.multiview_base import (ROTATION_TOL, CalibratedView, CameraSet, check_intrinsics,
-                                               check_pose, numbered_lines, parse_int, parse_numbers,
-                                               require_image)
+from recon.data.formats.multiview_base import (
+    ROTATION_TOL,
+    CalibratedView,
+    CameraSet,
+    check_intrinsics,
+    check_pose,
+    numbered_lines,
+    parse_int,
+    parse_numbers,
+    require_image,
+)
 
 # model name -> parameter names; the first three (or four for PINHOLE) are pinhole terms, the rest distortion
 MODELS = {
@@ -45,9 +54,13 @@ PIXEL_CENTER_OFFSET = 0.5  # COLMAP pixel coordinate - recon pixel coordinate
 def quaternion_to_rotation(q) -> np.ndarray:
     """``(3, 3)`` rotation matrix of the Hamilton quaternion ``q = (w, x, y, z)`` (normalised first)."""
     w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def read_colmap_cameras(path: str | Path) -> dict[int, tuple[np.ndarray, tuple[int, int]]]:
@@ -68,9 +81,11 @@ def read_colmap_cameras(path: str | Path) -> dict[int, tuple[np.ndarray, tuple[i
         if camera_id in cameras:
             raise ValueError(f"{where}: camera {camera_id} defined twice")
         if model not in MODELS:
-            raise ValueError(f"{where}: camera {camera_id} uses COLMAP model {model}, which recon does not read "
-                             f"(supported: {', '.join(MODELS)} without distortion); undistort the images with "
-                             "`colmap image_undistorter` and read its PINHOLE model")
+            raise ValueError(
+                f"{where}: camera {camera_id} uses COLMAP model {model}, which recon does not read "
+                f"(supported: {', '.join(MODELS)} without distortion); undistort the images with "
+                "`colmap image_undistorter` and read its PINHOLE model"
+            )
         names = MODELS[model]
         params = parse_numbers(tokens[4:], len(names), where, f"{model} parameters ({' '.join(names)})")
         if model == "PINHOLE":
@@ -79,8 +94,10 @@ def read_colmap_cameras(path: str | Path) -> dict[int, tuple[np.ndarray, tuple[i
             (fx, cx, cy), distortion = params[:3], params[3:]
             fy = fx
             if np.any(distortion != 0):
-                raise ValueError(f"{where}: camera {camera_id} ({model}) has non-zero distortion "
-                                 f"{distortion.tolist()}; undistort the images with `colmap image_undistorter`")
+                raise ValueError(
+                    f"{where}: camera {camera_id} ({model}) has non-zero distortion "
+                    f"{distortion.tolist()}; undistort the images with `colmap image_undistorter`"
+                )
         K = [[fx, 0, cx - PIXEL_CENTER_OFFSET], [0, fy, cy - PIXEL_CENTER_OFFSET], [0, 0, 1]]
         cameras[camera_id] = (check_intrinsics(K, where), (height, width))
     return cameras
@@ -101,9 +118,11 @@ def read_colmap_text(model_dir: str | Path, image_dir: str | Path | None = None)
     model_dir = Path(model_dir)
     image_dir = model_dir.parent / "images" if image_dir is None else Path(image_dir)
     if not (model_dir / "images.txt").is_file() and (model_dir / "images.bin").is_file():
-        raise FileNotFoundError(f"{model_dir} holds a binary COLMAP model; convert it with "
-                                f"`colmap model_converter --input_path {model_dir} --output_path ... "
-                                "--output_type TXT`")
+        raise FileNotFoundError(
+            f"{model_dir} holds a binary COLMAP model; convert it with "
+            f"`colmap model_converter --input_path {model_dir} --output_path ... "
+            "--output_type TXT`"
+        )
     cameras = read_colmap_cameras(model_dir / "cameras.txt")
     path = model_dir / "images.txt"
     lines = numbered_lines(path, comment="#", keep_blank=True)
@@ -126,8 +145,9 @@ def read_colmap_text(model_dir: str | Path, image_dir: str | Path | None = None)
         if camera_id not in cameras:
             raise ValueError(f"{where}: image {image_id} uses camera {camera_id}, which cameras.txt does not define")
         if abs(np.linalg.norm(q) - 1) > ROTATION_TOL:
-            raise ValueError(f"{where}: quaternion {q.tolist()} has norm {np.linalg.norm(q):.6g}, expected 1 "
-                             "(not a rotation)")
+            raise ValueError(
+                f"{where}: quaternion {q.tolist()} has norm {np.linalg.norm(q):.6g}, expected 1 (not a rotation)"
+            )
         K, size = cameras[camera_id]
         T_cw = check_pose(np.column_stack([quaternion_to_rotation(q), t]), where)
         image = require_image(image_dir / tokens[9], where)

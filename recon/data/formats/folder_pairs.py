@@ -10,6 +10,7 @@ Non-finite and non-positive values are invalid. Without ``disparity/`` items car
 (``disparity`` 0, ``valid`` and ``nonoccluded`` all False); with it, every pair needs its file.
 ``nonoccluded`` equals ``valid``. ``focal`` (px) and ``baseline`` (any unit) are NaN unless given.
 """
+
 import math
 from pathlib import Path
 
@@ -34,8 +35,7 @@ class FolderPairsStereo(StereoPairDataset):
     ``ids`` are the left file stems, sorted by file name.
     """
 
-    def __init__(self, root: str | Path, png_scale: float = 256.0, focal: float = math.nan,
-                 baseline: float = math.nan):
+    def __init__(self, root: str | Path, png_scale: float = 256.0, focal: float = math.nan, baseline: float = math.nan):
         if not png_scale > 0:
             raise ValueError(f"png_scale must be positive, got {png_scale}")
         self.png_scale = float(png_scale)
@@ -54,10 +54,19 @@ class FolderPairsStereo(StereoPairDataset):
                 candidates = [disparity_dir / (left.stem + ext) for ext in DISPARITY_EXTENSIONS]
                 disparity = next((p for p in candidates if p.is_file()), None)
                 if disparity is None:
-                    raise FileNotFoundError(f"missing disparity for {left}: none of "
-                                            f"{', '.join(str(p) for p in candidates)}")
-            samples.append(StereoSample(id=left.stem, left=left, right=right_dir / left.name, disparity=disparity,
-                                        focal=focal, baseline=baseline))
+                    raise FileNotFoundError(
+                        f"missing disparity for {left}: none of {', '.join(str(p) for p in candidates)}"
+                    )
+            samples.append(
+                StereoSample(
+                    id=left.stem,
+                    left=left,
+                    right=right_dir / left.name,
+                    disparity=disparity,
+                    focal=focal,
+                    baseline=baseline,
+                )
+            )
         stems = [sample.id for sample in samples]
         if len(set(stems)) != len(stems):
             raise ValueError(f"{left_dir}: several images share a file stem; ids must be unique")

@@ -8,6 +8,7 @@ YCbCr, LAB, HSV) are converted too, unless ``strict=True`` (user photos in ``rec
 ``read_single_channel`` returns the stored integers unchanged (uint8 or uint16), e.g. for KITTI's 16-bit
 disparity PNGs or Middlebury's 8-bit disparity and mask PNGs.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -103,5 +104,6 @@ def read_single_channel(path: str | Path) -> np.ndarray:
 def check_same_size(shape_a: tuple[int, ...], path_a: Path, shape_b: tuple[int, ...], path_b: Path) -> None:
     """Raise ValueError naming both files unless the trailing ``(H, W)`` of the two shapes agree."""
     if tuple(shape_a[-2:]) != tuple(shape_b[-2:]):
-        raise ValueError(f"size mismatch: {path_a} is {shape_a[-1]}x{shape_a[-2]} (WxH) but "
-                         f"{path_b} is {shape_b[-1]}x{shape_b[-2]}")
+        raise ValueError(
+            f"size mismatch: {path_a} is {shape_a[-1]}x{shape_a[-2]} (WxH) but {path_b} is {shape_b[-1]}x{shape_b[-2]}"
+        )

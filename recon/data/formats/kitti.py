@@ -19,6 +19,7 @@ colour cameras ``P_rect_02[0, 3] != 0`` (camera 2 is offset from camera 0), so `
 alone would give the camera-0-to-3 distance, not the stereo baseline. Without calibration files both are NaN.
 Image sizes vary slightly between frames (about 1242 x 375): batch them with cropping or padding.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,24 @@ from recon.data.formats.base import StereoPairDataset, StereoSample
 from recon.data.formats.images import read_single_channel
 
 LAYOUTS = {  # year -> folders and calibration keys
-    2012: dict(left="image_0", right="image_1", occ="disp_occ", noc="disp_noc", calib="calib",
-               left_keys=("P0",), right_keys=("P1",)),
-    2015: dict(left="image_2", right="image_3", occ="disp_occ_0", noc="disp_noc_0", calib="calib_cam_to_cam",
-               left_keys=("P_rect_02", "P2"), right_keys=("P_rect_03", "P3")),
+    2012: dict(
+        left="image_0",
+        right="image_1",
+        occ="disp_occ",
+        noc="disp_noc",
+        calib="calib",
+        left_keys=("P0",),
+        right_keys=("P1",),
+    ),
+    2015: dict(
+        left="image_2",
+        right="image_3",
+        occ="disp_occ_0",
+        noc="disp_noc_0",
+        calib="calib_cam_to_cam",
+        left_keys=("P_rect_02", "P2"),
+        right_keys=("P_rect_03", "P3"),
+    ),
 }
 SPLITS = ("training", "testing")
 DISPARITY_SCALE = 256.0
@@ -59,8 +74,9 @@ def parse_calib(path: str | Path) -> dict[str, np.ndarray]:
     return entries
 
 
-def stereo_calibration(path: str | Path, left_keys: tuple[str, ...],
-                       right_keys: tuple[str, ...]) -> tuple[float, float]:
+def stereo_calibration(
+    path: str | Path, left_keys: tuple[str, ...], right_keys: tuple[str, ...]
+) -> tuple[float, float]:
     """``(focal px, baseline m)`` from the first present key of each of ``left_keys``/``right_keys``."""
     entries = parse_calib(path)
 
@@ -109,13 +125,20 @@ class KittiStereo(StereoPairDataset):
         for frame in frames:
             focal = baseline = float("nan")
             if calib_dir.is_dir():
-                focal, baseline = stereo_calibration(calib_dir / f"{frame.split('_')[0]}.txt",
-                                                     layout["left_keys"], layout["right_keys"])
-            samples.append(StereoSample(
-                id=frame, left=left_dir / f"{frame}.png", right=right_dir / f"{frame}.png",
-                disparity=None if disparity_dir is None else disparity_dir / f"{frame}.png",
-                nonoccluded=noc_dir / f"{frame}.png" if has_noc_mask else None,
-                focal=focal, baseline=baseline))
+                focal, baseline = stereo_calibration(
+                    calib_dir / f"{frame.split('_')[0]}.txt", layout["left_keys"], layout["right_keys"]
+                )
+            samples.append(
+                StereoSample(
+                    id=frame,
+                    left=left_dir / f"{frame}.png",
+                    right=right_dir / f"{frame}.png",
+                    disparity=None if disparity_dir is None else disparity_dir / f"{frame}.png",
+                    nonoccluded=noc_dir / f"{frame}.png" if has_noc_mask else None,
+                    focal=focal,
+                    baseline=baseline,
+                )
+            )
         super().__init__(samples)
 
     def read_disparity(self, path: Path) -> np.ndarray:

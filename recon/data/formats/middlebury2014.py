@@ -11,6 +11,7 @@ The two cameras' principal points differ by ``doffs = cx1 - cx0`` pixels, so the
 
 Items follow :mod:`recon.data.formats.base`; ``focal`` = ``cam0[0, 0]`` in pixels, ``baseline`` in MILLIMETRES.
 """
+
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ class Middlebury2014Calib:
     camera; ``doffs = cx1 - cx0``; ``ndisp`` bounds the disparities; ``vmin``/``vmax`` the range of valid
     disparities (``NaN`` where the file has none). ``extra`` keeps other keys (``isint``, ``dyavg``, ...).
     """
+
     cam0: np.ndarray
     cam1: np.ndarray
     doffs: float
@@ -54,9 +56,17 @@ class Middlebury2014Calib:
     def scaled(self, factor: float) -> "Middlebury2014Calib":
         """Calibration of the images resized by ``factor`` (0.25 = quarter size), pixel quantities scaled."""
         diag = np.diag([factor, factor, 1.0])
-        return replace(self, cam0=diag @ self.cam0, cam1=diag @ self.cam1, doffs=self.doffs * factor,
-                       width=round(self.width * factor), height=round(self.height * factor),
-                       ndisp=self.ndisp * factor, vmin=self.vmin * factor, vmax=self.vmax * factor)
+        return replace(
+            self,
+            cam0=diag @ self.cam0,
+            cam1=diag @ self.cam1,
+            doffs=self.doffs * factor,
+            width=round(self.width * factor),
+            height=round(self.height * factor),
+            ndisp=self.ndisp * factor,
+            vmin=self.vmin * factor,
+            vmax=self.vmax * factor,
+        )
 
     def depth(self, disparity: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Z-depth in mm ``baseline * f / (d + doffs)`` of ``(..., H, W)`` disparity; 0 where not ``valid``."""
@@ -117,11 +127,17 @@ def parse_calib(path: str | Path) -> Middlebury2014Calib:
     cam0, cam1 = get("cam0", _matrix), get("cam1", _matrix)
     known = {"cam0", "cam1", "doffs", "baseline", "width", "height", "ndisp", "vmin", "vmax"}
     return Middlebury2014Calib(
-        cam0=cam0, cam1=cam1, doffs=get("doffs", number, float(cam1[0, 2] - cam0[0, 2])),
-        baseline=get("baseline", number), width=get("width", integer), height=get("height", integer),
-        ndisp=get("ndisp", number, math.nan), vmin=get("vmin", number, math.nan),
+        cam0=cam0,
+        cam1=cam1,
+        doffs=get("doffs", number, float(cam1[0, 2] - cam0[0, 2])),
+        baseline=get("baseline", number),
+        width=get("width", integer),
+        height=get("height", integer),
+        ndisp=get("ndisp", number, math.nan),
+        vmin=get("vmin", number, math.nan),
         vmax=get("vmax", number, math.nan),
-        extra={k: v for k, (v, _) in entries.items() if k not in known})
+        extra={k: v for k, (v, _) in entries.items() if k not in known},
+    )
 
 
 def _is_scene(folder: Path) -> bool:
@@ -158,10 +174,17 @@ class Middlebury2014Stereo(StereoPairDataset):
         for folder, calib in zip(folders, self.calibs):
             disparity = next((folder / n for n in DISPARITY_NAMES if (folder / n).is_file()), None)
             mask = folder / NONOCC_MASK
-            samples.append(StereoSample(
-                id=folder.name, left=folder / LEFT, right=folder / right_image, disparity=disparity,
-                nonoccluded=mask if disparity is not None and mask.is_file() else None,
-                focal=calib.focal, baseline=calib.baseline))
+            samples.append(
+                StereoSample(
+                    id=folder.name,
+                    left=folder / LEFT,
+                    right=folder / right_image,
+                    disparity=disparity,
+                    nonoccluded=mask if disparity is not None and mask.is_file() else None,
+                    focal=calib.focal,
+                    baseline=calib.baseline,
+                )
+            )
         super().__init__(samples)
 
     def read_disparity(self, path: Path) -> np.ndarray:
@@ -175,8 +198,15 @@ class Middlebury2014Stereo(StereoPairDataset):
 MOTORCYCLE_FULL_CALIB = Middlebury2014Calib(
     cam0=np.array([[3979.911, 0.0, 1244.772], [0.0, 3979.911, 1019.507], [0.0, 0.0, 1.0]]),
     cam1=np.array([[3979.911, 0.0, 1369.115], [0.0, 3979.911, 1019.507], [0.0, 0.0, 1.0]]),
-    doffs=124.343, baseline=193.001, width=2964, height=2000, ndisp=270, vmin=23, vmax=245,
-    extra={"isint": "0", "dyavg": "0", "dymax": "0"})
+    doffs=124.343,
+    baseline=193.001,
+    width=2964,
+    height=2000,
+    ndisp=270,
+    vmin=23,
+    vmax=245,
+    extra={"isint": "0", "dyavg": "0", "dymax": "0"},
+)
 # scikit-image ships the pair downscaled 4x (skimage.transform.downscale_local_mean) to 741 x 500.
 MOTORCYCLE_SCALE = 0.25
 
@@ -198,8 +228,10 @@ def motorcycle_pair() -> tuple[dict[str, torch.Tensor], Middlebury2014Calib]:
     left, right, disparity = stereo_motorcycle()
     calib = MOTORCYCLE_FULL_CALIB.scaled(MOTORCYCLE_SCALE)
     if left.shape != (calib.height, calib.width, 3) or disparity.shape != left.shape[:2]:
-        raise ValueError(f"unexpected scikit-image motorcycle shapes {left.shape}, {right.shape}, "
-                         f"{disparity.shape}; expected ({calib.height}, {calib.width}, 3)")
+        raise ValueError(
+            f"unexpected scikit-image motorcycle shapes {left.shape}, {right.shape}, "
+            f"{disparity.shape}; expected ({calib.height}, {calib.width}, 3)"
+        )
 
     def to_tensor(image: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0

@@ -16,6 +16,7 @@ An optional ``nonocc.png`` (the v2 evaluation masks: 255 = non-occluded) gives `
 calibration is not part of these releases: ``focal``/``baseline`` are NaN unless given.
 Items follow :mod:`recon.data.formats.base`; ``baseline`` is in the units it is given in.
 """
+
 import math
 from pathlib import Path
 
@@ -50,9 +51,18 @@ class MiddleburyClassicStereo(StereoPairDataset):
         focal, baseline: per-dataset calibration if known (pixels, any length unit); NaN otherwise.
     """
 
-    def __init__(self, root: str | Path, year: int, scenes: list[str] | None = None, scale: float | None = None,
-                 left: str | None = None, right: str | None = None, disparity: str | None = None,
-                 focal: float = math.nan, baseline: float = math.nan):
+    def __init__(
+        self,
+        root: str | Path,
+        year: int,
+        scenes: list[str] | None = None,
+        scale: float | None = None,
+        left: str | None = None,
+        right: str | None = None,
+        disparity: str | None = None,
+        focal: float = math.nan,
+        baseline: float = math.nan,
+    ):
         if year not in LAYOUTS:
             raise ValueError(f"Middlebury year must be one of {sorted(LAYOUTS)}, got {year}")
         left_stem, right_stem, disparity_stem, default_scale = LAYOUTS[year]
@@ -73,8 +83,9 @@ class MiddleburyClassicStereo(StereoPairDataset):
         if scenes is None:
             folders = [root] if is_scene(root) else sorted(p for p in root.iterdir() if p.is_dir() and is_scene(p))
             if not folders:
-                raise FileNotFoundError(f"no Middlebury {year} scenes (folders with {left or left_stem + '.png'}) "
-                                        f"under {root}")
+                raise FileNotFoundError(
+                    f"no Middlebury {year} scenes (folders with {left or left_stem + '.png'}) under {root}"
+                )
         else:
             folders = [root / name for name in scenes]
         samples = []
@@ -87,10 +98,17 @@ class MiddleburyClassicStereo(StereoPairDataset):
             if disparity is not None and not disparity_path.is_file():
                 raise FileNotFoundError(f"missing file: {disparity_path}")
             mask = folder / NONOCC_MASK
-            samples.append(StereoSample(
-                id=folder.name, left=left_path, right=right_path, disparity=disparity_path,
-                nonoccluded=mask if disparity_path is not None and mask.is_file() else None,
-                focal=focal, baseline=baseline))
+            samples.append(
+                StereoSample(
+                    id=folder.name,
+                    left=left_path,
+                    right=right_path,
+                    disparity=disparity_path,
+                    nonoccluded=mask if disparity_path is not None and mask.is_file() else None,
+                    focal=focal,
+                    baseline=baseline,
+                )
+            )
         super().__init__(samples)
 
     def read_disparity(self, path: Path) -> np.ndarray:

@@ -14,12 +14,21 @@ pixel centres lie; K is used as stored, i.e. recon's integer-centre convention i
 pixels, t in the world units of the dataset (metres for the dino and temple sets). Image names are relative
 to the folder of the ``_par.txt``; view ids are the image names. No depth range, depth maps or view selection.
 """
+
 from pathlib import Path
 
 import numpy as np
 
-from recon.data.formats.multiview_base import (CalibratedView, CameraSet, check_intrinsics, check_pose,
-                                               numbered_lines, parse_int, parse_numbers, require_image)
+from recon.data.formats.multiview_base import (
+    CalibratedView,
+    CameraSet,
+    check_intrinsics,
+    check_pose,
+    numbered_lines,
+    parse_int,
+    parse_numbers,
+    require_image,
+)
 
 PAR_SUFFIX = "_par.txt"
 
@@ -52,8 +61,10 @@ def read_middlebury_mvs(path: str | Path) -> CameraSet:
     for number, text in lines[1:]:
         where, tokens = f"{path}, line {number}", text.split()
         if len(tokens) != 22:
-            raise ValueError(f"{where}: expected 'imgname k11..k33 r11..r33 t1 t2 t3' (1 name + 21 numbers), "
-                             f"got {len(tokens)} fields")
+            raise ValueError(
+                f"{where}: expected 'imgname k11..k33 r11..r33 t1 t2 t3' (1 name + 21 numbers), "
+                f"got {len(tokens)} fields"
+            )
         values = parse_numbers(tokens[1:], 21, where, "camera parameters")
         K = check_intrinsics(values[:9].reshape(3, 3), where)
         T_cw = check_pose(np.column_stack([values[9:18].reshape(3, 3), values[18:]]), where)

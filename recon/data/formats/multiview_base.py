@@ -20,6 +20,7 @@ pairs in the file's order (best first for MVSNet's ``pair.txt``); None where the
 
 Every error names the file, and the line where one is to blame.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ ROTATION_TOL = 1e-4  # max |R R^T - I| and |det R - 1|: text files round rotatio
 @dataclass(frozen=True, eq=False)
 class CalibratedView:
     """One calibrated image (fields and conventions in the module docstring)."""
+
     id: str
     image: Path
     K: np.ndarray
@@ -47,6 +49,7 @@ class CalibratedView:
 @dataclass(frozen=True, eq=False)
 class CameraSet:
     """A calibrated image set: ``views`` in the reader's order, ``neighbours`` keyed by view index."""
+
     root: Path
     views: tuple[CalibratedView, ...]
     neighbours: dict[int, tuple[tuple[int, float], ...]] | None = None
@@ -76,8 +79,10 @@ class CameraSet:
         view = self.views[index]
         image = read_rgb(view.image)
         if view.size is not None and tuple(image.shape[-2:]) != view.size:
-            raise ValueError(f"{view.image} is {image.shape[-1]}x{image.shape[-2]} (WxH) but its camera "
-                             f"{view.id!r} was calibrated for {view.size[1]}x{view.size[0]}")
+            raise ValueError(
+                f"{view.image} is {image.shape[-1]}x{image.shape[-2]} (WxH) but its camera "
+                f"{view.id!r} was calibrated for {view.size[1]}x{view.size[0]}"
+            )
         return image
 
     def load_depth(self, index: int) -> np.ndarray | None:
@@ -92,8 +97,11 @@ def numbered_lines(path: Path, comment: str | None = None, keep_blank: bool = Fa
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     lines = enumerate(path.read_text(errors="replace").splitlines(), start=1)
-    return [(number, text.strip()) for number, text in lines
-            if not (comment and text.lstrip().startswith(comment)) and (keep_blank or text.strip())]
+    return [
+        (number, text.strip())
+        for number, text in lines
+        if not (comment and text.lstrip().startswith(comment)) and (keep_blank or text.strip())
+    ]
 
 
 def parse_numbers(tokens: list[str], count: int | None, where: str, what: str) -> np.ndarray:
@@ -149,8 +157,10 @@ def check_pose(T_cw, where: str) -> np.ndarray:
         raise ValueError(f"{where}: pose is not invertible (rotation block is singular)")
     deviation = np.abs(R @ R.T - np.eye(3)).max()
     if deviation > ROTATION_TOL or abs(det - 1) > ROTATION_TOL:
-        raise ValueError(f"{where}: pose's 3x3 block is not a rotation: max |R R^T - I| = {deviation:.2e}, "
-                         f"det R = {det:.6g} (expected orthonormal with det +1)")
+        raise ValueError(
+            f"{where}: pose's 3x3 block is not a rotation: max |R R^T - I| = {deviation:.2e}, "
+            f"det R = {det:.6g} (expected orthonormal with det +1)"
+        )
     out = np.eye(4)
     out[:3] = T_cw[:3]
     return out

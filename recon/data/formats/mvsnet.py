@@ -28,21 +28,31 @@ with ``num_depth`` 192 when absent (MVSNet's default ``max_d``). Note MVSNet's `
 line ``num_src id score id score ...`` (best first). Ids are view ids; ``CameraSet.neighbours`` holds view
 INDICES into ``CameraSet.views`` (equal to the ids when these run 0..N-1).
 """
+
 import re
 from pathlib import Path
 
 import numpy as np
 
-from recon.data.formats.multiview_base import (CalibratedView, CameraSet, check_depth_range, check_intrinsics,
-                                               check_pose, numbered_lines, parse_int, parse_numbers)
+from recon.data.formats.multiview_base import (
+    CalibratedView,
+    CameraSet,
+    check_depth_range,
+    check_intrinsics,
+    check_pose,
+    numbered_lines,
+    parse_int,
+    parse_numbers,
+)
 
 CAM_FILE = re.compile(r"(\d{8})_cam\.txt")
 IMAGE_EXTENSIONS = (".jpg", ".png")
 DEFAULT_NUM_DEPTH = 192
 
 
-def read_mvsnet_cam(path: str | Path, num_depth: int = DEFAULT_NUM_DEPTH
-                    ) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
+def read_mvsnet_cam(
+    path: str | Path, num_depth: int = DEFAULT_NUM_DEPTH
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
     """Parse one MVSNet camera file (layout in the module docstring).
 
     Returns:
@@ -56,8 +66,7 @@ def read_mvsnet_cam(path: str | Path, num_depth: int = DEFAULT_NUM_DEPTH
 
     def line(index: int, what: str) -> tuple[list[str], str]:
         if index >= len(lines):
-            raise ValueError(f"{path}: truncated camera file: {what} missing after line "
-                             f"{lines[-1][0] if lines else 0}")
+            raise ValueError(f"{path}: truncated camera file: {what} missing after line {lines[-1][0] if lines else 0}")
         number, text = lines[index]
         return text.split(), f"{path}, line {number}"
 
@@ -77,14 +86,16 @@ def read_mvsnet_cam(path: str | Path, num_depth: int = DEFAULT_NUM_DEPTH
     if len(lines) > 9:
         tokens, where = line(9, "depth line")
         if not 2 <= len(tokens) <= 4:
-            raise ValueError(f"{where}: expected 'depth_min depth_interval [num_depth [depth_max]]', "
-                             f"got {' '.join(tokens)[:60]!r}")
+            raise ValueError(
+                f"{where}: expected 'depth_min depth_interval [num_depth [depth_max]]', got {' '.join(tokens)[:60]!r}"
+            )
         values = parse_numbers(tokens, len(tokens), where, "depth line")
         near, interval = values[:2]
         count = values[2] if len(values) > 2 else num_depth
         if not (interval > 0 and count == int(count) and count >= 2):
-            raise ValueError(f"{where}: need depth_interval > 0 and an integer num_depth >= 2, "
-                             f"got {interval} and {count}")
+            raise ValueError(
+                f"{where}: need depth_interval > 0 and an integer num_depth >= 2, got {interval} and {count}"
+            )
         far = values[3] if len(values) > 3 else near + interval * (count - 1)
         depth_range = check_depth_range(near, far, where)
     if len(lines) > 10:
@@ -110,8 +121,10 @@ def read_mvsnet_pairs(path: str | Path, index_of: dict[int, int]) -> dict[int, t
     count_line, count_text = lines[0]
     count = parse_int(count_text, f"{path}, line {count_line}", "number of views", minimum=1)
     if len(lines) != 1 + 2 * count:
-        raise ValueError(f"{path}: line {count_line} announces {count} views (2 lines each) but "
-                         f"{len(lines) - 1} non-blank lines follow")
+        raise ValueError(
+            f"{path}: line {count_line} announces {count} views (2 lines each) but "
+            f"{len(lines) - 1} non-blank lines follow"
+        )
     neighbours: dict[int, tuple[tuple[int, float], ...]] = {}
     for (ref_line, ref_text), (src_line, src_text) in zip(lines[1::2], lines[2::2]):
         ref_where, src_where = f"{path}, line {ref_line}", f"{path}, line {src_line}"
@@ -121,15 +134,23 @@ def read_mvsnet_pairs(path: str | Path, index_of: dict[int, int]) -> dict[int, t
         tokens = src_text.split()
         num_src = parse_int(tokens[0], src_where, "number of source views")
         if len(tokens) != 1 + 2 * num_src:
-            raise ValueError(f"{src_where}: {num_src} source views need {2 * num_src} values "
-                             f"'id score ...', got {len(tokens) - 1}")
+            raise ValueError(
+                f"{src_where}: {num_src} source views need {2 * num_src} values 'id score ...', got {len(tokens) - 1}"
+            )
         scores = parse_numbers(tokens[2::2], num_src, src_where, "source view scores")
         neighbours[ref] = tuple((index(t, src_where, "source view"), float(s)) for t, s in zip(tokens[1::2], scores))
     return neighbours
 
 
-def read_mvsnet(root: str | Path, *, image_dir: str = "images", cam_dir: str = "cams", depth_dir: str = "depths",
-                pair_file: str | None = None, num_depth: int = DEFAULT_NUM_DEPTH) -> CameraSet:
+def read_mvsnet(
+    root: str | Path,
+    *,
+    image_dir: str = "images",
+    cam_dir: str = "cams",
+    depth_dir: str = "depths",
+    pair_file: str | None = None,
+    num_depth: int = DEFAULT_NUM_DEPTH,
+) -> CameraSet:
     """Read an MVSNet-layout scene folder (see the module docstring).
 
     Args:
@@ -148,8 +169,11 @@ def read_mvsnet(root: str | Path, *, image_dir: str = "images", cam_dir: str = "
     """
     root = Path(root)
     cam_folder = root / cam_dir
-    cams = sorted((int(m.group(1)), path) for path in (cam_folder.iterdir() if cam_folder.is_dir() else ())
-                  if (m := CAM_FILE.fullmatch(path.name)))
+    cams = sorted(
+        (int(m.group(1)), path)
+        for path in (cam_folder.iterdir() if cam_folder.is_dir() else ())
+        if (m := CAM_FILE.fullmatch(path.name))
+    )
     if not cams:
         raise FileNotFoundError(f"no MVSNet camera files ({{id:08d}}_cam.txt) in {cam_folder}")
     views = []
@@ -159,8 +183,9 @@ def read_mvsnet(root: str | Path, *, image_dir: str = "images", cam_dir: str = "
         candidates = [root / image_dir / (view_id + ext) for ext in IMAGE_EXTENSIONS]
         image = next((path for path in candidates if path.is_file()), None)
         if image is None:
-            raise FileNotFoundError(f"{cam_path}: image of this camera does not exist (looked for "
-                                    f"{' and '.join(map(str, candidates))})")
+            raise FileNotFoundError(
+                f"{cam_path}: image of this camera does not exist (looked for {' and '.join(map(str, candidates))})"
+            )
         depth = root / depth_dir / f"{view_id}.pfm"
         views.append(CalibratedView(view_id, image, K, T_cw, depth_range, depth if depth.is_file() else None))
     if pair_file is None:

@@ -10,6 +10,7 @@ The samples are stored row by row from the BOTTOM row of the image to the top, c
 The magnitude of ``scale`` is conventionally 1 and is not applied to the samples. Middlebury 2014 marks
 pixels without ground truth with ``+inf``; the values are returned as stored.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,9 @@ def read_pfm_header(path: str | Path) -> tuple[int, int, int, float, int]:
         try:
             width, height = (int(v) for v in dims)
         except ValueError:
-            raise ValueError(f"{path}: corrupt PFM header: dimensions {b' '.join(dims)[:32]!r}, "
-                             "expected '<width> <height>'") from None
+            raise ValueError(
+                f"{path}: corrupt PFM header: dimensions {b' '.join(dims)[:32]!r}, expected '<width> <height>'"
+            ) from None
         if width <= 0 or height <= 0:
             raise ValueError(f"{path}: corrupt PFM header: non-positive size {width}x{height}")
         scale_text = _header_line(f, path, "scale")
@@ -61,8 +63,9 @@ def read_pfm_header(path: str | Path) -> tuple[int, int, int, float, int]:
         offset = f.tell()
     available, needed = path.stat().st_size - offset, 4 * width * height * channels
     if available < needed:
-        raise ValueError(f"{path}: truncated PFM data: {available} bytes, header {magic.decode()} "
-                         f"{width}x{height} needs {needed}")
+        raise ValueError(
+            f"{path}: truncated PFM data: {available} bytes, header {magic.decode()} {width}x{height} needs {needed}"
+        )
     return height, width, channels, scale, offset
 
 
@@ -82,11 +85,12 @@ def read_pfm(path: str | Path) -> np.ndarray:
         f.seek(offset)
         data = f.read(4 * count)
     if len(data) < 4 * count:  # the file shrank since its header was checked
-        raise ValueError(f"{path}: truncated PFM data: {len(data)} bytes, {width}x{height}x{channels} needs "
-                         f"{4 * count}")
+        raise ValueError(
+            f"{path}: truncated PFM data: {len(data)} bytes, {width}x{height}x{channels} needs {4 * count}"
+        )
     dtype = np.dtype("<f4" if scale < 0 else ">f4")
     image = np.frombuffer(data, dtype=dtype, count=count).reshape(height, width, channels)
-    image = image[::-1].astype(np.float32)          # bottom-to-top -> top-to-bottom; native order; copy
+    image = image[::-1].astype(np.float32)  # bottom-to-top -> top-to-bottom; native order; copy
     return image[..., 0] if channels == 1 else image
 
 

@@ -14,6 +14,7 @@ Calibration (from the dataset's documentation, not from files): ``focal`` = 1050
 FlyingThings3D and Monkaa and Driving's ``35mm_focallength``), 450 px for Driving's ``15mm_focallength``;
 ``baseline`` = 1.0 in the renderer's scene units ("1 Blender unit", not metres).
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +58,25 @@ class SceneFlowStereo(StereoPairDataset):
         samples = []
         for left in lefts:
             sequence = left.parent.parent.relative_to(frames_dir)
-            if sequence.parts[:len(wanted)] != wanted:
+            if sequence.parts[: len(wanted)] != wanted:
                 continue
-            samples.append(StereoSample(
-                id=(sequence / left.stem).as_posix(), left=left, right=left.parent.parent / "right" / left.name,
-                disparity=disparity_dir / sequence / "left" / f"{left.stem}.pfm" if disparity_dir.is_dir() else None,
-                focal=focal_length(sequence), baseline=BASELINE))
+            samples.append(
+                StereoSample(
+                    id=(sequence / left.stem).as_posix(),
+                    left=left,
+                    right=left.parent.parent / "right" / left.name,
+                    disparity=disparity_dir / sequence / "left" / f"{left.stem}.pfm"
+                    if disparity_dir.is_dir()
+                    else None,
+                    focal=focal_length(sequence),
+                    baseline=BASELINE,
+                )
+            )
         if not samples:
-            raise FileNotFoundError(f"no SceneFlow frames (<path>/left/<frame>{IMAGE_EXTENSIONS}) under {frames_dir}"
-                                    + (f" with prefix {prefix!r}" if prefix else ""))
+            raise FileNotFoundError(
+                f"no SceneFlow frames (<path>/left/<frame>{IMAGE_EXTENSIONS}) under {frames_dir}"
+                + (f" with prefix {prefix!r}" if prefix else "")
+            )
         super().__init__(samples)
 
     def read_disparity(self, path: Path) -> np.ndarray:

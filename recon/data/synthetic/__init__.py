@@ -10,5 +10,13 @@ OpenCV cameras).
 from .config import GENERATOR_VERSION, MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash
 from .generator import generate_scene, generate_split, load_or_generate
 
-__all__ = ["GENERATOR_VERSION", "MultiViewSceneConfig", "StereoSceneConfig", "SyntheticConfig", "config_hash",
-           "generate_scene", "generate_split", "load_or_generate"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "MultiViewSceneConfig",
+    "StereoSceneConfig",
+    "SyntheticConfig",
+    "config_hash",
+    "generate_scene",
+    "generate_split",
+    "load_or_generate",
+]

@@ -8,6 +8,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 # Bump whenever the generated arrays change for an unchanged config (invalidates caches).
 GENERATOR_VERSION = 1
@@ -49,7 +53,7 @@ class GeneratorConfig:
             fams = fams + ("mesh",)
         return fams
 
-    def intrinsics(self, dtype=None) -> "torch.Tensor":
+    def intrinsics(self, dtype=None) -> torch.Tensor:
         """K (3, 3) of every camera (square pixels of ``focal_px``, principal point at the image centre)."""
         import torch
 
@@ -111,11 +115,21 @@ class SyntheticConfig(GeneratorConfig):
             unknown = sorted(set(values) - set(allowed))
             if unknown:
                 bad(f"unknown {name} {unknown}; choose from {allowed}")
-        for name in ("image_size", "camera_distance", "elevation_deg", "object_scale", "center",
-                     "stereo_baseline", "ambient", "light_elevation_deg", "light_azimuth_deg",
-                     "specular"):
-            object.__setattr__(self, name, tuple(float(v) if name != "image_size" else int(v)
-                                                 for v in getattr(self, name)))
+        for name in (
+            "image_size",
+            "camera_distance",
+            "elevation_deg",
+            "object_scale",
+            "center",
+            "stereo_baseline",
+            "ambient",
+            "light_elevation_deg",
+            "light_azimuth_deg",
+            "specular",
+        ):
+            object.__setattr__(
+                self, name, tuple(float(v) if name != "image_size" else int(v) for v in getattr(self, name))
+            )
         if "mesh" in self.shape_families and not self.mesh_dir:
             bad('shape family "mesh" needs mesh_dir')
         if self.camera_layout not in CAMERA_LAYOUTS:
@@ -130,20 +144,30 @@ class SyntheticConfig(GeneratorConfig):
         for name in ("num_train", "num_val", "num_test"):
             if getattr(self, name) < 0:
                 bad(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("camera_distance", "object_scale", "elevation_deg", "stereo_baseline", "ambient",
-                     "light_elevation_deg", "light_azimuth_deg", "specular"):
+        for name in (
+            "camera_distance",
+            "object_scale",
+            "elevation_deg",
+            "stereo_baseline",
+            "ambient",
+            "light_elevation_deg",
+            "light_azimuth_deg",
+            "specular",
+        ):
             lo, hi = getattr(self, name)
             if lo > hi:
                 bad(f"{name} range must be (low, high) with low <= high, got {[lo, hi]}")
         if self.camera_distance[0] <= 0 or self.object_scale[0] <= 0:
-            bad(f"camera_distance and object_scale must be positive, got {list(self.camera_distance)}, "
-                f"{list(self.object_scale)}")
+            bad(
+                f"camera_distance and object_scale must be positive, got {list(self.camera_distance)}, "
+                f"{list(self.object_scale)}"
+            )
         if not 0 < self.fov_deg < 180:
             bad(f"fov_deg must be in (0, 180), got {self.fov_deg}")
         if self.focal_px is not None and self.focal_px <= 0:
             bad(f"focal_px must be positive, got {self.focal_px}")
 
-    def intrinsics(self, dtype=None) -> "torch.Tensor":
+    def intrinsics(self, dtype=None) -> torch.Tensor:
         """K (3, 3) of every camera: ``focal_px``, or the focal length giving ``fov_deg`` across the shorter side."""
         import torch
 
@@ -191,8 +215,7 @@ class StereoSceneConfig(GeneratorConfig):
         def bad(msg: str) -> None:
             raise ValueError(f"StereoSceneConfig: {msg}")
 
-        for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES),
-                              ("backgrounds", BACKGROUNDS)):
+        for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES), ("backgrounds", BACKGROUNDS)):
             values = tuple(getattr(self, name))
             object.__setattr__(self, name, values)
             if not values:
@@ -201,8 +224,17 @@ class StereoSceneConfig(GeneratorConfig):
             if unknown:
                 bad(f"unknown {name} {unknown}; choose from {allowed}")
         ints = ("image_size", "num_objects", "num_thin")
-        for name in ints + ("baseline", "disparity_range", "object_size", "thin_width_px", "pitch_deg",
-                            "texture_size", "ambient", "light_elevation_deg", "light_azimuth_deg"):
+        for name in ints + (
+            "baseline",
+            "disparity_range",
+            "object_size",
+            "thin_width_px",
+            "pitch_deg",
+            "texture_size",
+            "ambient",
+            "light_elevation_deg",
+            "light_azimuth_deg",
+        ):
             values = tuple(int(v) if name in ints else float(v) for v in getattr(self, name))
             object.__setattr__(self, name, values)
             if len(values) != 2:
@@ -220,8 +252,10 @@ class StereoSceneConfig(GeneratorConfig):
         if self.num_points < 1 or self.supersample < 1:
             bad(f"num_points and supersample must be >= 1, got {self.num_points}, {self.supersample}")
         if self.focal_px <= 0 or self.baseline[0] <= 0 or self.disparity_range[0] <= 0:
-            bad(f"focal_px, baseline and disparity_range must be positive, got {self.focal_px}, "
-                f"{list(self.baseline)}, {list(self.disparity_range)}")
+            bad(
+                f"focal_px, baseline and disparity_range must be positive, got {self.focal_px}, "
+                f"{list(self.baseline)}, {list(self.disparity_range)}"
+            )
         if self.disparity_range[0] == self.disparity_range[1]:
             bad(f"disparity_range must not be empty, got {list(self.disparity_range)}")
         if self.num_objects[0] < 0 or self.num_thin[0] < 0:
@@ -232,14 +266,18 @@ class StereoSceneConfig(GeneratorConfig):
         near_far = self.disparity_range[0] / self.disparity_range[1]
         s = self.object_size[1] * self.image_size[0] / self.focal_px
         if s >= 1 or (1 + s) / (1 - s) * near_far >= 1:
-            bad(f"objects of object_size {self.object_size[1]} (radius {s:.2f} x their depth) do not fit into "
-                f"disparity_range {list(self.disparity_range)}: make the objects smaller or the range wider")
+            bad(
+                f"objects of object_size {self.object_size[1]} (radius {s:.2f} x their depth) do not fit into "
+                f"disparity_range {list(self.disparity_range)}: make the objects smaller or the range wider"
+            )
         if not 0 <= self.wall_probability <= 1:
             bad(f"wall_probability must be in [0, 1], got {self.wall_probability}")
         half_fov = math.degrees(math.atan((self.image_size[0] - 1) / 2 / self.focal_px))
         if self.pitch_deg[0] <= -half_fov or self.pitch_deg[1] >= 60:
-            bad(f"pitch_deg must lie in ({-half_fov:.1f}, 60) so that the ground is seen and lies below the "
-                f"camera, got {list(self.pitch_deg)}")
+            bad(
+                f"pitch_deg must lie in ({-half_fov:.1f}, 60) so that the ground is seen and lies below the "
+                f"camera, got {list(self.pitch_deg)}"
+            )
 
 
 # Bump whenever the arrays of multi-view scenes change for an unchanged MultiViewSceneConfig.
@@ -268,7 +306,8 @@ class MultiViewSceneConfig(GeneratorConfig):
       Forward motion gives little parallax near the image centre: these scenes are hard for multi-view stereo.
 
     Shading is Lambertian (a point has one colour in every view); ``supersample`` anti-aliases the colour.
-    ``backgrounds`` fill what lies behind the scene (no ground truth). ``fov_deg`` spans the shorter image side. Ranges ``(lo, hi)`` are sampled uniformly.
+    ``backgrounds`` fill what lies behind the scene (no ground truth). ``fov_deg`` spans the shorter image side.
+    Ranges ``(lo, hi)`` are sampled uniformly.
     """
 
     num_train: int = 1000  # scenes per split
@@ -298,8 +337,7 @@ class MultiViewSceneConfig(GeneratorConfig):
         def bad(key: str, msg: str) -> None:  # messages start with the key (the datamodule prefixes its path)
             raise ValueError(f"MultiViewSceneConfig: {key} {msg}")
 
-        for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES),
-                              ("backgrounds", BACKGROUNDS)):
+        for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES), ("backgrounds", BACKGROUNDS)):
             values = tuple(getattr(self, name))
             object.__setattr__(self, name, values)
             if not values:
@@ -308,8 +346,16 @@ class MultiViewSceneConfig(GeneratorConfig):
             if unknown:
                 bad(name, f"holds unknown values {unknown}; choose from {allowed}")
         ints = ("image_size", "num_objects", "num_thin")
-        for name in ints + ("object_scale", "camera_distance", "elevation_deg", "depth_slab", "pitch_deg",
-                            "ambient", "light_elevation_deg", "light_azimuth_deg"):
+        for name in ints + (
+            "object_scale",
+            "camera_distance",
+            "elevation_deg",
+            "depth_slab",
+            "pitch_deg",
+            "ambient",
+            "light_elevation_deg",
+            "light_azimuth_deg",
+        ):
             values = tuple(int(v) if name in ints else float(v) for v in getattr(self, name))
             object.__setattr__(self, name, values)
             if len(values) != 2:
@@ -341,26 +387,35 @@ class MultiViewSceneConfig(GeneratorConfig):
         if self.scene_radius <= 0:
             bad("scene_radius", f"must be positive, got {self.scene_radius}")
         if self.object_scale[0] <= 0 or self.object_scale[1] > self.scene_radius:
-            bad("object_scale", f"must be positive and at most scene_radius = {self.scene_radius}, "
-                f"got {list(self.object_scale)}")
+            bad(
+                "object_scale",
+                f"must be positive and at most scene_radius = {self.scene_radius}, got {list(self.object_scale)}",
+            )
         reach = math.hypot(self.scene_radius, self.object_scale[1])  # farthest object point from the look-at centre
         if self.camera_distance[0] <= reach:
-            bad("camera_distance", f"must exceed {reach:.2f} (cameras outside the objects), "
-                f"got {list(self.camera_distance)}")
-        if not (0 <= self.elevation_deg[0] and self.elevation_deg[1] <= 85):
+            bad(
+                "camera_distance",
+                f"must exceed {reach:.2f} (cameras outside the objects), got {list(self.camera_distance)}",
+            )
+        if not (self.elevation_deg[0] >= 0 and self.elevation_deg[1] <= 85):
             bad("elevation_deg", f"must lie in [0, 85] (cameras above the ground), got {list(self.elevation_deg)}")
         if self.depth_slab[0] <= 0 or self.depth_slab[0] == self.depth_slab[1]:
             bad("depth_slab", f"must be positive and not empty, got {list(self.depth_slab)}")
         if not 0 <= self.travel < 1:
-            bad("travel", f"must be in [0, 1) (the first view's nearest surface stays ahead of every view), "
-                f"got {self.travel}")
+            bad(
+                "travel",
+                f"must be in [0, 1) (the first view's nearest surface stays ahead of every view), got {self.travel}",
+            )
         if not 0 <= self.wall_probability <= 1:
             bad("wall_probability", f"must be in [0, 1], got {self.wall_probability}")
         if self.layout == "trajectory":
             s = TRAJECTORY_OBJECT_SIZE[1] * self.image_size[0] / self.focal_px
             if s >= 1 or (1 + s) / (1 - s) * self.depth_slab[0] >= self.depth_slab[1]:
-                bad("depth_slab", f"{list(self.depth_slab)} is too thin for trajectory objects (radius up to "
-                    f"{s:.2f} x their depth): widen it")
+                bad(
+                    "depth_slab",
+                    f"{list(self.depth_slab)} is too thin for trajectory objects (radius up to "
+                    f"{s:.2f} x their depth): widen it",
+                )
             try:
                 self.clutter_config()
             except ValueError as e:  # the pitch range check: the message starts with "pitch_deg"
@@ -383,13 +438,29 @@ class MultiViewSceneConfig(GeneratorConfig):
         f = self.focal_px
         b = 1e-3 * self.depth_slab[0]
         return StereoSceneConfig(
-            num_train=0, num_val=0, num_test=0, image_size=self.image_size, focal_px=f, baseline=(b, b),
-            disparity_range=(f * b / self.depth_slab[1], f * b / self.depth_slab[0]), num_objects=self.num_objects,
-            object_size=TRAJECTORY_OBJECT_SIZE, num_thin=self.num_thin, wall_probability=self.wall_probability,
-            pitch_deg=self.pitch_deg, shape_families=self.shape_families, mesh_dir=self.mesh_dir,
-            textures=self.textures, backgrounds=self.backgrounds, num_points=self.num_points, ambient=self.ambient,
-            light_elevation_deg=self.light_elevation_deg, light_azimuth_deg=self.light_azimuth_deg,
-            supersample=self.supersample, seed=self.seed)
+            num_train=0,
+            num_val=0,
+            num_test=0,
+            image_size=self.image_size,
+            focal_px=f,
+            baseline=(b, b),
+            disparity_range=(f * b / self.depth_slab[1], f * b / self.depth_slab[0]),
+            num_objects=self.num_objects,
+            object_size=TRAJECTORY_OBJECT_SIZE,
+            num_thin=self.num_thin,
+            wall_probability=self.wall_probability,
+            pitch_deg=self.pitch_deg,
+            shape_families=self.shape_families,
+            mesh_dir=self.mesh_dir,
+            textures=self.textures,
+            backgrounds=self.backgrounds,
+            num_points=self.num_points,
+            ambient=self.ambient,
+            light_elevation_deg=self.light_elevation_deg,
+            light_azimuth_deg=self.light_azimuth_deg,
+            supersample=self.supersample,
+            seed=self.seed,
+        )
 
 
 def mesh_files(mesh_dir: str | Path) -> list[Path]:

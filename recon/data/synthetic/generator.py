@@ -30,9 +30,7 @@ Scene i of a split depends only on ``(seed, split, i)``, so results are identica
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -47,8 +45,21 @@ from .pool import spawn_pool
 from .renderer import render
 from .scene import sample_scene
 
-KEYS = ("rgb", "depth", "mask", "normals", "K", "T_cw", "points", "point_normals", "center",
-        "radius", "ids", "family", "kind")
+KEYS = (
+    "rgb",
+    "depth",
+    "mask",
+    "normals",
+    "K",
+    "T_cw",
+    "points",
+    "point_normals",
+    "center",
+    "radius",
+    "ids",
+    "family",
+    "kind",
+)
 CHUNK = 25  # scenes per task sent to a worker
 
 
@@ -72,11 +83,19 @@ def generate_scene(cfg: Config, split: str, index: int, nthreads: int = 0) -> di
     H, W = cfg.image_size
     out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads)
     return {
-        "rgb": out["rgb"], "depth": out["depth"], "mask": out["mask"],
+        "rgb": out["rgb"],
+        "depth": out["depth"],
+        "mask": out["mask"],
         "normals": out["normals"].astype(np.float16),
-        "K": sc.K, "T_cw": sc.T_cw, "points": sc.points, "point_normals": sc.point_normals,
-        "center": sc.center, "radius": np.float32(sc.radius),
-        "ids": f"{split}-{index:06d}", "family": sc.family, "kind": sc.kind,
+        "K": sc.K,
+        "T_cw": sc.T_cw,
+        "points": sc.points,
+        "point_normals": sc.point_normals,
+        "center": sc.center,
+        "radius": np.float32(sc.radius),
+        "ids": f"{split}-{index:06d}",
+        "family": sc.family,
+        "kind": sc.kind,
     }
 
 
@@ -87,12 +106,19 @@ def _empty(cfg: Config, S: int) -> dict[str, np.ndarray]:
         return multi_view_scene.empty_arrays(cfg, S)
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
     return {
-        "rgb": np.zeros((S, V, H, W, 3), np.uint8), "depth": np.zeros((S, V, H, W), np.float32),
-        "mask": np.zeros((S, V, H, W), bool), "normals": np.zeros((S, V, H, W, 3), np.float16),
-        "K": np.zeros((S, V, 3, 3), np.float32), "T_cw": np.zeros((S, V, 4, 4), np.float32),
-        "points": np.zeros((S, P, 3), np.float32), "point_normals": np.zeros((S, P, 3), np.float32),
-        "center": np.zeros((S, 3), np.float32), "radius": np.zeros(S, np.float32),
-        "ids": np.zeros(S, "<U32"), "family": np.zeros(S, "<U32"), "kind": np.zeros(S, "<U64"),
+        "rgb": np.zeros((S, V, H, W, 3), np.uint8),
+        "depth": np.zeros((S, V, H, W), np.float32),
+        "mask": np.zeros((S, V, H, W), bool),
+        "normals": np.zeros((S, V, H, W, 3), np.float16),
+        "K": np.zeros((S, V, 3, 3), np.float32),
+        "T_cw": np.zeros((S, V, 4, 4), np.float32),
+        "points": np.zeros((S, P, 3), np.float32),
+        "point_normals": np.zeros((S, P, 3), np.float32),
+        "center": np.zeros((S, 3), np.float32),
+        "radius": np.zeros(S, np.float32),
+        "ids": np.zeros(S, "<U32"),
+        "family": np.zeros(S, "<U32"),
+        "kind": np.zeros(S, "<U64"),
     }
 
 
@@ -112,12 +138,17 @@ def progress_bar(enabled: bool):
     """A rich progress bar (description, bar, done/total, time left); ``enabled=False``: silent."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), disable=not enabled, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
 
 
-def generate_split(cfg: Config, split: str, *, workers: int = 0,
-                   progress: bool = True) -> dict[str, np.ndarray]:
+def generate_split(cfg: Config, split: str, *, workers: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
     """Render every scene of ``split`` (no caching). ``workers > 0`` uses a process pool."""
     S = cfg.split_size(split)
     if cfg.mesh_dir:  # fail early, naming the bad file, before starting workers
@@ -164,8 +195,9 @@ def cache_path(cfg: Config, cache_dir: str | Path, split: str) -> Path:
     return Path(cache_dir).expanduser() / config_hash(cfg) / f"{split}.npz"
 
 
-def load_or_generate(cfg: Config, cache_dir: str | Path, split: str, *, workers: int = 0,
-                     progress: bool = True) -> dict[str, np.ndarray]:
+def load_or_generate(
+    cfg: Config, cache_dir: str | Path, split: str, *, workers: int = 0, progress: bool = True
+) -> dict[str, np.ndarray]:
     """Render ``split`` ('train' | 'val' | 'test') once, cache it, and load it on later calls.
 
     The cache file ``cache_dir/<config_hash(cfg)>/<split>.npz`` is written atomically (temporary
@@ -178,8 +210,11 @@ def load_or_generate(cfg: Config, cache_dir: str | Path, split: str, *, workers:
         try:
             return _load(path, cfg, split)
         except Exception as e:  # noqa: BLE001 - any failure means: render again
-            warnings.warn(f"synthetic cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); "
-                          "rendering it again", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"synthetic cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); rendering it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = generate_split(cfg, split, workers=workers, progress=progress)

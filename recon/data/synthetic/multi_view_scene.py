@@ -42,8 +42,21 @@ from .scene import sample_object
 from .stereo_scene import sample_stereo_scene
 from .textures import sample_background, sample_texture, texture_frame
 
-KEYS = ("rgb", "depth", "mask", "K", "T_cw", "points", "point_normals", "point_visible", "center", "radius", "ids",
-        "family", "kind")
+KEYS = (
+    "rgb",
+    "depth",
+    "mask",
+    "K",
+    "T_cw",
+    "points",
+    "point_normals",
+    "point_visible",
+    "center",
+    "radius",
+    "ids",
+    "family",
+    "kind",
+)
 MAX_TRIES = 20  # placements tried per object before it is left out
 MAX_TILT_DEG = 15.0
 GROUND_RADIUS = 2.5  # x scene_radius
@@ -65,12 +78,19 @@ class MultiViewScene:
 def empty_arrays(cfg: MultiViewSceneConfig, S: int) -> dict[str, np.ndarray]:
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
     return {
-        "rgb": np.zeros((S, V, H, W, 3), np.uint8), "depth": np.zeros((S, V, H, W), np.float32),
-        "mask": np.zeros((S, V, H, W), bool), "K": np.zeros((S, V, 3, 3), np.float32),
-        "T_cw": np.zeros((S, V, 4, 4), np.float32), "points": np.zeros((S, P, 3), np.float32),
-        "point_normals": np.zeros((S, P, 3), np.float32), "point_visible": np.zeros((S, V, P), bool),
-        "center": np.zeros((S, 3), np.float32), "radius": np.zeros(S, np.float32),
-        "ids": np.zeros(S, "<U32"), "family": np.zeros(S, "<U32"), "kind": np.zeros(S, "<U64"),
+        "rgb": np.zeros((S, V, H, W, 3), np.uint8),
+        "depth": np.zeros((S, V, H, W), np.float32),
+        "mask": np.zeros((S, V, H, W), bool),
+        "K": np.zeros((S, V, 3, 3), np.float32),
+        "T_cw": np.zeros((S, V, 4, 4), np.float32),
+        "points": np.zeros((S, P, 3), np.float32),
+        "point_normals": np.zeros((S, P, 3), np.float32),
+        "point_visible": np.zeros((S, V, P), bool),
+        "center": np.zeros((S, 3), np.float32),
+        "radius": np.zeros(S, np.float32),
+        "ids": np.zeros(S, "<U32"),
+        "family": np.zeros(S, "<U32"),
+        "kind": np.zeros(S, "<U64"),
     }
 
 
@@ -96,7 +116,8 @@ def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator):
         c_loc, r_loc = shapes.bounding_sphere(np.concatenate([p.vertices for p in parts]))
         r = float(rng.uniform(*cfg.object_scale))
         R_obj = shapes.rotation_matrix([0, 0, 1], rng.uniform(0, 2 * np.pi)) @ shapes.rotation_matrix(
-            [1, 0, 0], math.radians(rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG)))
+            [1, 0, 0], math.radians(rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG))
+        )
         for _ in range(MAX_TRIES):
             rho, phi = (cfg.scene_radius - r) * math.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
             x, y = rho * math.cos(phi), rho * math.sin(phi)
@@ -134,8 +155,11 @@ def _orbit_cameras(cfg: MultiViewSceneConfig, rng: np.random.Generator, target: 
         el = np.arcsin(rng.uniform(math.sin(lo), math.sin(hi), V))
         dist = rng.uniform(*cfg.camera_distance, V)
     eye = target + dist[:, None] * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 1)
-    return look_at(torch.as_tensor(eye), torch.as_tensor(target).expand(V, 3),
-                   torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(V, 3)).numpy()
+    return look_at(
+        torch.as_tensor(eye),
+        torch.as_tensor(target).expand(V, 3),
+        torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(V, 3),
+    ).numpy()
 
 
 def _orbit_scene(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> MultiViewScene:
@@ -148,8 +172,12 @@ def _orbit_scene(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> MultiVi
     az_l = math.atan2(C0[1], C0[0]) + math.radians(rng.uniform(*cfg.light_azimuth_deg))
     el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
     colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-                  colour / colour.max(), float(rng.uniform(*cfg.ambient)), 0.0)
+    light = Light(
+        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
+        colour / colour.max(),
+        float(rng.uniform(*cfg.ambient)),
+        0.0,
+    )
     background = sample_background(cfg.backgrounds, rng, V, H, W)
     K = np.broadcast_to(cfg.intrinsics(dtype=torch.float64).numpy(), (V, 3, 3)).astype(np.float32)
     return MultiViewScene(meshes, K, T_cw.astype(np.float32), light, background, parts, normals, f"{n_objects}obj")
@@ -170,8 +198,9 @@ def _trajectory_scene(cfg: MultiViewSceneConfig, split: str, index: int) -> Mult
     T_cw[:, :3, 3] = -C @ R.T
     K = np.broadcast_to(sc.K[0], (V, 3, 3)).astype(np.float32)
     background = np.broadcast_to(sc.background[0], (V,) + sc.background.shape[1:])
-    return MultiViewScene(sc.meshes, K, T_cw.astype(np.float32), sc.light, background, sc.object_parts,
-                          sc.object_normals, sc.kind)
+    return MultiViewScene(
+        sc.meshes, K, T_cw.astype(np.float32), sc.light, background, sc.object_parts, sc.object_normals, sc.kind
+    )
 
 
 def sample_multi_view_scene(cfg: MultiViewSceneConfig, split: str, index: int) -> MultiViewScene:
@@ -181,13 +210,23 @@ def sample_multi_view_scene(cfg: MultiViewSceneConfig, split: str, index: int) -
     return _orbit_scene(cfg, np.random.default_rng([cfg.seed, SPLITS.index(split), index]))
 
 
-def generate_multi_view_scene(cfg: MultiViewSceneConfig, split: str, index: int,
-                              nthreads: int = 0) -> dict[str, np.ndarray]:
+def generate_multi_view_scene(
+    cfg: MultiViewSceneConfig, split: str, index: int, nthreads: int = 0
+) -> dict[str, np.ndarray]:
     """Render scene ``index`` of ``split``: arrays of :data:`KEYS` without the leading S axis."""
     sc = sample_multi_view_scene(cfg, split, index)
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
-    out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads,
-                 supersample=cfg.supersample)
+    out = render(
+        sc.meshes,
+        sc.K,
+        sc.T_cw,
+        H,
+        W,
+        light=sc.light,
+        background=sc.background,
+        nthreads=nthreads,
+        supersample=cfg.supersample,
+    )
     visible = np.zeros((V, P), bool)
     if sc.object_parts:
         rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1])
@@ -200,8 +239,17 @@ def generate_multi_view_scene(cfg: MultiViewSceneConfig, split: str, index: int,
         points, point_normals = np.zeros((P, 3), np.float32), np.zeros((P, 3), np.float32)
         centre, radius = np.zeros(3), 0.0
     return {
-        "rgb": out["rgb"], "depth": out["depth"], "mask": out["mask"], "K": sc.K, "T_cw": sc.T_cw,
-        "points": points, "point_normals": point_normals, "point_visible": visible,
-        "center": centre.astype(np.float32), "radius": np.float32(radius),
-        "ids": f"{split}-{index:06d}", "family": cfg.layout, "kind": sc.kind,
+        "rgb": out["rgb"],
+        "depth": out["depth"],
+        "mask": out["mask"],
+        "K": sc.K,
+        "T_cw": sc.T_cw,
+        "points": points,
+        "point_normals": point_normals,
+        "point_visible": visible,
+        "center": centre.astype(np.float32),
+        "radius": np.float32(radius),
+        "ids": f"{split}-{index:06d}",
+        "family": cfg.layout,
+        "kind": sc.kind,
     }

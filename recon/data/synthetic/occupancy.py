@@ -14,6 +14,7 @@ The cache is NOT part of the generator config: ``cache_dir/<config_hash>/occupan
 holds ``(S, V, ceil(R^3 / 8))`` uint8 bit-packed grids (:func:`recon.geometry.voxels.pack_occupancy`), written
 atomically, so the rendered data and its hash (which runs are compared by) do not change.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,10 +25,9 @@ import numpy as np
 import torch
 
 from recon.geometry.voxels import pack_occupancy, voxel_size
-
-from .config import SyntheticConfig, config_hash
 from recon.io import write_bytes_atomic
 
+from .config import SyntheticConfig, config_hash
 from .generator import progress_bar
 from .pool import spawn_pool
 from .scene import sample_scene
@@ -35,8 +35,14 @@ from .scene import sample_scene
 CHUNK = 50  # scenes per task sent to a worker
 
 
-def mesh_occupancy(parts: list[tuple[np.ndarray, np.ndarray]], R_cw: np.ndarray, center: np.ndarray,
-                   resolution: int, extent: float, nthreads: int = 1) -> np.ndarray:
+def mesh_occupancy(
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    R_cw: np.ndarray,
+    center: np.ndarray,
+    resolution: int,
+    extent: float,
+    nthreads: int = 1,
+) -> np.ndarray:
     """Solid occupancy of the union of closed triangle meshes on one grid.
 
     Args:
@@ -89,41 +95,52 @@ def _chunk(args) -> tuple[int, np.ndarray]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny camera maths in sample_scene: the intra-op pool only adds overhead
     try:
-        return start, np.stack([pack_occupancy(scene_occupancy(cfg, split, i, resolution, extent))
-                                for i in range(start, stop)])
+        return start, np.stack(
+            [pack_occupancy(scene_occupancy(cfg, split, i, resolution, extent)) for i in range(start, stop)]
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def compute_split_occupancy(cfg: SyntheticConfig, split: str, resolution: int, extent: float = 1.0, *,
-                            workers: int = 0, progress: bool = True) -> np.ndarray:
+def compute_split_occupancy(
+    cfg: SyntheticConfig, split: str, resolution: int, extent: float = 1.0, *, workers: int = 0, progress: bool = True
+) -> np.ndarray:
     """Bit-packed occupancy of every scene and view of ``split``: ``(S, V, ceil(R^3 / 8))`` uint8 (no caching)."""
     S, V = cfg.split_size(split), cfg.num_views
-    out = np.zeros((S, V, (resolution ** 3 + 7) // 8), np.uint8)
+    out = np.zeros((S, V, (resolution**3 + 7) // 8), np.uint8)
     tasks = [(cfg, split, a, min(a + CHUNK, S), resolution, extent) for a in range(0, S, CHUNK)]
     with progress_bar(progress) as bar:
         task = bar.add_task(f"occupancy {resolution}^3 {split}", total=S)
         if workers > 0 and len(tasks) > 1:
             with spawn_pool(min(workers, len(tasks))) as pool:
                 for start, packed in pool.imap_unordered(_chunk, tasks):
-                    out[start:start + len(packed)] = packed
+                    out[start : start + len(packed)] = packed
                     bar.advance(task, len(packed))
         else:
             for t in tasks:
                 start, packed = _chunk(t)
-                out[start:start + len(packed)] = packed
+                out[start : start + len(packed)] = packed
                 bar.advance(task, len(packed))
     return out
 
 
-def occupancy_cache_path(cfg: SyntheticConfig, cache_dir: str | Path, split: str, resolution: int,
-                         extent: float) -> Path:
+def occupancy_cache_path(
+    cfg: SyntheticConfig, cache_dir: str | Path, split: str, resolution: int, extent: float
+) -> Path:
     folder = f"occupancy-r{int(resolution)}-e{float(extent):g}"
     return Path(cache_dir).expanduser() / config_hash(cfg) / folder / f"{split}.npy"
 
 
-def load_or_compute_occupancy(cfg: SyntheticConfig, cache_dir: str | Path, split: str, resolution: int,
-                              extent: float = 1.0, *, workers: int = 0, progress: bool = True) -> np.ndarray:
+def load_or_compute_occupancy(
+    cfg: SyntheticConfig,
+    cache_dir: str | Path,
+    split: str,
+    resolution: int,
+    extent: float = 1.0,
+    *,
+    workers: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
     """Compute a split's packed occupancy once (:func:`compute_split_occupancy`), cache it, load it later.
 
     An unreadable or inconsistent cache file is computed again with a warning.
@@ -131,7 +148,7 @@ def load_or_compute_occupancy(cfg: SyntheticConfig, cache_dir: str | Path, split
     if resolution < 1 or not extent > 0:
         raise ValueError(f"occupancy resolution must be >= 1 and extent > 0, got {resolution}, {extent}")
     path = occupancy_cache_path(cfg, cache_dir, split, resolution, extent)
-    expected = (cfg.split_size(split), cfg.num_views, (resolution ** 3 + 7) // 8)
+    expected = (cfg.split_size(split), cfg.num_views, (resolution**3 + 7) // 8)
     if path.exists():
         try:
             packed = np.load(path, allow_pickle=False)
@@ -139,8 +156,11 @@ def load_or_compute_occupancy(cfg: SyntheticConfig, cache_dir: str | Path, split
                 raise ValueError(f"shape {packed.shape} {packed.dtype}, expected {expected} uint8")
             return packed
         except Exception as e:  # noqa: BLE001 - any failure means: compute again
-            warnings.warn(f"occupancy cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); computing it again",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"occupancy cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); computing it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     packed = compute_split_occupancy(cfg, split, resolution, extent, workers=workers, progress=progress)

@@ -1,4 +1,5 @@
 """A process pool for rendering work that also starts inside a joblib (loky) worker process."""
+
 import multiprocessing as mp
 from contextlib import contextmanager
 

@@ -64,19 +64,29 @@ def camera_rays(K: np.ndarray, T_cw: np.ndarray, H: int, W: int) -> tuple[np.nda
     return origins.numpy(), d_world.numpy()
 
 
-def raycasting_scene(meshes: list[RenderMesh]) -> tuple["o3d.t.geometry.RaycastingScene", dict[int, int]]:
+def raycasting_scene(meshes: list[RenderMesh]) -> tuple[o3d.t.geometry.RaycastingScene, dict[int, int]]:
     """An open3d scene of ``meshes`` and the map from its geometry ids to mesh indices."""
     scene = o3d.t.geometry.RaycastingScene()
     gid_to_part = {}
     for i, m in enumerate(meshes):
-        gid = scene.add_triangles(np.ascontiguousarray(m.vertices, np.float32),
-                                  np.ascontiguousarray(m.faces, np.uint32))
+        gid = scene.add_triangles(
+            np.ascontiguousarray(m.vertices, np.float32), np.ascontiguousarray(m.faces, np.uint32)
+        )
         gid_to_part[int(gid)] = i
     return scene, gid_to_part
 
 
-def _shade(scene, gid_to_part: dict[int, int], meshes: list[RenderMesh], origins: np.ndarray, dirs: np.ndarray,
-           light: Light, bg: np.ndarray, nthreads: int, colour: bool = True) -> dict[str, np.ndarray]:
+def _shade(
+    scene,
+    gid_to_part: dict[int, int],
+    meshes: list[RenderMesh],
+    origins: np.ndarray,
+    dirs: np.ndarray,
+    light: Light,
+    bg: np.ndarray,
+    nthreads: int,
+    colour: bool = True,
+) -> dict[str, np.ndarray]:
     """Cast rays (N, 3) + (N, 3) and shade them over the background ``bg`` (N, 3); float64 colour in [0, 1].
 
     ``colour=False`` returns the geometry only (no texture lookups, no "colour" key).
@@ -140,9 +150,18 @@ def subpixel_offsets(supersample: int) -> np.ndarray:
     return np.stack([du.ravel(), dv.ravel()], 1)
 
 
-def render(meshes: list[RenderMesh], K: np.ndarray, T_cw: np.ndarray, H: int, W: int, *,
-           light: Light | None = None, background: np.ndarray | None = None,
-           nthreads: int = 0, supersample: int = 1) -> dict[str, np.ndarray]:
+def render(
+    meshes: list[RenderMesh],
+    K: np.ndarray,
+    T_cw: np.ndarray,
+    H: int,
+    W: int,
+    *,
+    light: Light | None = None,
+    background: np.ndarray | None = None,
+    nthreads: int = 0,
+    supersample: int = 1,
+) -> dict[str, np.ndarray]:
     """Ray-cast ``meshes`` from V cameras.
 
     Args:
@@ -179,7 +198,7 @@ def render(meshes: list[RenderMesh], K: np.ndarray, T_cw: np.ndarray, H: int, W:
             K_sub[:, 1, 2] -= dv
             o_sub, d_sub = camera_rays(K_sub, T_cw, H, W)
             colour += _shade(scene, gid_to_part, meshes, o_sub, d_sub, light, bg, nthreads)["colour"]
-        colour /= supersample ** 2
+        colour /= supersample**2
     rgb = np.round(np.clip(colour, 0, 1) * 255).astype(np.uint8)
     # world -> camera normals: n_c = R n_w per view
     R = T_cw[:, :3, :3]
@@ -195,8 +214,9 @@ def render(meshes: list[RenderMesh], K: np.ndarray, T_cw: np.ndarray, H: int, W:
     }
 
 
-def visible_from(scene, points: np.ndarray, K: np.ndarray, T_cw: np.ndarray, H: int, W: int, *,
-                 rtol: float = 1e-3, nthreads: int = 0) -> np.ndarray:
+def visible_from(
+    scene, points: np.ndarray, K: np.ndarray, T_cw: np.ndarray, H: int, W: int, *, rtol: float = 1e-3, nthreads: int = 0
+) -> np.ndarray:
     """Which world points a camera sees: inside its image and not hidden by any surface of ``scene``.
 
     A ray from the camera centre towards each point must reach (almost) the point: the first hit may lie

@@ -83,8 +83,11 @@ def _cameras(cfg: SyntheticConfig, rng: np.random.Generator, center: np.ndarray)
         el = np.full(V, np.deg2rad(rng.uniform(*cfg.elevation_deg)))
         dist = np.full(V, rng.uniform(*cfg.camera_distance))
     eye = center + dist[:, None] * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 1)
-    T = look_at(torch.as_tensor(eye), torch.as_tensor(center).expand(V, 3),
-                torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(V, 3)).numpy()
+    T = look_at(
+        torch.as_tensor(eye),
+        torch.as_tensor(center).expand(V, 3),
+        torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(V, 3),
+    ).numpy()
     if cfg.camera_layout == "stereo":  # rectified pair: right camera = left shifted along +x_cam
         T[1] = T[0]
         T[1, 0, 3] -= rng.uniform(*cfg.stereo_baseline)
@@ -107,7 +110,8 @@ def sample_scene(cfg: SyntheticConfig, split: str, index: int) -> Scene:
     tilt_axis = rng.uniform(0, 2 * np.pi)
     tilt = math.radians(rng.uniform(0, cfg.max_tilt_deg))
     R = shapes.rotation_matrix([0, 0, 1], yaw) @ shapes.rotation_matrix(
-        [math.cos(tilt_axis), math.sin(tilt_axis), 0.0], tilt)
+        [math.cos(tilt_axis), math.sin(tilt_axis), 0.0], tilt
+    )
     center = np.asarray(cfg.center, np.float64)
     s = radius / r_loc
     world_parts = [shapes.TriMesh((p.vertices - c_loc) @ (s * R).T + center, p.faces) for p in parts]
@@ -129,8 +133,13 @@ def sample_scene(cfg: SyntheticConfig, split: str, index: int) -> Scene:
     az_l = az_cam + math.radians(rng.uniform(*cfg.light_azimuth_deg))
     el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
     colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-                  colour / colour.max(), float(rng.uniform(*cfg.ambient)), float(rng.uniform(*cfg.specular)))
+    light = Light(
+        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
+        colour / colour.max(),
+        float(rng.uniform(*cfg.ambient)),
+        float(rng.uniform(*cfg.specular)),
+    )
     background = sample_background(cfg.backgrounds, rng, cfg.num_views, H, W)
-    return Scene(meshes, K, T_cw, light, background, points, point_normals,
-                 center.astype(np.float32), radius, family, kind)
+    return Scene(
+        meshes, K, T_cw, light, background, points, point_normals, center.astype(np.float32), radius, family, kind
+    )

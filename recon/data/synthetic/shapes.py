@@ -33,7 +33,7 @@ class TriMesh:
     vertices: np.ndarray
     faces: np.ndarray
 
-    def transformed(self, A: np.ndarray, t: np.ndarray | None = None) -> "TriMesh":
+    def transformed(self, A: np.ndarray, t: np.ndarray | None = None) -> TriMesh:
         """Vertices ``A @ v + t`` (A (3, 3)); faces flipped when ``det(A) < 0``."""
         v = self.vertices @ np.asarray(A, np.float64).T
         if t is not None:
@@ -115,11 +115,13 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """Uniformly random (3, 3) rotation from a random unit quaternion."""
     q = rng.normal(size=4)
     w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- mesh builders
@@ -128,8 +130,9 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 def _closed_grid(rings: np.ndarray, bottom, top) -> TriMesh:
     """Close a stack of rings (K, n, 3), ordered bottom->top and counter-clockwise, with poles."""
     K, n = rings.shape[:2]
-    verts = np.concatenate([np.asarray(bottom, np.float64)[None], rings.reshape(-1, 3),
-                            np.asarray(top, np.float64)[None]])
+    verts = np.concatenate(
+        [np.asarray(bottom, np.float64)[None], rings.reshape(-1, 3), np.asarray(top, np.float64)[None]]
+    )
     j = np.arange(n)
     jn = (j + 1) % n
     idx = lambda k, jj: 1 + k * n + jj  # noqa: E731
@@ -151,8 +154,9 @@ def lathe(radius: np.ndarray, height: np.ndarray, segments: int = 32) -> TriMesh
     """
     w = np.linspace(0, 2 * np.pi, segments, endpoint=False)
     r, z = np.asarray(radius[1:-1], float), np.asarray(height[1:-1], float)
-    rings = np.stack([r[:, None] * np.cos(w), r[:, None] * np.sin(w),
-                      np.broadcast_to(z[:, None], (len(r), segments))], -1)
+    rings = np.stack(
+        [r[:, None] * np.cos(w), r[:, None] * np.sin(w), np.broadcast_to(z[:, None], (len(r), segments))], -1
+    )
     return _closed_grid(rings, (0, 0, height[0]), (0, 0, height[-1]))
 
 
@@ -167,8 +171,9 @@ def cylinder(radius: float, height: float, segments: int = 32, rings: int = 2, c
     return lathe(rad, z, segments)
 
 
-def frustum(r_bottom: float, r_top: float, height: float, segments: int = 32, rings: int = 2,
-            cap_rings: int = 1) -> TriMesh:
+def frustum(
+    r_bottom: float, r_top: float, height: float, segments: int = 32, rings: int = 2, cap_rings: int = 1
+) -> TriMesh:
     """Truncated cone; ``r_top = 0`` gives a cone."""
     h = height / 2
     side_r = np.linspace(r_bottom, r_top, rings + 1)[1:-1]
@@ -199,17 +204,28 @@ def superellipsoid(axes, e1: float, e2: float, segments: int = 48, rings: int = 
     eta = np.linspace(-np.pi / 2, np.pi / 2, rings + 1)[1:-1, None]
     w = np.linspace(-np.pi, np.pi, segments, endpoint=False)[None]
     a, b, c = axes
-    ring = np.stack([a * sp(np.cos(eta), e1) * sp(np.cos(w), e2),
-                     b * sp(np.cos(eta), e1) * sp(np.sin(w), e2),
-                     np.broadcast_to(c * sp(np.sin(eta), e1), (rings - 1, segments))], -1)
+    ring = np.stack(
+        [
+            a * sp(np.cos(eta), e1) * sp(np.cos(w), e2),
+            b * sp(np.cos(eta), e1) * sp(np.sin(w), e2),
+            np.broadcast_to(c * sp(np.sin(eta), e1), (rings - 1, segments)),
+        ],
+        -1,
+    )
     return _closed_grid(ring, (0, 0, -c), (0, 0, c))
 
 
 def torus(major: float, minor: float, segments: int = 40, tube_segments: int = 16) -> TriMesh:
     u = np.linspace(0, 2 * np.pi, segments, endpoint=False)[:, None]
     v = np.linspace(0, 2 * np.pi, tube_segments, endpoint=False)[None]
-    verts = np.stack([(major + minor * np.cos(v)) * np.cos(u), (major + minor * np.cos(v)) * np.sin(u),
-                      np.broadcast_to(minor * np.sin(v), (segments, tube_segments))], -1).reshape(-1, 3)
+    verts = np.stack(
+        [
+            (major + minor * np.cos(v)) * np.cos(u),
+            (major + minor * np.cos(v)) * np.sin(u),
+            np.broadcast_to(minor * np.sin(v), (segments, tube_segments)),
+        ],
+        -1,
+    ).reshape(-1, 3)
     i, j = np.meshgrid(np.arange(segments), np.arange(tube_segments), indexing="ij")
     idx = lambda a, b: (a % segments) * tube_segments + (b % tube_segments)  # noqa: E731
     a, b, c, d = idx(i, j), idx(i + 1, j), idx(i + 1, j + 1), idx(i, j + 1)
@@ -223,8 +239,22 @@ def torus(major: float, minor: float, segments: int = 40, tube_segments: int = 1
 def box(size) -> TriMesh:
     """Axis-aligned box centred at the origin, each face split into 2 triangles."""
     corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float) * 0.5
-    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                      [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    faces = np.array(
+        [
+            [0, 1, 3],
+            [0, 3, 2],
+            [4, 6, 7],
+            [4, 7, 5],
+            [0, 4, 5],
+            [0, 5, 1],
+            [2, 3, 7],
+            [2, 7, 6],
+            [0, 2, 6],
+            [0, 6, 4],
+            [1, 5, 7],
+            [1, 7, 3],
+        ]
+    )
     mesh = TriMesh(corners * np.asarray(size, float), faces)
     if signed_volume(mesh) < 0:
         mesh.faces = mesh.faces[:, ::-1].copy()
@@ -241,14 +271,13 @@ def subdivide(mesh: TriMesh, times: int = 1) -> TriMesh:
         v = np.concatenate([v, 0.5 * (v[uniq[:, 0]] + v[uniq[:, 1]])])
         a, b, c = f.T
         m01, m12, m20 = mid.T
-        f = np.concatenate([np.stack(t, 1) for t in
-                            ((a, m01, m20), (m01, b, m12), (m20, m12, c), (m01, m12, m20))])
+        f = np.concatenate([np.stack(t, 1) for t in ((a, m01, m20), (m01, b, m12), (m20, m12, c), (m01, m12, m20))])
     return TriMesh(v, f)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _platonic(name: str) -> TriMesh:
-    phi = (1 + 5 ** 0.5) / 2
+    phi = (1 + 5**0.5) / 2
     if name == "tetrahedron":
         v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
     elif name == "octahedron":
@@ -275,8 +304,18 @@ def _platonic(name: str) -> TriMesh:
 
 # ----------------------------------------------------------------------------- random shapes
 
-PRIMITIVES = ("box", "ellipsoid", "cylinder", "cone", "frustum", "capsule", "torus",
-              "superellipsoid", "lathe", "platonic")
+PRIMITIVES = (
+    "box",
+    "ellipsoid",
+    "cylinder",
+    "cone",
+    "frustum",
+    "capsule",
+    "torus",
+    "superellipsoid",
+    "lathe",
+    "platonic",
+)
 
 
 def random_primitive(rng: np.random.Generator, kind: str | None = None, fine: bool = False) -> tuple[str, TriMesh]:
@@ -299,8 +338,7 @@ def random_primitive(rng: np.random.Generator, kind: str | None = None, fine: bo
     elif kind == "cone":
         mesh = frustum(u(0.25, 0.6), 0.0, u(0.5, 1.5), segments=seg, rings=rings, cap_rings=6 if fine else 1)
     elif kind == "frustum":
-        mesh = frustum(u(0.25, 0.6), u(0.08, 0.45), u(0.4, 1.4), segments=seg, rings=rings,
-                       cap_rings=6 if fine else 1)
+        mesh = frustum(u(0.25, 0.6), u(0.08, 0.45), u(0.4, 1.4), segments=seg, rings=rings, cap_rings=6 if fine else 1)
     elif kind == "capsule":
         mesh = capsule(u(0.2, 0.45), u(0.3, 1.2), segments=seg, side_rings=12 if fine else 2)
     elif kind == "torus":
@@ -308,8 +346,13 @@ def random_primitive(rng: np.random.Generator, kind: str | None = None, fine: bo
         mesh = torus(R, R * u(0.2, 0.55), segments=64 if fine else 40, tube_segments=24 if fine else 16)
         mesh = mesh.transformed(np.diag([1.0, u(0.6, 1.0), 1.0]))
     elif kind == "superellipsoid":
-        mesh = superellipsoid([u(0.3, 0.6), u(0.3, 0.6), u(0.3, 0.6)], u(0.2, 1.6), u(0.2, 1.6),
-                              segments=seg if fine else 48, rings=32 if fine else 24)
+        mesh = superellipsoid(
+            [u(0.3, 0.6), u(0.3, 0.6), u(0.3, 0.6)],
+            u(0.2, 1.6),
+            u(0.2, 1.6),
+            segments=seg if fine else 48,
+            rings=32 if fine else 24,
+        )
     elif kind == "lathe":  # vase / bottle / goblet-like profile from a few random radii
         k = 6
         z = np.linspace(-0.6, 0.6, k) * u(0.7, 1.3)
@@ -428,8 +471,18 @@ def deform(mesh: TriMesh, rng: np.random.Generator) -> TriMesh:
 
 
 def random_deformed(rng: np.random.Generator) -> tuple[str, TriMesh]:
-    kind = ("box", "ellipsoid", "cylinder", "cone", "frustum", "capsule", "torus",
-            "superellipsoid", "lathe", "platonic")[rng.integers(10)]
+    kind = (
+        "box",
+        "ellipsoid",
+        "cylinder",
+        "cone",
+        "frustum",
+        "capsule",
+        "torus",
+        "superellipsoid",
+        "lathe",
+        "platonic",
+    )[rng.integers(10)]
     kind, mesh = random_primitive(rng, kind, fine=True)
     return kind, deform(mesh, rng)
 
@@ -449,7 +502,7 @@ def load_mesh(path: str, mtime_ns: int = 0) -> TriMesh:
     p = Path(path)
     try:
         m = o3d.io.read_triangle_mesh(str(p), enable_post_processing=False, print_progress=False)
-    except Exception as e:  # noqa: BLE001 - open3d raises various types
+    except Exception as e:
         raise ValueError(f"cannot read mesh file {str(p)!r}: {e}") from e
     v = np.asarray(m.vertices, np.float64)
     f = np.asarray(m.triangles, np.int64)
@@ -485,8 +538,9 @@ def mesh_file_with_normals(path: str | Path) -> tuple[TriMesh, np.ndarray]:
 # ----------------------------------------------------------------------------- surface sampling
 
 
-def sample_surface(parts: list[TriMesh], normals: list[np.ndarray], n: int, rng: np.random.Generator,
-                   exclude_inside: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def sample_surface(
+    parts: list[TriMesh], normals: list[np.ndarray], n: int, rng: np.random.Generator, exclude_inside: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample ``n`` points uniformly by area on the union surface of closed parts.
 
     Points of a part that lie inside another part are rejected (when ``exclude_inside`` and

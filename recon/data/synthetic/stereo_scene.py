@@ -8,8 +8,8 @@ z in both frames of a rectified pair) in ``[z_near, z_far] = [f b / d_max, f b /
 - the camera looks down by ``pitch`` and stands ``h`` above the ground, with ``h`` chosen so that its lowest image
   row meets the ground at ``z_near`` or farther; the ground ends where it reaches ``z_far``;
 - the back wall (a slanted plane, with probability ``wall_probability``) is placed so that its depth at every
-  image corner of both views, hence everywhere in both images, lies in ``[z_near, z_far]``; without a wall the left camera sees a
-  "sky" backdrop at infinity (identical in both views, no ground truth) above the ground;
+  image corner of both views, hence everywhere in both images, lies in ``[z_near, z_far]``; without a wall the left
+  camera sees a "sky" backdrop at infinity (identical in both views, no ground truth) above the ground;
 - objects and rods are accepted only when all their vertices lie in the depth slab (a mesh's depth extremes
   are at its vertices); their screen size is drawn in pixels, so near objects are small in scene units.
 
@@ -39,8 +39,21 @@ from .scene import sample_object
 from .textures import sample_background, sample_texture, texture_frame
 
 # Arrays of a split with S pairs (view 0 = left, 1 = right), written by the generator's cache:
-KEYS = ("rgb", "depth", "mask", "covisible", "K", "T_cw", "points", "point_normals", "center", "radius",
-        "ids", "family", "kind")
+KEYS = (
+    "rgb",
+    "depth",
+    "mask",
+    "covisible",
+    "K",
+    "T_cw",
+    "points",
+    "point_normals",
+    "center",
+    "radius",
+    "ids",
+    "family",
+    "kind",
+)
 MAX_TRIES = 20  # placements tried per object before it is left out
 
 
@@ -59,12 +72,19 @@ class StereoScene:
 def empty_arrays(cfg: StereoSceneConfig, S: int) -> dict[str, np.ndarray]:
     (H, W), P = cfg.image_size, cfg.num_points
     return {
-        "rgb": np.zeros((S, 2, H, W, 3), np.uint8), "depth": np.zeros((S, 2, H, W), np.float32),
-        "mask": np.zeros((S, 2, H, W), bool), "covisible": np.zeros((S, 2, H, W), bool),
-        "K": np.zeros((S, 2, 3, 3), np.float32), "T_cw": np.zeros((S, 2, 4, 4), np.float32),
-        "points": np.zeros((S, P, 3), np.float32), "point_normals": np.zeros((S, P, 3), np.float32),
-        "center": np.zeros((S, 3), np.float32), "radius": np.zeros(S, np.float32),
-        "ids": np.zeros(S, "<U32"), "family": np.zeros(S, "<U32"), "kind": np.zeros(S, "<U64"),
+        "rgb": np.zeros((S, 2, H, W, 3), np.uint8),
+        "depth": np.zeros((S, 2, H, W), np.float32),
+        "mask": np.zeros((S, 2, H, W), bool),
+        "covisible": np.zeros((S, 2, H, W), bool),
+        "K": np.zeros((S, 2, 3, 3), np.float32),
+        "T_cw": np.zeros((S, 2, 4, 4), np.float32),
+        "points": np.zeros((S, P, 3), np.float32),
+        "point_normals": np.zeros((S, P, 3), np.float32),
+        "center": np.zeros((S, 3), np.float32),
+        "radius": np.zeros(S, np.float32),
+        "ids": np.zeros(S, "<U32"),
+        "family": np.zeros(S, "<U32"),
+        "kind": np.zeros(S, "<U64"),
     }
 
 
@@ -175,7 +195,8 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
             centre = to_world(z * ray)
             if on_ground:  # upright with a little tilt, resting on the ground
                 R_obj = shapes.rotation_matrix([0, 0, 1], rng.uniform(0, 2 * np.pi)) @ shapes.rotation_matrix(
-                    [1, 0, 0], math.radians(rng.uniform(-15, 15)))
+                    [1, 0, 0], math.radians(rng.uniform(-15, 15))
+                )
             else:
                 R_obj = shapes.random_rotation(rng)
             radius = s * z
@@ -232,8 +253,15 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
         n_thin += 1
         mesh = placed[0]
         tex = sample_texture(cfg.textures, rng)
-        meshes.append(RenderMesh(mesh.vertices, mesh.faces, shapes.corner_normals(mesh.vertices, mesh.faces), tex,
-                                 texture_frame(R_rod, centre, tex_unit(z))))
+        meshes.append(
+            RenderMesh(
+                mesh.vertices,
+                mesh.faces,
+                shapes.corner_normals(mesh.vertices, mesh.faces),
+                tex,
+                texture_frame(R_rod, centre, tex_unit(z)),
+            )
+        )
 
     # cameras: rectified pair, right = left shifted by b along +x_cam
     T = np.eye(4)
@@ -246,8 +274,12 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
     az_l = -math.pi / 2 + math.radians(rng.uniform(*cfg.light_azimuth_deg))  # the camera is towards -y
     el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
     colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-                  colour / colour.max(), float(rng.uniform(*cfg.ambient)), 0.0)
+    light = Light(
+        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
+        colour / colour.max(),
+        float(rng.uniform(*cfg.ambient)),
+        0.0,
+    )
     sky = sample_background(cfg.backgrounds, rng, 1, H, W)
     kind = f"{n_objects}obj-{n_thin}thin-{'wall' if has_wall else 'sky'}"
     return StereoScene(meshes, Ks, T_cw, light, np.repeat(sky, 2, axis=0), object_parts, object_normals, kind)
@@ -261,8 +293,17 @@ def generate_stereo_scene(cfg: StereoSceneConfig, split: str, index: int, nthrea
     """
     sc = sample_stereo_scene(cfg, split, index)
     H, W = cfg.image_size
-    out = render(sc.meshes, sc.K, sc.T_cw, H, W, light=sc.light, background=sc.background, nthreads=nthreads,
-                 supersample=cfg.supersample)
+    out = render(
+        sc.meshes,
+        sc.K,
+        sc.T_cw,
+        H,
+        W,
+        light=sc.light,
+        background=sc.background,
+        nthreads=nthreads,
+        supersample=cfg.supersample,
+    )
     scene, _ = raycasting_scene(sc.meshes)
     covisible = np.zeros((2, H, W), bool)
     K64, T64 = sc.K.astype(np.float64), sc.T_cw.astype(np.float64)
@@ -275,16 +316,29 @@ def generate_stereo_scene(cfg: StereoSceneConfig, split: str, index: int, nthrea
         m = out["mask"][v]
         covisible[v][m] = visible_from(scene, world[m], K64[1 - v], T64[1 - v], H, W, nthreads=nthreads)
     if sc.object_parts:
-        points, point_normals = shapes.sample_surface(sc.object_parts, sc.object_normals, cfg.num_points,
-                                                      np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1]))
+        points, point_normals = shapes.sample_surface(
+            sc.object_parts,
+            sc.object_normals,
+            cfg.num_points,
+            np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1]),
+        )
         centre, radius = shapes.bounding_sphere(points.astype(np.float64))
     else:
         points = np.zeros((cfg.num_points, 3), np.float32)
         point_normals = np.zeros((cfg.num_points, 3), np.float32)
         centre, radius = np.zeros(3), 0.0
     return {
-        "rgb": out["rgb"], "depth": out["depth"], "mask": out["mask"], "covisible": covisible,
-        "K": sc.K, "T_cw": sc.T_cw, "points": points, "point_normals": point_normals,
-        "center": centre.astype(np.float32), "radius": np.float32(radius),
-        "ids": f"{split}-{index:06d}", "family": "clutter", "kind": sc.kind,
+        "rgb": out["rgb"],
+        "depth": out["depth"],
+        "mask": out["mask"],
+        "covisible": covisible,
+        "K": sc.K,
+        "T_cw": sc.T_cw,
+        "points": points,
+        "point_normals": point_normals,
+        "center": centre.astype(np.float32),
+        "radius": np.float32(radius),
+        "ids": f"{split}-{index:06d}",
+        "family": "clutter",
+        "kind": sc.kind,
     }

@@ -17,7 +17,7 @@ _COLOUR_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemis
 _GREY_IMAGES = ("brick", "grass", "gravel")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def natural_images(size: int = 128) -> tuple[np.ndarray, ...]:
     """scikit-image's bundled photographs, float32 (h, w, 3) in [0, 1], longest side ``size``."""
     import skimage.data
@@ -93,7 +93,7 @@ class Texture:
             w /= np.maximum(w.sum(1, keepdims=True), 1e-12)
             out = np.zeros_like(p, dtype=np.float32)
             for axis, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
-                out += w[:, axis:axis + 1] * sample_bilinear(img, q[:, a] * px, -q[:, b] * px)
+                out += w[:, axis : axis + 1] * sample_bilinear(img, q[:, a] * px, -q[:, b] * px)
             return out * c[0]  # tint (white for colour photographs)
         raise ValueError(f"unknown texture {self.kind!r}")
 
