@@ -110,7 +110,7 @@ def test_every_path_the_architecture_names_exists():
 
 
 def test_no_docstring_points_outside_the_repository():
-    pattern = re.compile(r"\.notes/|CONVENTIONS\.md|DESIGN\.md|\.\./shared")
+    pattern = re.compile(r"\.notes/|CONVENTIONS\.md|DESIGN\.md")
     offenders = [
         str(path.relative_to(ROOT))
         for folder in ("recon", "tests", "conf")
