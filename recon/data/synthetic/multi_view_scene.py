@@ -37,8 +37,8 @@ from recon.geometry.cameras import look_at
 
 from . import shapes
 from .config import SPLITS, MultiViewSceneConfig
-from .renderer import RenderMesh, raycasting_scene, visible_from
-from .scene import SceneViews, render_views, sample_light, sample_object
+from .renderer import RenderMesh, raycasting_scene, render, visible_from
+from .scene import SceneViews, sample_light, sample_object
 from .stereo_scene import object_points, sample_stereo_scene
 from .textures import sample_background, sample_texture, texture_frame
 
@@ -203,7 +203,17 @@ def generate_multi_view_scene(
     """Render scene ``index`` of ``split``: arrays of :data:`KEYS` without the leading S axis."""
     sc = sample_multi_view_scene(cfg, split, index)
     V, (H, W), P = cfg.num_views, cfg.image_size, cfg.num_points
-    out = render_views(sc, cfg, nthreads)
+    out = render(
+        sc.meshes,
+        sc.K,
+        sc.T_cw,
+        H,
+        W,
+        light=sc.light,
+        background=sc.background,
+        nthreads=nthreads,
+        supersample=cfg.supersample,
+    )
     # no object placed (every placement failed: trajectory scenes only, rare): no ground-truth points
     points, point_normals, centre, radius = object_points(sc, cfg, split, index)
     visible = np.zeros((V, P), bool)

@@ -22,7 +22,7 @@ from recon.geometry.cameras import look_at
 
 from . import shapes
 from .config import SPLITS, SyntheticConfig, mesh_files
-from .renderer import Light, RenderMesh, render
+from .renderer import Light, RenderMesh
 from .textures import sample_background, sample_texture
 
 
@@ -154,21 +154,4 @@ def sample_light(cfg, rng: np.random.Generator, azimuth: float, specular: bool =
         colour / colour.max(),
         float(rng.uniform(*cfg.ambient)),
         float(rng.uniform(*cfg.specular)) if specular else 0.0,
-    )
-
-
-def render_views(sc: SceneViews, cfg, nthreads: int = 0) -> dict[str, np.ndarray]:
-    """Render every view of a stereo or multi-view scene ``sc`` at ``cfg.image_size``, ``cfg.supersample`` times
-    supersampled (:func:`~recon.data.synthetic.renderer.render`'s arrays)."""
-    H, W = cfg.image_size
-    return render(
-        sc.meshes,
-        sc.K,
-        sc.T_cw,
-        H,
-        W,
-        light=sc.light,
-        background=sc.background,
-        nthreads=nthreads,
-        supersample=cfg.supersample,
     )

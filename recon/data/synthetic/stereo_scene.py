@@ -34,8 +34,8 @@ from recon.geometry.cameras import intrinsics_from_focal
 
 from . import shapes
 from .config import SPLITS, StereoSceneConfig
-from .renderer import RenderMesh, raycasting_scene, visible_from
-from .scene import SceneViews, render_views, sample_light, sample_object
+from .renderer import RenderMesh, raycasting_scene, render, visible_from
+from .scene import SceneViews, sample_light, sample_object
 from .textures import sample_background, sample_texture, texture_frame
 
 # Arrays of a split with S pairs (view 0 = left, 1 = right), written by the generator's cache:
@@ -282,7 +282,17 @@ def generate_stereo_scene(cfg: StereoSceneConfig, split: str, index: int, nthrea
     """
     sc = sample_stereo_scene(cfg, split, index)
     H, W = cfg.image_size
-    out = render_views(sc, cfg, nthreads)
+    out = render(
+        sc.meshes,
+        sc.K,
+        sc.T_cw,
+        H,
+        W,
+        light=sc.light,
+        background=sc.background,
+        nthreads=nthreads,
+        supersample=cfg.supersample,
+    )
     scene, _ = raycasting_scene(sc.meshes)
     covisible = np.zeros((2, H, W), bool)
     K64, T64 = sc.K.astype(np.float64), sc.T_cw.astype(np.float64)
