@@ -6,6 +6,8 @@ datamodule shares (the splits' datasets, the loaders, ``split_ids``), so a datam
 ``problem``, ``setup`` filling ``datasets``, ``example_batch`` and ``describe``.
 """
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pytorch_lightning as pl
@@ -13,6 +15,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from recon.data.loaders import split_loader
+from recon.data.synthetic.config import GeneratorConfig, config_hash
+from recon.data.synthetic.generator import load_or_generate
 
 SPLITS = ("train", "val", "test")
 
@@ -80,3 +84,53 @@ class ReconDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")
+
+
+class SyntheticDataModule(ReconDataModule):
+    """A datamodule of synthetic scenes, rendered once and cached under ``cache_dir`` keyed by the generator config.
+
+    A subclass parses its generator config, passes it here, and builds a split's dataset from the split's cached
+    arrays in :meth:`make_dataset`.
+    """
+
+    def __init__(
+        self,
+        config: GeneratorConfig,
+        cache_dir: str,
+        batch_size: int,
+        num_workers: int,
+        render_workers: int,
+        pin_memory: bool,
+    ):
+        super().__init__(batch_size, num_workers, pin_memory)
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.config = config
+        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the rendered images."""
+        return tuple(self.config.image_size)
+
+    def load(self, split: str) -> dict:
+        """The split's rendered arrays, generated and cached on first use."""
+        return load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+
+    def make_dataset(self, split: str, arrays: dict) -> Dataset:
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        for split in SPLITS:
+            self.load(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split not in self.datasets:
+                self.datasets[split] = self.make_dataset(split, self.load(split))
+
+    def describe(self) -> dict:
+        """The generator settings (subclasses add what else changes the items)."""
+        return {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}

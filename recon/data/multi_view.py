@@ -22,16 +22,13 @@ best first. Views that share no point score 0 and are chosen only when fewer vie
 """
 
 import math
-from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recon.data.base import SPLITS, ReconDataModule
-from recon.data.synthetic.config import MultiViewSceneConfig, config_hash
-from recon.data.synthetic.generator import load_or_generate
+from recon.data.base import SyntheticDataModule
+from recon.data.synthetic.config import MultiViewSceneConfig
 from recon.data.synthetic.multi_view_scene import GROUND_RADIUS
 from recon.geometry.cameras import camera_centers, look_at
 from recon.geometry.view_selection import select_views, view_selection_scores
@@ -110,7 +107,7 @@ class MultiViewDataset(Dataset):
         }
 
 
-class MultiViewDataModule(ReconDataModule):
+class MultiViewDataModule(SyntheticDataModule):
     """Synthetic multi-view scenes, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.MultiViewSceneConfig` fields (layout ``ring`` /
@@ -132,17 +129,13 @@ class MultiViewDataModule(ReconDataModule):
         num_source: int = 4,
         depth_margin: float = 0.05,
     ):
-        super().__init__(batch_size, num_workers, pin_memory)
         try:
-            self.config = MultiViewSceneConfig(**(synthetic or {}))
+            config = MultiViewSceneConfig(**(synthetic or {}))
         except TypeError as e:
             raise ValueError(f"data.synthetic: {e}") from None
         except ValueError as e:  # the config's messages start with the key
             raise ValueError(f"data.synthetic.{str(e).removeprefix('MultiViewSceneConfig: ')}") from None
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        super().__init__(config, cache_dir, batch_size, num_workers, render_workers, pin_memory)
         available = self.config.num_views - 1
         if not 1 <= num_source <= available:
             raise ValueError(
@@ -154,12 +147,7 @@ class MultiViewDataModule(ReconDataModule):
                 f"data.depth_margin must be in (0, 1) (relative margin of depth_range around the "
                 f"reference's depths), got {depth_margin}"
             )
-        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.num_source, self.depth_margin = int(num_source), float(depth_margin)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.config.image_size)
 
     @property
     def num_views(self) -> int:
@@ -174,17 +162,8 @@ class MultiViewDataModule(ReconDataModule):
         reach = math.hypot(c.scene_radius, c.object_scale[1])
         return c.camera_distance[0] - reach, c.camera_distance[1] + GROUND_RADIUS * c.scene_radius
 
-    def prepare_data(self) -> None:
-        for split in SPLITS:
-            load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-
-    def setup(self, stage: str | None = None) -> None:
-        for split in SPLITS:
-            if split not in self.datasets:
-                arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-                self.datasets[split] = MultiViewDataset(
-                    arrays, self.num_source, self.depth_margin, self.nominal_depth_range()
-                )
+    def make_dataset(self, split: str, arrays: dict) -> MultiViewDataset:
+        return MultiViewDataset(arrays, self.num_source, self.depth_margin, self.nominal_depth_range())
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks):
@@ -209,9 +188,4 @@ class MultiViewDataModule(ReconDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data (the item construction changes the test set too)."""
-        return {
-            "generator": asdict(self.config),
-            "generator_hash": config_hash(self.config),
-            "num_source": self.num_source,
-            "depth_margin": self.depth_margin,
-        }
+        return {**super().describe(), "num_source": self.num_source, "depth_margin": self.depth_margin}

@@ -16,16 +16,12 @@ Every item is a dict of tensors (the keys any single-view model or task may rely
 A scene rendered from V views gives V items (view-major within a scene).
 """
 
-from dataclasses import asdict
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recon.data.base import SPLITS, ReconDataModule
-from recon.data.synthetic.config import SyntheticConfig, config_hash
-from recon.data.synthetic.generator import load_or_generate
+from recon.data.base import SPLITS, SyntheticDataModule
+from recon.data.synthetic.config import SyntheticConfig
 from recon.data.synthetic.occupancy import load_or_compute_occupancy
 from recon.geometry.voxels import unpack_occupancy
 
@@ -71,7 +67,7 @@ class SingleViewDataset(Dataset):
         return item
 
 
-class SingleViewDataModule(ReconDataModule):
+class SingleViewDataModule(SyntheticDataModule):
     """Synthetic single-view data, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.SyntheticConfig` fields. ``occupancy_resolution > 0``
@@ -92,16 +88,11 @@ class SingleViewDataModule(ReconDataModule):
         occupancy_resolution: int = 0,
         occupancy_extent: float = 1.0,
     ):
-        super().__init__(batch_size, num_workers, pin_memory)
         try:
-            self.config = SyntheticConfig(**(synthetic or {}))
+            config = SyntheticConfig(**(synthetic or {}))
         except TypeError as e:
             raise ValueError(f"data.synthetic: {e}") from None
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
+        super().__init__(config, cache_dir, batch_size, num_workers, render_workers, pin_memory)
         if occupancy_resolution < 0:
             raise ValueError(f"data.occupancy_resolution must be >= 0 (0 = no occupancy), got {occupancy_resolution}")
         if occupancy_resolution and occupancy_extent < self.config.object_scale[1]:
@@ -111,13 +102,9 @@ class SingleViewDataModule(ReconDataModule):
             )
         self.occupancy_resolution, self.occupancy_extent = int(occupancy_resolution), float(occupancy_extent)
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.config.image_size)
-
     def prepare_data(self) -> None:
         for split in SPLITS:
-            load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
+            self.load(split)
             self._occupancy(split)
 
     def _occupancy(self, split: str) -> np.ndarray | None:
@@ -132,11 +119,8 @@ class SingleViewDataModule(ReconDataModule):
             workers=self.render_workers,
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        for split in SPLITS:
-            if split not in self.datasets:
-                arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-                self.datasets[split] = SingleViewDataset(arrays, self._occupancy(split), self.occupancy_resolution)
+    def make_dataset(self, split: str, arrays: dict) -> SingleViewDataset:
+        return SingleViewDataset(arrays, self._occupancy(split), self.occupancy_resolution)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks)."""
@@ -166,7 +150,7 @@ class SingleViewDataModule(ReconDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data."""
-        described = {"generator": asdict(self.config), "generator_hash": config_hash(self.config)}
+        described = super().describe()
         if self.occupancy_resolution:  # extra ground truth of the same scenes: "targets" do not change the test set
             described["targets"] = {
                 "occupancy": {"resolution": self.occupancy_resolution, "extent": self.occupancy_extent}

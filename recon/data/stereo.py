@@ -21,17 +21,15 @@ Training items (train split only) pass through :class:`StereoAugment`: the same 
 the ground truth, independent photometric changes per view, optionally a small vertical shift of the right image.
 """
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from recon.data.base import SPLITS, ReconDataModule
-from recon.data.synthetic.config import StereoSceneConfig, config_hash
-from recon.data.synthetic.generator import load_or_generate
+from recon.data.base import SyntheticDataModule
+from recon.data.synthetic.config import StereoSceneConfig
 
 _SPATIAL = ("left", "right", "disparity", "valid", "nonoccluded", "disparity_right")
 
@@ -166,7 +164,7 @@ class SyntheticStereoDataset(Dataset):
         return self.augment(item) if self.augment is not None else item
 
 
-class SyntheticStereoDataModule(ReconDataModule):
+class SyntheticStereoDataModule(SyntheticDataModule):
     """Synthetic stereo pairs, rendered once and cached under ``cache_dir`` keyed by the generator config.
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.StereoSceneConfig` fields (focal length, baseline,
@@ -188,15 +186,11 @@ class SyntheticStereoDataModule(ReconDataModule):
         max_disparity: float = 64,
         augment: dict | None = None,
     ):
-        super().__init__(batch_size, num_workers, pin_memory)
         try:
-            self.config = StereoSceneConfig(**(synthetic or {}))
+            config = StereoSceneConfig(**(synthetic or {}))
         except (TypeError, ValueError) as e:
             raise ValueError(f"data.synthetic: {e}") from None
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        super().__init__(config, cache_dir, batch_size, num_workers, render_workers, pin_memory)
         d_max = self.config.disparity_range[1]
         if d_max > max_disparity:
             raise ValueError(
@@ -215,23 +209,10 @@ class SyntheticStereoDataModule(ReconDataModule):
                 raise ValueError(
                     f"data.augment.crop_size = {[h, w]} is larger than data.synthetic.image_size = {[H, W]}"
                 )
-        self.cache_dir, self.render_workers = Path(cache_dir), render_workers
         self.max_disparity = float(max_disparity)
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """(H, W) of validation and test items (training items have ``augment.crop_size`` when it is set)."""
-        return tuple(self.config.image_size)
-
-    def prepare_data(self) -> None:
-        for split in SPLITS:
-            load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-
-    def setup(self, stage: str | None = None) -> None:
-        for split in SPLITS:
-            if split not in self.datasets:
-                arrays = load_or_generate(self.config, self.cache_dir, split, workers=self.render_workers)
-                self.datasets[split] = SyntheticStereoDataset(arrays, self.augment if split == "train" else None)
+    def make_dataset(self, split: str, arrays: dict) -> SyntheticStereoDataset:
+        return SyntheticStereoDataset(arrays, self.augment if split == "train" else None)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of validation items, built without rendering (for config checks)."""
@@ -254,8 +235,4 @@ class SyntheticStereoDataModule(ReconDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data (the test set: augmentation is training-only, so not here)."""
-        return {
-            "generator": asdict(self.config),
-            "generator_hash": config_hash(self.config),
-            "max_disparity": self.max_disparity,
-        }
+        return {**super().describe(), "max_disparity": self.max_disparity}

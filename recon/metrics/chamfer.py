@@ -139,7 +139,11 @@ def _as_batches(pred, gt) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 class _SingleValue(PointCloudMetrics):
+    """One key of :class:`PointCloudMetrics` as a plain metric; by default a distance (lower is better, >= 0)."""
+
     key: str
+    higher_is_better = False
+    plot_lower_bound = 0.0
 
     def __init__(self, threshold: float = DEFAULT_FSCORE_THRESHOLD, **kwargs) -> None:
         super().__init__(threshold=threshold, keys=(self.key,), **kwargs)
@@ -152,16 +156,12 @@ class ChamferL1(_SingleValue):
     """Mean per-sample ``(accuracy + completeness) / 2`` (Euclidean distances). ``update(pred, gt)``."""
 
     key = "chamfer_l1"
-    higher_is_better = False
-    plot_lower_bound = 0.0
 
 
 class ChamferL2(_SingleValue):
     """Mean per-sample ``(accuracy_sq + completeness_sq) / 2`` (squared distances). ``update(pred, gt)``."""
 
     key = "chamfer_l2"
-    higher_is_better = False
-    plot_lower_bound = 0.0
 
 
 class FScore(_SingleValue):
@@ -173,7 +173,6 @@ class FScore(_SingleValue):
 
     key = "fscore"
     higher_is_better = True
-    plot_lower_bound = 0.0
     plot_upper_bound = 1.0
 
 
@@ -181,13 +180,9 @@ class Accuracy(_SingleValue):
     """Mean per-sample distance from predicted points to the nearest ground-truth point."""
 
     key = "accuracy"
-    higher_is_better = False
-    plot_lower_bound = 0.0
 
 
 class Completeness(_SingleValue):
     """Mean per-sample distance from ground-truth points to the nearest predicted point."""
 
     key = "completeness"
-    higher_is_better = False
-    plot_lower_bound = 0.0

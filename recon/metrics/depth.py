@@ -46,10 +46,6 @@ def _within_name(threshold: float) -> str:
     return f"within{threshold:g}"
 
 
-def _check_inputs(pred: Tensor, gt: Tensor, mask: Tensor) -> None:
-    check_map_inputs(pred, gt, mask, "depth")
-
-
 class DepthMetrics(Metric):
     """AbsRel, MAE, RMSE, delta accuracies and absolute-threshold accuracies of z-depth maps.
 
@@ -79,7 +75,7 @@ class DepthMetrics(Metric):
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
         """Accumulate a batch: ``pred``, ``gt`` (B, 1, H, W) z-depths, ``mask`` (B, 1, H, W) bool."""
-        _check_inputs(pred, gt, mask)
+        check_map_inputs(pred, gt, mask, "depth")
         valid = mask & (gt > 0)
         gt = torch.where(valid, gt.detach().double(), 1.0)  # no division by 0 or inf outside the mask
         pred = torch.where(valid, pred.detach().double(), 1.0)

@@ -75,10 +75,6 @@ def _bad_name(threshold: float) -> str:
     return f"bad{threshold:g}"
 
 
-def _check_inputs(pred: Tensor, gt: Tensor, mask: Tensor) -> None:
-    check_map_inputs(pred, gt, mask, "disparity")
-
-
 class StereoMetrics(Metric):
     """EPE, bad-t rates and D1 of left disparity maps over one region of the ground truth.
 
@@ -128,7 +124,7 @@ class StereoMetrics(Metric):
 
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
         """Accumulate a batch: ``pred``, ``gt`` (B, 1, H, W) disparities in pixels, ``mask`` (B, 1, H, W) bool."""
-        _check_inputs(pred, gt, mask)
+        check_map_inputs(pred, gt, mask, "disparity")
         gt = gt.detach().double().flatten(1)
         err = (pred.detach().double().flatten(1) - gt).abs()
         m = mask.flatten(1)

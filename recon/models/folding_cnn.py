@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from recon.geometry.pointcloud import fibonacci_sphere
-from recon.models.blocks import ImageEncoder
+from recon.models.blocks import ImageEncoder, check_positive
 
 
 class FoldingCNN(nn.Module):
@@ -31,11 +31,7 @@ class FoldingCNN(nn.Module):
         init_depth: float = 3.2,
     ):
         super().__init__()
-        if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(
-                f"num_points, feature_dim and hidden_dim must be positive, got "
-                f"{num_points}, {feature_dim}, {hidden_dim}"
-            )
+        check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
         self.encoder = ImageEncoder(tuple(widths), feature_dim, pool)
         self.register_buffer("template", fibonacci_sphere(num_points), persistent=False)
         self.template_in = nn.Linear(3, hidden_dim)

@@ -3,8 +3,7 @@
 import torch
 from torch import nn
 
-from recon.geometry.pointcloud import fibonacci_sphere
-from recon.models.blocks import ImageEncoder
+from recon.models.blocks import ImageEncoder, check_positive, point_set_decoder
 
 
 class PointSetCNN(nn.Module):
@@ -29,22 +28,10 @@ class PointSetCNN(nn.Module):
         norm: str = "batch",
     ):
         super().__init__()
-        if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(
-                f"num_points, feature_dim and hidden_dim must be positive, got "
-                f"{num_points}, {feature_dim}, {hidden_dim}"
-            )
+        check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
         self.num_points = num_points
         self.encoder = ImageEncoder(tuple(widths), feature_dim, pool, norm)
-        self.decoder = nn.Sequential(
-            nn.Linear(feature_dim, hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, num_points * 3),
-        )
-        with torch.no_grad():  # start from points spread on a sphere, not a clump that can get stuck inside
-            self.decoder[-1].bias.copy_(0.5 * fibonacci_sphere(num_points).flatten())
+        self.decoder = point_set_decoder(feature_dim, hidden_dim, num_points)
         self.register_buffer("offset", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recon.geometry.pointcloud import fibonacci_sphere
 from recon.models.blocks import (
     ConditionalLatent,
     ImageEncoder,
     PointNetEncoder,
+    check_positive,
     gaussian_kl,
     hybrid_latent,
+    point_set_decoder,
     reparameterize,
 )
 
@@ -62,26 +63,14 @@ class PointVAE(nn.Module):
         prior_fraction: float = 0.5,
     ):
         super().__init__()
-        if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0:
-            raise ValueError(
-                f"num_points, feature_dim and hidden_dim must be positive, got "
-                f"{num_points}, {feature_dim}, {hidden_dim}"
-            )
+        check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
         if not 0 <= prior_fraction <= 1:
             raise ValueError(f"prior_fraction must be in [0, 1], got {prior_fraction}")
         self.num_points, self.latent_dim, self.prior_fraction = num_points, latent_dim, prior_fraction
         self.encoder = ImageEncoder(tuple(widths), feature_dim, pool)
         self.shape_encoder = PointNetEncoder(tuple(shape_widths), shape_points)
         self.latent = ConditionalLatent(feature_dim, self.shape_encoder.out_dim, latent_dim, latent_hidden_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(feature_dim + latent_dim, hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, num_points * 3),
-        )
-        with torch.no_grad():  # start from points spread on a sphere, not a clump that can get stuck inside
-            self.decoder[-1].bias.copy_(0.5 * fibonacci_sphere(num_points).flatten())
+        self.decoder = point_set_decoder(feature_dim + latent_dim, hidden_dim, num_points)
         self.register_buffer("offset", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
 
     def decode(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from recon.models.blocks import (
     ConditionalLatent,
     ImageEncoder,
     PointNetEncoder,
+    check_positive,
     gaussian_kl,
     hybrid_latent,
     reparameterize,
@@ -77,11 +78,9 @@ class VoxelVAE(nn.Module):
         ups = math.log2(resolution / BASE) if resolution >= 2 * BASE else 0
         if ups < 1 or ups != int(ups):
             raise ValueError(f"resolution must be 4 * 2**n with n >= 1 (8, 16, 32, 64...), got {resolution}")
-        if num_points <= 0 or feature_dim <= 0 or hidden_dim <= 0 or channels <= 0 or not extent > 0:
-            raise ValueError(
-                f"num_points, feature_dim, hidden_dim, channels and extent must be positive, got "
-                f"{num_points}, {feature_dim}, {hidden_dim}, {channels}, {extent}"
-            )
+        check_positive(
+            num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim, channels=channels, extent=extent
+        )
         if not 0 < occupancy_prior < 1:
             raise ValueError(f"occupancy_prior must be in (0, 1), got {occupancy_prior}")
         if not 0 <= prior_fraction <= 1:

@@ -37,9 +37,9 @@ from recon.geometry.cameras import look_at
 
 from . import shapes
 from .config import SPLITS, MultiViewSceneConfig
-from .renderer import Light, RenderMesh, raycasting_scene, render, visible_from
-from .scene import sample_object
-from .stereo_scene import sample_stereo_scene
+from .renderer import RenderMesh, raycasting_scene, render, visible_from
+from .scene import SceneViews, sample_light, sample_object
+from .stereo_scene import object_points, sample_stereo_scene
 from .textures import sample_background, sample_texture, texture_frame
 
 KEYS = (
@@ -64,12 +64,7 @@ GROUND_SEGMENTS = 48
 
 
 @dataclass
-class MultiViewScene:
-    meshes: list[RenderMesh]  # world frame
-    K: np.ndarray  # (V, 3, 3) float32
-    T_cw: np.ndarray  # (V, 4, 4) float32
-    light: Light
-    background: np.ndarray  # (V, H, W, 3) float32
+class MultiViewScene(SceneViews):
     object_parts: list[shapes.TriMesh]  # closed object meshes (world), for GT points
     object_normals: list[np.ndarray]
     kind: str
@@ -169,15 +164,7 @@ def _orbit_scene(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> MultiVi
     T_cw = _orbit_cameras(cfg, rng, target)
     V, (H, W) = cfg.num_views, cfg.image_size
     C0 = -T_cw[0, :3, :3].T @ T_cw[0, :3, 3]
-    az_l = math.atan2(C0[1], C0[0]) + math.radians(rng.uniform(*cfg.light_azimuth_deg))
-    el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
-    colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(
-        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-        colour / colour.max(),
-        float(rng.uniform(*cfg.ambient)),
-        0.0,
-    )
+    light = sample_light(cfg, rng, math.atan2(C0[1], C0[0]), specular=False)
     background = sample_background(cfg.backgrounds, rng, V, H, W)
     K = np.broadcast_to(cfg.intrinsics(dtype=torch.float64).numpy(), (V, 3, 3)).astype(np.float32)
     return MultiViewScene(meshes, K, T_cw.astype(np.float32), light, background, parts, normals, f"{n_objects}obj")
@@ -227,17 +214,13 @@ def generate_multi_view_scene(
         nthreads=nthreads,
         supersample=cfg.supersample,
     )
+    # no object placed (every placement failed: trajectory scenes only, rare): no ground-truth points
+    points, point_normals, centre, radius = object_points(sc, cfg, split, index)
     visible = np.zeros((V, P), bool)
     if sc.object_parts:
-        rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1])
-        points, point_normals = shapes.sample_surface(sc.object_parts, sc.object_normals, P, rng)
         scene, _ = raycasting_scene(sc.meshes)
         for v in range(V):
             visible[v] = visible_from(scene, points.astype(np.float64), sc.K[v], sc.T_cw[v], H, W, nthreads=nthreads)
-        centre, radius = shapes.bounding_sphere(points.astype(np.float64))
-    else:  # every object placement failed (trajectory scenes only, rare): no ground-truth points
-        points, point_normals = np.zeros((P, 3), np.float32), np.zeros((P, 3), np.float32)
-        centre, radius = np.zeros(3), 0.0
     return {
         "rgb": out["rgb"],
         "depth": out["depth"],

@@ -27,12 +27,18 @@ from .textures import sample_background, sample_texture
 
 
 @dataclass
-class Scene:
+class SceneViews:
+    """What the renderer needs of a scene: its meshes, its V cameras, the light and the per-view backgrounds."""
+
     meshes: list[RenderMesh]  # world frame
     K: np.ndarray  # (V, 3, 3) float32
     T_cw: np.ndarray  # (V, 4, 4) float32
     light: Light
     background: np.ndarray  # (V, H, W, 3) float32
+
+
+@dataclass
+class Scene(SceneViews):
     points: np.ndarray  # (P, 3) float32 world
     point_normals: np.ndarray  # (P, 3) float32
     center: np.ndarray  # (3,) float32
@@ -130,16 +136,22 @@ def sample_scene(cfg: SyntheticConfig, split: str, index: int) -> Scene:
 
     K, T_cw, az_cam = _cameras(cfg, rng, center)
     H, W = cfg.image_size
-    az_l = az_cam + math.radians(rng.uniform(*cfg.light_azimuth_deg))
-    el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
-    colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(
-        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-        colour / colour.max(),
-        float(rng.uniform(*cfg.ambient)),
-        float(rng.uniform(*cfg.specular)),
-    )
+    light = sample_light(cfg, rng, az_cam)
     background = sample_background(cfg.backgrounds, rng, cfg.num_views, H, W)
     return Scene(
         meshes, K, T_cw, light, background, points, point_normals, center.astype(np.float32), radius, family, kind
+    )
+
+
+def sample_light(cfg, rng: np.random.Generator, azimuth: float, specular: bool = True) -> Light:
+    """A light from ``azimuth`` (radians, world frame) plus ``cfg.light_azimuth_deg``, at an elevation drawn from
+    ``cfg.light_elevation_deg``, slightly tinted; its specular strength is drawn from ``cfg.specular`` or is 0."""
+    az = azimuth + math.radians(rng.uniform(*cfg.light_azimuth_deg))
+    el = math.radians(rng.uniform(*cfg.light_elevation_deg))
+    colour = 1.0 - rng.uniform(0, 0.15, 3)
+    return Light(
+        np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]),
+        colour / colour.max(),
+        float(rng.uniform(*cfg.ambient)),
+        float(rng.uniform(*cfg.specular)) if specular else 0.0,
     )

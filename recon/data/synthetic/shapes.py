@@ -471,18 +471,7 @@ def deform(mesh: TriMesh, rng: np.random.Generator) -> TriMesh:
 
 
 def random_deformed(rng: np.random.Generator) -> tuple[str, TriMesh]:
-    kind = (
-        "box",
-        "ellipsoid",
-        "cylinder",
-        "cone",
-        "frustum",
-        "capsule",
-        "torus",
-        "superellipsoid",
-        "lathe",
-        "platonic",
-    )[rng.integers(10)]
+    kind = PRIMITIVES[rng.integers(len(PRIMITIVES))]
     kind, mesh = random_primitive(rng, kind, fine=True)
     return kind, deform(mesh, rng)
 

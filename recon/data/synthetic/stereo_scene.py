@@ -34,8 +34,8 @@ from recon.geometry.cameras import intrinsics_from_focal
 
 from . import shapes
 from .config import SPLITS, StereoSceneConfig
-from .renderer import Light, RenderMesh, raycasting_scene, render, visible_from
-from .scene import sample_object
+from .renderer import RenderMesh, raycasting_scene, render, visible_from
+from .scene import SceneViews, sample_light, sample_object
 from .textures import sample_background, sample_texture, texture_frame
 
 # Arrays of a split with S pairs (view 0 = left, 1 = right), written by the generator's cache:
@@ -58,12 +58,9 @@ MAX_TRIES = 20  # placements tried per object before it is left out
 
 
 @dataclass
-class StereoScene:
-    meshes: list[RenderMesh]  # world frame
-    K: np.ndarray  # (2, 3, 3) float32
-    T_cw: np.ndarray  # (2, 4, 4) float32, right = left shifted by baseline along +x_cam
-    light: Light
-    background: np.ndarray  # (2, H, W, 3) float32, the same backdrop in both views
+class StereoScene(SceneViews):
+    """V = 2 views (right = left shifted by the baseline along +x_cam) with the same backdrop, and the objects."""
+
     object_parts: list[shapes.TriMesh]  # closed object meshes (world), for GT points
     object_normals: list[np.ndarray]
     kind: str
@@ -271,15 +268,7 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
     T_cw[1, 0, 3] = np.float32(T[0, 3] - b)
     Ks = np.broadcast_to(K, (2, 3, 3)).astype(np.float32)
 
-    az_l = -math.pi / 2 + math.radians(rng.uniform(*cfg.light_azimuth_deg))  # the camera is towards -y
-    el_l = math.radians(rng.uniform(*cfg.light_elevation_deg))
-    colour = 1.0 - rng.uniform(0, 0.15, 3)
-    light = Light(
-        np.array([math.cos(el_l) * math.cos(az_l), math.cos(el_l) * math.sin(az_l), math.sin(el_l)]),
-        colour / colour.max(),
-        float(rng.uniform(*cfg.ambient)),
-        0.0,
-    )
+    light = sample_light(cfg, rng, -math.pi / 2, specular=False)  # the camera is towards -y
     sky = sample_background(cfg.backgrounds, rng, 1, H, W)
     kind = f"{n_objects}obj-{n_thin}thin-{'wall' if has_wall else 'sky'}"
     return StereoScene(meshes, Ks, T_cw, light, np.repeat(sky, 2, axis=0), object_parts, object_normals, kind)
@@ -315,18 +304,7 @@ def generate_stereo_scene(cfg: StereoSceneConfig, split: str, index: int, nthrea
         world = (cam - T64[v, :3, 3]) @ T64[v, :3, :3]
         m = out["mask"][v]
         covisible[v][m] = visible_from(scene, world[m], K64[1 - v], T64[1 - v], H, W, nthreads=nthreads)
-    if sc.object_parts:
-        points, point_normals = shapes.sample_surface(
-            sc.object_parts,
-            sc.object_normals,
-            cfg.num_points,
-            np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1]),
-        )
-        centre, radius = shapes.bounding_sphere(points.astype(np.float64))
-    else:
-        points = np.zeros((cfg.num_points, 3), np.float32)
-        point_normals = np.zeros((cfg.num_points, 3), np.float32)
-        centre, radius = np.zeros(3), 0.0
+    points, point_normals, centre, radius = object_points(sc, cfg, split, index)
     return {
         "rgb": out["rgb"],
         "depth": out["depth"],
@@ -342,3 +320,16 @@ def generate_stereo_scene(cfg: StereoSceneConfig, split: str, index: int, nthrea
         "family": "clutter",
         "kind": sc.kind,
     }
+
+
+def object_points(sc, cfg, split: str, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Ground-truth points of scene ``index`` of ``split`` (a stereo or multi-view scene ``sc``): ``cfg.num_points``
+    points and normals drawn on its objects' surfaces, and their bounding sphere (centre, radius); zeros when no
+    object could be placed."""
+    P = cfg.num_points
+    if not sc.object_parts:
+        return np.zeros((P, 3), np.float32), np.zeros((P, 3), np.float32), np.zeros(3), 0.0
+    rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index, 1])
+    points, point_normals = shapes.sample_surface(sc.object_parts, sc.object_normals, P, rng)
+    centre, radius = shapes.bounding_sphere(points.astype(np.float64))
+    return points, point_normals, centre, radius

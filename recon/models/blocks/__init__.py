@@ -6,6 +6,7 @@
 - :mod:`~recon.models.blocks.cost_volume`: 3D hourglass, cost head, soft-argmin (stereo and multi-view networks).
 - :mod:`~recon.models.blocks.upsampling`: upsampling aligned with stride-2 convolutions.
 - :mod:`~recon.models.blocks.depth_planes`: multi-view contract, depth hypotheses, plane sweep of source views.
+- :mod:`~recon.models.blocks.point_set`: size check and fully connected point-set decoder (single-view point models).
 - :mod:`~recon.models.blocks.conditional_latent`: PointNet shape encoder and conditional Gaussian latent (VAEs).
 """
 
@@ -20,6 +21,7 @@ from recon.models.blocks.conv import NORMS, conv_norm_act, norm_layer
 from recon.models.blocks.cost_volume import CostHead, Hourglass, soft_argmin
 from recon.models.blocks.depth_planes import SAMPLING, check_views, depth_at_index, sweep_sources
 from recon.models.blocks.image_encoder import ImageEncoder
+from recon.models.blocks.point_set import check_positive, point_set_decoder
 from recon.models.blocks.upsampling import upsample_aligned
 
 __all__ = [
@@ -30,12 +32,14 @@ __all__ = [
     "Hourglass",
     "ImageEncoder",
     "PointNetEncoder",
+    "check_positive",
     "check_views",
     "conv_norm_act",
     "depth_at_index",
     "gaussian_kl",
     "hybrid_latent",
     "norm_layer",
+    "point_set_decoder",
     "reparameterize",
     "soft_argmin",
     "sweep_sources",
