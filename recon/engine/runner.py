@@ -21,6 +21,7 @@ from recon.engine.precision import check_cpu_precision
 from recon.engine.resume import prepare_resume
 from recon.engine.summary import record_failure, run_info, write_summary
 from recon.engine.validation import check_output_dir, validate_components, validate_config
+from recon.models.base import is_trainable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _train(cfg: DictConfig) -> float | None:
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-        trainable = getattr(model, "trainable", True)
+        trainable = is_trainable(model)
         if cfg.train and trainable:
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from or cfg.get("ckpt_path"))
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
