@@ -7,7 +7,7 @@ from torch import nn
 
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
 
 
 class FakeStereoNet(nn.Module):

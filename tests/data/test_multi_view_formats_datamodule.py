@@ -20,10 +20,10 @@ from recon.geometry.cameras import look_at
 from recon.models.mvsnet import MVSNet
 from recon.tasks.multi_view import MultiViewTask
 from recon.engine.validation import validate_components
-from tests.data.formats import test_formats_colmap_text as colmap
-from tests.data.formats import test_formats_middlebury_mvs as middlebury
-from tests.data.formats import test_formats_mvsnet as mvsnet
-from tests.data.formats.test_formats_middlebury_mvs import DINO, DINO_BOX
+from tests.helpers import colmap_files as colmap
+from tests.helpers import middlebury_mvs_files as middlebury
+from tests.helpers import mvsnet_files as mvsnet
+from tests.helpers.paths import DINO, DINO_BOX
 
 TARGET = "recon.data.multi_view_formats.MultiViewFormatDataModule"
 

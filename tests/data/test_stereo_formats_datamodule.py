@@ -17,8 +17,9 @@ from recon.models.gwc_stereo import GwcStereo
 from recon.engine.runner import evaluate, train
 from recon.tasks.stereo import StereoTask
 from recon.engine.validation import ConfigError, validate_components
-from tests.conftest import TINY_GWC, TINY_STEREO_DATA
-from tests.data.formats.test_formats_middlebury2014 import make_scene, photometric_error
+from tests.helpers.configs import TINY_GWC, TINY_STEREO_DATA
+from tests.helpers.middlebury2014_files import make_scene
+from tests.helpers.photometric import photometric_error
 
 FORMATS = ["stereo_middlebury2014", "stereo_middlebury_classic", "stereo_kitti", "stereo_sceneflow",
            "stereo_folder_pairs"]

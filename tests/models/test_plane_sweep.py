@@ -14,7 +14,7 @@ from recon.models.plane_sweep import (
     depth_at_index,
     masked_zncc,
 )
-from tests.mvs_scenes import batch_of, textured_plane_item
+from tests.helpers.mvs_scenes import batch_of, textured_plane_item
 
 
 def _hypothesis_index(depth, depth_range, D, sampling):

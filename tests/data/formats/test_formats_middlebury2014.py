@@ -1,20 +1,19 @@
 """Middlebury 2014: calib.txt parsing, scene folders (2014 and MiddEval3 naming), and the real Motorcycle pair."""
 import math
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from recon.data.formats.base import check_stereo_item
 from recon.data.formats.middlebury2014 import (MOTORCYCLE_FULL_CALIB, Middlebury2014Stereo, motorcycle_pair,
                                                 parse_calib)
 from recon.data.formats.pfm import write_pfm
+from tests.helpers.middlebury2014_files import calib_text, make_scene
+from tests.helpers.photometric import photometric_error
 
 MOTORCYCLE_CALIB_TXT = """cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]
 cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]
@@ -29,11 +28,6 @@ vmax=245
 dyavg=0
 dymax=0
 """
-
-
-def calib_text(f=100.0, cx0=3.0, cx1=5.5, baseline=160.0, width=6, height=4) -> str:
-    return (f"cam0=[{f} 0 {cx0}; 0 {f} 2; 0 0 1]\ncam1=[{f} 0 {cx1}; 0 {f} 2; 0 0 1]\n"
-            f"doffs={cx1 - cx0}\nbaseline={baseline}\nwidth={width}\nheight={height}\nndisp=16\n")
 
 
 def test_parses_the_official_motorcycle_calib(tmp_path):
@@ -87,24 +81,6 @@ def test_scaled_calib_and_depth_use_doffs():
     d = torch.tensor([[10.0, 0.0]])
     z = quarter.depth(d, d > 0)
     assert z[0, 0].item() == pytest.approx(193.001 * 994.97775 / (10 + 31.08575)) and z[0, 1] == 0
-
-
-def make_scene(folder: Path, H=4, W=6, gt_name="disp0.pfm", mask=True, seed=0):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(folder / "im0.png")
-    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(folder / "im1.png")
-    (folder / "calib.txt").write_text(calib_text(width=W, height=H))
-    disparity = rng.uniform(1, 5, (H, W)).astype(np.float32)
-    disparity[0, 0] = np.inf                      # Middlebury 2014: no ground truth
-    if gt_name:
-        write_pfm(folder / gt_name, disparity)
-    occlusion = np.full((H, W), 255, np.uint8)
-    occlusion[1, :2] = 128                        # occluded in the right view
-    occlusion[0, 0] = 0
-    if mask:
-        Image.fromarray(occlusion).save(folder / "mask0nocc.png")
-    return disparity
 
 
 def test_scene_folders_with_2014_and_middeval3_naming(tmp_path):
@@ -176,18 +152,6 @@ def occluded_in_right_view(disparity: np.ndarray, valid: np.ndarray) -> np.ndarr
     return valid & (later < x_right - 0.5)
 
 
-def photometric_error(item, disparity: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean |left - right sampled at (x - d, y)| (bilinear) over ``mask`` pixels that land inside the right image."""
-    left, right = item["left"], item["right"]
-    H, W = disparity.shape
-    x = torch.arange(W, dtype=torch.float32)[None].expand(H, W) - disparity
-    y = torch.arange(H, dtype=torch.float32)[:, None].expand(H, W)
-    grid = torch.stack([2 * x / (W - 1) - 1, 2 * y / (H - 1) - 1], dim=-1)[None]
-    warped = F.grid_sample(right[None], grid, mode="bilinear", align_corners=True)[0]
-    inside = mask & (x >= 0) & (x <= W - 1)
-    return (warped - left).abs().mean(0)[inside].mean().item()
-
-
 @pytest.fixture(scope="module")
 def motorcycle():
     return motorcycle_pair()
@@ -229,12 +193,10 @@ def test_reader_loads_the_motorcycle_scene_folder_like_the_adapter(tmp_path, mot
     item, calib = motorcycle
     scene = tmp_path / "Motorcycle"
     scene.mkdir()
-    data = Path(skimage.data.__file__).parent
-    if not (data / "motorcycle_left.png").is_file():
-        pytest.skip("scikit-image keeps the motorcycle files outside its package (pooch cache)")
-    shutil.copy(data / "motorcycle_left.png", scene / "im0.png")
-    shutil.copy(data / "motorcycle_right.png", scene / "im1.png")
-    write_pfm(scene / "disp0.pfm", skimage.data.stereo_motorcycle()[2])
+    left, right, disparity = skimage.data.stereo_motorcycle()  # wherever scikit-image keeps the files
+    Image.fromarray(left).save(scene / "im0.png")
+    Image.fromarray(right).save(scene / "im1.png")
+    write_pfm(scene / "disp0.pfm", disparity)
     fmt = lambda m: "[" + "; ".join(" ".join(f"{v:.6f}" for v in row) for row in m) + "]"
     (scene / "calib.txt").write_text(
         f"cam0={fmt(calib.cam0)}\ncam1={fmt(calib.cam1)}\ndoffs={calib.doffs}\nbaseline={calib.baseline}\n"

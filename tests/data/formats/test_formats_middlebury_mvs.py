@@ -1,43 +1,16 @@
 """Middlebury multi-view *_par.txt: synthetic round trip, bad inputs, and the real dinoSparseRing."""
 import itertools
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
-from recon.geometry.cameras import camera_centers, look_at, project, transform_points
-
-H, W = 12, 16
-K_TRUE = np.array([[20.5, 0.0, 7.75], [0.0, 21.25, 5.5], [0.0, 0.0, 1.0]])
-DINO = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dinoSparseRing"
-# README.txt of dinoSparseRing: the dino's tight bounding box
-DINO_BOX = np.array([[-0.061897, -0.018874, -0.057845], [0.010897, 0.068227, 0.015495]])
-
-
-def make_poses(n: int = 3) -> np.ndarray:
-    angles = torch.linspace(0, 2.0, n, dtype=torch.float64)
-    eyes = torch.stack([0.6 * torch.cos(angles), torch.full_like(angles, 0.2), 0.6 * torch.sin(angles)], -1)
-    return look_at(eyes, torch.zeros(3, dtype=torch.float64), torch.tensor([0.0, 1.0, 0.0],
-                                                                           dtype=torch.float64)).numpy()
-
-
-def par_line(name, K, T_cw) -> str:
-    values = [*K.ravel(), *T_cw[:3, :3].ravel(), *T_cw[:3, 3]]
-    return name + " " + " ".join(repr(float(v)) for v in values)
-
-
-def write_dataset(root, poses, lines=None) -> Path:
-    for i in range(len(poses)):
-        Image.fromarray(np.full((H, W), 30 * i, np.uint8)).save(root / f"toy{i:04d}.png")
-    lines = [par_line(f"toy{i:04d}.png", K_TRUE, T) for i, T in enumerate(poses)] if lines is None else lines
-    path = root / "toy_par.txt"
-    path.write_text(f"{len(lines)}\n" + "\n".join(lines) + "\n")
-    return path
+from recon.geometry.cameras import camera_centers, project, transform_points
+from tests.helpers.middlebury_mvs_files import H, K_TRUE, W, make_poses, par_line, write_dataset
+from tests.helpers.paths import DINO, DINO_BOX
 
 
 def test_round_trip_and_projection(tmp_path):
