@@ -1,72 +1,18 @@
-"""Shared fixtures: composed Hydra configs on tiny synthetic data, in a temporary run dir."""
+"""Shared fixtures: Hydra configs on tiny synthetic data, composed once per session, copied into each test's run dir.
 
+``make_config(overrides)`` composes each distinct (config name, overrides) once per session and hands every test its
+own deep copy; ``cfg_train`` is the copy of the tiny single-view training config (``cfg_train_global``).
+"""
+
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
-from recon.cli.main import CONFIG_DIR
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-MESH_DIR = SHARED / "data" / "meshes"
-
-TINY_DATA = [
-    "data.synthetic.num_train=48",
-    "data.synthetic.num_val=16",
-    "data.synthetic.num_test=16",
-    "data.synthetic.image_size=[32,32]",
-    "data.synthetic.num_points=256",
-    "data.batch_size=8",
-    "data.render_workers=0",
-]
-TINY_MODEL = ["model.num_points=64", "model.widths=[8,16]", "model.feature_dim=32", "model.hidden_dim=64"]
-
-
-def _selects_task(data_option: str) -> bool:
-    path = Path(CONFIG_DIR) / "data" / f"{data_option}.yaml"
-    defaults = (OmegaConf.load(path).get("defaults") if path.is_file() else None) or []
-    return any(
-        isinstance(entry, DictConfig) and any(str(key).startswith("/task") for key in entry) for entry in defaults
-    )
-
-
-# Tiny synthetic stereo pairs (focal and disparities scaled down with the image); stereo models take
-# data.max_disparity. "+task=stereo" only while conf/data/stereo.yaml does not select its task yet.
-TINY_STEREO_DATA = [
-    "data=stereo",
-    "data.synthetic.num_train=8",
-    "data.synthetic.num_val=4",
-    "data.synthetic.num_test=4",
-    "data.synthetic.image_size=[32,64]",
-    "data.synthetic.focal_px=40.0",
-    "data.synthetic.disparity_range=[1.0,16.0]",
-    "data.max_disparity=16",
-    "data.synthetic.num_objects=[2,4]",
-    "data.synthetic.num_points=64",
-    "data.synthetic.supersample=1",
-    "data.augment.crop_size=[32,48]",
-    "data.batch_size=4",
-    "data.render_workers=0",
-] + ([] if _selects_task("stereo") else ["+task=stereo"])
-TINY_GWC = ["model.feature_channels=16", "model.feature_blocks=1"]
-# Tiny synthetic multi-view scenes (ring layout, 4 views of 32x48, 2 sources each).
-TINY_MULTI_VIEW_DATA = [
-    "data=multi_view",
-    "data.synthetic.num_train=4",
-    "data.synthetic.num_val=2",
-    "data.synthetic.num_test=2",
-    "data.synthetic.image_size=[32,48]",
-    "data.synthetic.num_views=4",
-    "data.num_source=2",
-    "data.synthetic.num_points=64",
-    "data.batch_size=2",
-    "data.render_workers=0",
-]
+from tests.helpers.configs import TINY_DATA, TINY_MODEL, compose_with_cache, for_run
 
 
 @pytest.fixture(scope="session")
@@ -75,25 +21,32 @@ def cache_dir(tmp_path_factory) -> Path:
     return Path(os.environ.get("RECON_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
 
 
-def compose_config(config_name: str, overrides: list[str], run_dir: Path, cache: Path) -> DictConfig:
-    """Compose like the CLI does, with hydra's runtime fields set so ${hydra:...} interpolations resolve."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            config_name,
-            overrides=overrides + [f"paths.cache_dir={cache}", f"paths.log_dir={run_dir}"],
-            return_hydra_config=True,
-        )
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+@pytest.fixture(scope="session")
+def composed(cache_dir) -> Callable[[str, tuple[str, ...]], DictConfig]:
+    """``composed(config_name, overrides)``: the session's one composition of that config; copy it before use."""
+
+    @functools.cache
+    def compose_once(config_name: str, overrides: tuple[str, ...]) -> DictConfig:
+        return compose_with_cache(config_name, list(overrides), cache_dir)
+
+    return compose_once
+
+
+@pytest.fixture(scope="session")
+def cfg_train_global(composed) -> DictConfig:
+    """The tiny single-view training config, composed once per session."""
+    return composed("train", (*TINY_DATA, *TINY_MODEL))
 
 
 @pytest.fixture
-def make_config(tmp_path, cache_dir):
+def cfg_train(cfg_train_global, tmp_path) -> DictConfig:
+    """A copy of the tiny single-view training config that runs in ``tmp_path / "run"``."""
+    return for_run(cfg_train_global, tmp_path / "run")
+
+
+@pytest.fixture
+def make_config(composed, tmp_path):
     def make(overrides: list[str] = (), config_name: str = "train", run_dir: Path | None = None) -> DictConfig:
-        return compose_config(config_name, list(overrides), run_dir or tmp_path / "run", cache_dir)
+        return for_run(composed(config_name, tuple(overrides)), run_dir or tmp_path / "run")
 
     return make

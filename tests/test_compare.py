@@ -15,7 +15,8 @@ from recon.compare.plots import mean_curve, read_curve
 from recon.compare.study import compare, direction
 from recon.engine.runner import train
 from recon.engine.summary import SUMMARY_FORMAT
-from tests.conftest import ROOT, TINY_DATA, TINY_MODEL, compose_config
+from tests.helpers.configs import TINY_DATA, TINY_MODEL, compose_config
+from tests.helpers.paths import ROOT
 
 COMMON = ["logger=csv", "callbacks=none", "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "print_config=false"]
 JOBS = [  # laid out like a Hydra multirun: <sweep dir>/<job num>/

@@ -5,7 +5,7 @@ import json
 from torch import nn
 
 from recon.engine.runner import train
-from tests.conftest import TINY_DATA
+from tests.helpers.configs import TINY_DATA
 
 
 class MyNet(nn.Module):

@@ -15,7 +15,8 @@ from recon.callbacks.loss_guard import NonFiniteLossError
 from recon.engine.resume import newest_checkpoint
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError
-from tests.conftest import ROOT, TINY_DATA, TINY_MODEL
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
+from tests.helpers.paths import ROOT
 
 STEPS_PER_EPOCH = 6  # 48 training items, batch 8
 
@@ -30,7 +31,7 @@ def test_nan_loss_stops_with_step_and_batch_and_keeps_the_last_good_checkpoint(m
         TINY_DATA
         + TINY_MODEL
         + [
-            "model._target_=tests.fault_models.NaNAfterSteps",
+            "model._target_=tests.helpers.fault_models.NaNAfterSteps",
             f"+model.nan_at={nan_at}",
             "trainer.max_epochs=3",
             "logger=csv",

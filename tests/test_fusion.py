@@ -7,7 +7,7 @@ import torch
 
 from recon.geometry.fusion import consistent_points, fuse_depth_maps
 from recon.viz.export import read_point_cloud, write_point_cloud
-from tests.mvs_planes import EYES, plane_views, texture
+from tests.helpers.mvs_planes import EYES, plane_views, texture
 
 NORMAL, OFFSET = [0.2, -0.1, 1.0], 0.3
 

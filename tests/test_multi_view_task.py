@@ -13,11 +13,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from torch import nn
 from torch.utils.data import DataLoader
 
 from recon.tasks.multi_view import MultiViewTask
-from tests.mvs_planes import ConstantDepth, PlaneScenesData, collate, four_scenes
+from tests.helpers.mvs_planes import ConstantDepth, Oracle, PlaneScenesData, collate, four_scenes
 
 
 def smooth_l1(e: float, beta: float) -> float:
@@ -34,15 +33,6 @@ def trainer(**kwargs) -> pl.Trainer:
         enable_checkpointing=False,
         **kwargs,
     )
-
-
-class Oracle(nn.Module):
-    """Returns the ground-truth depth (a perfect model), confidence 1."""
-
-    problem, inputs = "multi_view", ("images", "depth")
-
-    def forward(self, images, depth):
-        return {"depth": depth.clone(), "confidence": torch.ones_like(depth)}
 
 
 def hand_batch() -> dict[str, torch.Tensor]:
@@ -232,8 +222,7 @@ import json, sys
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 from recon.tasks.multi_view import MultiViewTask
-from tests.mvs_planes import collate, four_scenes
-from tests.test_multi_view_task import Oracle
+from tests.helpers.mvs_planes import Oracle, collate, four_scenes
 trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_progress_bar=False,
                      enable_model_summary=False, enable_checkpointing=False)
 loader = DataLoader(four_scenes()[:11], batch_size=5, collate_fn=collate)

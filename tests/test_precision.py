@@ -1,17 +1,20 @@
 """Precision per accelerator: half precision on CPU is refused where it cannot help, before anything is built."""
 
+import types
+
 import pytest
+import torch
 
 import recon.engine.precision
-from recon.engine.precision import bf16_slowdown, check_cpu_precision, gpu_precision
+from recon.engine.precision import TOLERATED_SLOWDOWN, bf16_slowdown, check_cpu_precision, gpu_precision
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError
-from tests.conftest import TINY_DATA, TINY_MODEL
 
 
-def test_fp16_on_cpu_is_refused_before_anything_is_written(make_config, tmp_path):
+def test_fp16_on_cpu_is_refused_before_anything_is_written(cfg_train, tmp_path):
+    cfg_train.trainer.precision = "16-mixed"
     with pytest.raises(ConfigError, match="trainer.precision=16-mixed needs a GPU"):
-        train(make_config(TINY_DATA + TINY_MODEL + ["trainer.precision=16-mixed"]))
+        train(cfg_train)
     assert not list((tmp_path / "run").glob("checkpoints/*")) and not list(tmp_path.rglob("*.npz"))
 
 
@@ -25,6 +28,41 @@ def test_bf16_on_cpu_is_refused_only_where_it_is_measured_slow(monkeypatch):
     check_cpu_precision("cpu", "32-true")
 
 
-def test_bf16_slowdown_is_a_positive_ratio_and_gpu_precision_is_a_lightning_setting():
-    assert bf16_slowdown(n=32, repeats=1) > 0
-    assert gpu_precision() in ("bf16-mixed", "16-mixed")
+def fake_matmul_seconds(monkeypatch, seconds: dict[torch.dtype, float]) -> None:
+    """Make every matmul of ``bf16_slowdown`` take ``seconds[dtype]`` on the clock it reads."""
+    clock = types.SimpleNamespace(now=0.0)
+    matmul = torch.Tensor.__matmul__
+
+    def timed_matmul(a, b):
+        clock.now += seconds[a.dtype]
+        return matmul(a, b)
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", timed_matmul)
+    monkeypatch.setattr(recon.engine.precision, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+
+def test_bf16_slowdown_is_the_ratio_of_matmul_times(monkeypatch):
+    fake_matmul_seconds(monkeypatch, {torch.bfloat16: 0.75, torch.float32: 0.25})
+    assert bf16_slowdown(n=8, repeats=2) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.9, 1.1, 150.0])
+def test_bf16_is_refused_just_above_the_tolerated_slowdown(monkeypatch, factor):
+    fake_matmul_seconds(monkeypatch, {torch.bfloat16: factor * TOLERATED_SLOWDOWN * 1e-3, torch.float32: 1e-3})
+    if factor > 1:
+        with pytest.raises(
+            ConfigError, match=f"trainer.precision=bf16-mixed: bf16 matmul is {factor * TOLERATED_SLOWDOWN:.0f}x slower"
+        ):
+            check_cpu_precision("cpu", "bf16-mixed")
+    else:
+        check_cpu_precision("cpu", "bf16-mixed")
+
+
+@pytest.mark.parametrize(
+    "available, bf16, expected",
+    [(True, True, "bf16-mixed"), (True, False, "16-mixed"), (False, False, "16-mixed")],
+)
+def test_gpu_precision_is_bf16_only_where_the_gpu_has_it(monkeypatch, available, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    assert gpu_precision() == expected

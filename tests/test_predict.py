@@ -11,53 +11,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from recon.data.formats.images import read_rgb
-from recon.models.point_set_cnn import PointSetCNN
 from recon.predict import predict
 from recon.predict.single_view import crop_box, crop_resize, visible_colors
-from recon.tasks.single_view import SingleViewTask
+from tests.helpers.single_view_checkpoint import save_checkpoint
 
 MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes" / "spot.obj"
-MODEL = {
-    "_target_": "recon.models.point_set_cnn.PointSetCNN",
-    "num_points": 64,
-    "widths": [8, 16],
-    "feature_dim": 32,
-    "hidden_dim": 64,
-}
-DATA = {
-    "_target_": "recon.data.single_view.SingleViewDataModule",
-    "synthetic": {"image_size": [32, 32], "fov_deg": 40.0, "camera_distance": [2.8, 2.8]},
-}
-
-
-def save_checkpoint(path: Path, model_cfg: dict = MODEL) -> Path:
-    torch.manual_seed(0)
-    task = SingleViewTask(PointSetCNN(num_points=64, widths=[8, 16], feature_dim=32, hidden_dim=64), reference=False)
-    torch.save(
-        {
-            "state_dict": task.state_dict(),
-            "recon": {
-                "config": {
-                    "data": DATA,
-                    "model": model_cfg,
-                    # as in a real training checkpoint: the training-only optimizer/scheduler name torch classes
-                    "task": {
-                        "_target_": "recon.tasks.single_view.SingleViewTask",
-                        "reference": False,
-                        "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3},
-                        "scheduler": {
-                            "_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
-                            "_partial_": True,
-                            "T_max": 2,
-                        },
-                    },
-                },
-                "version": "0.1.0",
-            },
-        },
-        path,
-    )
-    return path
 
 
 def pinhole(f: float, H: int, W: int) -> np.ndarray:

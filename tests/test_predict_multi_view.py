@@ -24,8 +24,8 @@ from recon.models.plane_sweep import PlaneSweepStereo
 from recon.predict import predict
 from recon.predict.common import output_stems
 from recon.tasks.multi_view import MultiViewTask
-from tests.conftest import compose_config
-from tests.data.formats.test_formats_middlebury_mvs import DINO, DINO_BOX
+from tests.helpers.configs import compose_config
+from tests.helpers.paths import DINO, DINO_BOX
 
 VIEWS = [0, 1, 2, 3, 4]  # five neighbours on the ring, 22.5 degrees apart
 SWEEP = [

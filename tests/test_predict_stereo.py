@@ -21,7 +21,7 @@ from recon.models.gwc_stereo import GwcStereo
 from recon.models.sgbm import SGBMStereo
 from recon.predict import predict
 from recon.tasks.stereo import StereoTask
-from tests.test_predict import save_checkpoint as save_single_view_checkpoint
+from tests.helpers.single_view_checkpoint import save_checkpoint as save_single_view_checkpoint
 
 SGBM = {"_target_": "recon.models.sgbm.SGBMStereo", "max_disparity": 64}
 GWC = {

@@ -14,7 +14,7 @@ from PIL import Image
 
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError
-from tests.data.formats.test_formats_middlebury2014 import make_scene
+from tests.helpers.middlebury2014_files import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,11 +18,11 @@ from recon.engine.runner import train
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.learned_sgm import LearnedSGMStereo
 from recon.tasks.stereo import StereoTask
-from tests.conftest import TINY_GWC, TINY_STEREO_DATA
-from tests.stereo_pairs import ConstantStereo, random_dot_item
+from tests.helpers.configs import TINY_GWC, TINY_STEREO_DATA
+from tests.helpers.stereo_pairs import ConstantStereo, random_dot_item
 
 RANDOM_DOTS = {
-    "_target_": "tests.stereo_pairs.RandomDotStereoData",
+    "_target_": "tests.helpers.stereo_pairs.RandomDotStereoData",
     "num_train": 8,
     "num_val": 4,
     "num_test": 4,

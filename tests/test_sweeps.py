@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from recon.cli.slurm_preview import preview
-from tests.conftest import ROOT, TINY_DATA, TINY_MODEL
-from tests.wandb_offline import records
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
+from tests.helpers.paths import ROOT
+from tests.helpers.wandb_offline import records
 
 TINY = TINY_DATA + TINY_MODEL + ["print_config=false"]
 

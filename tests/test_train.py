@@ -12,8 +12,9 @@ import torch
 
 from recon.engine.checkpoint import load_checkpoint
 from recon.engine.runner import evaluate, train
-from tests.conftest import ROOT, TINY_DATA, TINY_MODEL
-from tests.wandb_offline import logged_values
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
+from tests.helpers.paths import ROOT
+from tests.helpers.wandb_offline import logged_values
 
 QUICK = TINY_DATA + TINY_MODEL + ["trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
 

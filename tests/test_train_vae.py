@@ -9,7 +9,7 @@ import pytest
 
 from recon.engine.runner import evaluate, train
 from recon.engine.validation import ConfigError
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
 
 VOXEL = TINY_MODEL + ["model.resolution=16", "model.channels=16"]
 MODELS = {"vae_points": TINY_MODEL, "vae_voxel": VOXEL}

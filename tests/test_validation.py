@@ -10,7 +10,7 @@ from recon.data.single_view import SingleViewDataModule
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError, validate_components
 from recon.tasks.single_view import SingleViewTask
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.helpers.configs import TINY_DATA, TINY_MODEL
 
 
 class FakeStereoNet(nn.Module):

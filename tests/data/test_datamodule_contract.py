@@ -1,4 +1,5 @@
 """Every data option's datamodule derives from the shared base, so it follows the datamodule contract."""
+
 from pathlib import Path
 
 import pytest

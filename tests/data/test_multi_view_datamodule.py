@@ -13,8 +13,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from recon.data.multi_view import MultiViewDataModule
-from recon.data.synthetic import MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash, generator
-from recon.data.synthetic import multi_view_scene
+from recon.data.synthetic import (
+    MultiViewSceneConfig,
+    StereoSceneConfig,
+    SyntheticConfig,
+    config_hash,
+    generator,
+    multi_view_scene,
+)
 from recon.data.synthetic.generator import generate_split, load_or_generate
 from recon.geometry.cameras import camera_centers, project, transform_points
 from recon.geometry.multiview import reproject_depth
@@ -25,15 +31,23 @@ LAYOUTS = ("ring", "hemisphere", "trajectory")
 # tiny scenes (H != W catches swapped axes)
 SYN = dict(num_train=4, num_val=2, num_test=2, image_size=(32, 48), num_views=6, num_points=256, seed=3)
 NUM_SOURCE = 3
-KEYS = {"images": ((NUM_SOURCE + 1, 3, 32, 48), torch.float32), "K": ((NUM_SOURCE + 1, 3, 3), torch.float32),
-        "T_cw": ((NUM_SOURCE + 1, 4, 4), torch.float32), "depth_range": ((2,), torch.float32),
-        "depth": ((1, 32, 48), torch.float32), "mask": ((1, 32, 48), torch.bool),
-        "points": ((SYN["num_points"], 3), torch.float32), "index": ((), torch.int64), "scene": ((), torch.int64)}
+KEYS = {
+    "images": ((NUM_SOURCE + 1, 3, 32, 48), torch.float32),
+    "K": ((NUM_SOURCE + 1, 3, 3), torch.float32),
+    "T_cw": ((NUM_SOURCE + 1, 4, 4), torch.float32),
+    "depth_range": ((2,), torch.float32),
+    "depth": ((1, 32, 48), torch.float32),
+    "mask": ((1, 32, 48), torch.bool),
+    "points": ((SYN["num_points"], 3), torch.float32),
+    "index": ((), torch.int64),
+    "scene": ((), torch.int64),
+}
 
 
 def make_dm(cache_dir, **synthetic) -> MultiViewDataModule:
-    return MultiViewDataModule(synthetic={**SYN, **synthetic}, cache_dir=str(cache_dir), batch_size=4,
-                               render_workers=0, num_source=NUM_SOURCE)
+    return MultiViewDataModule(
+        synthetic={**SYN, **synthetic}, cache_dir=str(cache_dir), batch_size=4, render_workers=0, num_source=NUM_SOURCE
+    )
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)
@@ -137,8 +151,9 @@ def test_items_follow_the_contract(dm, train):
     assert all(len(set(v)) == NUM_SOURCE + 1 for v in views.tolist())  # distinct views of one scene
     # rotations are rotations, K is the configured pinhole
     R = train["T_cw"][..., :3, :3].double()
-    np.testing.assert_allclose((R @ R.transpose(-1, -2)).numpy(), np.eye(3)[None, None].repeat(B, 0).repeat(
-        NUM_SOURCE + 1, 1), atol=1e-5)
+    np.testing.assert_allclose(
+        (R @ R.transpose(-1, -2)).numpy(), np.eye(3)[None, None].repeat(B, 0).repeat(NUM_SOURCE + 1, 1), atol=1e-5
+    )
     torch.testing.assert_close(train["K"], dm.config.intrinsics().expand_as(train["K"]))
     # the example batch (the runner's config checks) has the same keys, shapes and dtypes
     example = dm.example_batch(2)
@@ -151,23 +166,27 @@ def test_items_follow_the_contract(dm, train):
 
 def test_world_points_land_on_the_ground_truth_of_the_views_that_see_them(dm, cache_dir):
     arrays = load_or_generate(dm.config, cache_dir, "train", progress=False)
-    points = torch.from_numpy(arrays["points"]).double()                 # (S, P, 3)
-    T = torch.from_numpy(arrays["T_cw"]).double()                        # (S, V, 4, 4)
+    points = torch.from_numpy(arrays["points"]).double()  # (S, P, 3)
+    T = torch.from_numpy(arrays["T_cw"]).double()  # (S, V, 4, 4)
     K = torch.from_numpy(arrays["K"]).double()
     S, V = T.shape[:2]
-    p_cam = transform_points(T, points[:, None].expand(S, V, -1, 3))     # (S, V, P, 3)
+    p_cam = transform_points(T, points[:, None].expand(S, V, -1, 3))  # (S, V, P, 3)
     uv = project(p_cam, K)
     z = p_cam[..., 2]
-    sampled = sample_depth(torch.from_numpy(arrays["depth"]).reshape(S * V, 1, *SYN["image_size"]),
-                           uv.reshape(S * V, 1, -1, 2))
+    sampled = sample_depth(
+        torch.from_numpy(arrays["depth"]).reshape(S * V, 1, *SYN["image_size"]), uv.reshape(S * V, 1, -1, 2)
+    )
     d, reliable, lo, hi = (t.reshape(S, V, -1) for t in sampled)
     visible = torch.from_numpy(arrays["point_visible"])
     assert visible.float().mean() > 0.1
     # every visible point lands on a pixel with ground truth (the nearest one, or one of its bilinear neighbours)
     H, W = SYN["image_size"]
     mask = torch.from_numpy(arrays["mask"])
-    near = [mask[s, v][uv[s, v, :, 1].round().long().clamp(0, H - 1), uv[s, v, :, 0].round().long().clamp(0, W - 1)]
-            for s in range(S) for v in range(V)]
+    near = [
+        mask[s, v][uv[s, v, :, 1].round().long().clamp(0, H - 1), uv[s, v, :, 0].round().long().clamp(0, W - 1)]
+        for s in range(S)
+        for v in range(V)
+    ]
     on_mask = torch.stack(near).reshape(S, V, -1)
     assert on_mask[visible].float().mean() > 0.97
     # ... at its own depth where the depth map is smooth: between the depths of the four pixel centres around it, up
@@ -203,7 +222,7 @@ def mvsnet_score(points: np.ndarray, centres: np.ndarray, visible: np.ndarray, i
             a, b = centres[i] - p, centres[j] - p
             theta = math.degrees(math.acos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
             sigma = 1.0 if theta <= 5 else 10.0
-            total += math.exp(-(theta - 5) ** 2 / (2 * sigma ** 2))
+            total += math.exp(-((theta - 5) ** 2) / (2 * sigma**2))
     return total
 
 
@@ -290,23 +309,26 @@ def test_other_generators_keep_their_cache_keys():
     assert len(hashes) == 3
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    (dict(num_source=0), "data.num_source"),
-    (dict(num_source=6), "data.num_source"),
-    (dict(depth_margin=0.0), "data.depth_margin"),
-    (dict(depth_margin=-0.1), "data.depth_margin"),
-    (dict(synthetic=dict(layout="spiral")), "data.synthetic.layout"),
-    (dict(synthetic=dict(num_views=1)), "data.synthetic.num_views"),
-    (dict(synthetic=dict(textures=["wood"])), "data.synthetic.textures"),
-    (dict(synthetic=dict(camera_distance=[1.0, 2.0])), "data.synthetic.camera_distance"),
-    (dict(synthetic=dict(elevation_deg=[-10.0, 30.0])), "data.synthetic.elevation_deg"),
-    (dict(synthetic=dict(layout="trajectory", depth_slab=[2.0, 3.0])), "data.synthetic.depth_slab"),
-    (dict(synthetic=dict(layout="trajectory", pitch_deg=[-40.0, 0.0])), "data.synthetic.pitch_deg"),
-    (dict(synthetic=dict(travel=1.0)), "data.synthetic.travel"),
-    (dict(synthetic=dict(layout="trajectory", sway=0.9)), "data.synthetic.sway"),
-    (dict(synthetic=dict(colour="red")), "data.synthetic"),
-    (dict(batch_size=0), "data.batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(num_source=0), "data.num_source"),
+        (dict(num_source=6), "data.num_source"),
+        (dict(depth_margin=0.0), "data.depth_margin"),
+        (dict(depth_margin=-0.1), "data.depth_margin"),
+        (dict(synthetic=dict(layout="spiral")), "data.synthetic.layout"),
+        (dict(synthetic=dict(num_views=1)), "data.synthetic.num_views"),
+        (dict(synthetic=dict(textures=["wood"])), "data.synthetic.textures"),
+        (dict(synthetic=dict(camera_distance=[1.0, 2.0])), "data.synthetic.camera_distance"),
+        (dict(synthetic=dict(elevation_deg=[-10.0, 30.0])), "data.synthetic.elevation_deg"),
+        (dict(synthetic=dict(layout="trajectory", depth_slab=[2.0, 3.0])), "data.synthetic.depth_slab"),
+        (dict(synthetic=dict(layout="trajectory", pitch_deg=[-40.0, 0.0])), "data.synthetic.pitch_deg"),
+        (dict(synthetic=dict(travel=1.0)), "data.synthetic.travel"),
+        (dict(synthetic=dict(layout="trajectory", sway=0.9)), "data.synthetic.sway"),
+        (dict(synthetic=dict(colour="red")), "data.synthetic"),
+        (dict(batch_size=0), "data.batch_size"),
+    ],
+)
 def test_bad_config_values_name_their_key(kwargs, key, tmp_path):
     args = dict(synthetic=dict(SYN), cache_dir=str(tmp_path), num_source=3)
     args["synthetic"].update(kwargs.pop("synthetic", {}))

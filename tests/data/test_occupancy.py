@@ -1,6 +1,6 @@
 """Ground-truth occupancy: analytic volumes, grid axes, agreement with the surface samples, cache, datamodule."""
+
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,17 @@ from recon.data.synthetic.scene import sample_scene
 from recon.geometry.voxels import grid_offsets, unpack_occupancy, voxel_size
 
 MESH_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "meshes"
-CFG = SyntheticConfig(num_train=12, num_val=2, num_test=2, image_size=(24, 24), num_points=400, num_views=2,
-                      shape_families=("primitive", "composite", "deformed", "mesh"), mesh_dir=str(MESH_DIR), seed=5)
+CFG = SyntheticConfig(
+    num_train=12,
+    num_val=2,
+    num_test=2,
+    image_size=(24, 24),
+    num_points=400,
+    num_views=2,
+    shape_families=("primitive", "composite", "deformed", "mesh"),
+    mesh_dir=str(MESH_DIR),
+    seed=5,
+)
 
 
 def part(mesh: shapes.TriMesh):
@@ -31,7 +40,7 @@ def test_sphere_volume():
     volume = grid.sum() * voxel_size(R, extent) ** 3
     mesh_volume = shapes.signed_volume(sphere)  # the tessellated sphere is slightly smaller than the ideal one
     assert volume == pytest.approx(mesh_volume, rel=0.02)
-    assert mesh_volume == pytest.approx(4 / 3 * math.pi * radius ** 3, rel=0.02)
+    assert mesh_volume == pytest.approx(4 / 3 * math.pi * radius**3, rel=0.02)
 
 
 def test_rotated_box_volume_and_axes():
@@ -80,8 +89,9 @@ def boundary_fraction(grid: np.ndarray, points: np.ndarray, extent: float) -> fl
     R = grid.shape[0]
     u = (points + extent) / voxel_size(R, extent) - 0.5  # continuous voxel index
     lo = np.clip(np.floor(u).astype(int), 0, R - 2)
-    corners = np.stack([grid[lo[:, 0] + dx, lo[:, 1] + dy, lo[:, 2] + dz]
-                        for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)], 1)
+    corners = np.stack(
+        [grid[lo[:, 0] + dx, lo[:, 1] + dy, lo[:, 2] + dz] for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)], 1
+    )
     return float((corners.any(1) & ~corners.all(1)).mean())
 
 
@@ -97,15 +107,23 @@ def test_surface_points_lie_on_the_occupied_free_boundary():
             assert boundary_fraction(grids[v], local, 1.0) > 0.9, (sc.family, sc.kind)
             # and an occupied voxel with a free 6-neighbour has the surface within one voxel (between the two)
             g = np.pad(grids[v], 1)
-            free_neighbour = ~(g[2:, 1:-1, 1:-1] & g[:-2, 1:-1, 1:-1] & g[1:-1, 2:, 1:-1] & g[1:-1, :-2, 1:-1]
-                               & g[1:-1, 1:-1, 2:] & g[1:-1, 1:-1, :-2])
+            free_neighbour = ~(
+                g[2:, 1:-1, 1:-1]
+                & g[:-2, 1:-1, 1:-1]
+                & g[1:-1, 2:, 1:-1]
+                & g[1:-1, :-2, 1:-1]
+                & g[1:-1, 1:-1, 2:]
+                & g[1:-1, 1:-1, :-2]
+            )
             centres = grid_offsets(32, 1.0).double().numpy()[grids[v] & free_neighbour]
             scene = o3d.t.geometry.RaycastingScene()
             for m in sc.meshes:
                 scene.add_triangles(((m.vertices - sc.center) @ R_cw.T).astype(np.float32), m.faces.astype(np.uint32))
             d = scene.compute_distance(centres.astype(np.float32)).numpy()
-            assert np.quantile(d, 0.99 if sc.family == "mesh" else 1.0) <= voxel_size(32, 1.0) * 1.001, \
-                (sc.family, sc.kind)
+            assert np.quantile(d, 0.99 if sc.family == "mesh" else 1.0) <= voxel_size(32, 1.0) * 1.001, (
+                sc.family,
+                sc.kind,
+            )
 
 
 def test_cache_is_beside_the_renders_keyed_by_resolution_and_reused(tmp_path, monkeypatch):

@@ -18,18 +18,41 @@ from recon.geometry.cameras import camera_centers, invert_pose, project, transfo
 
 # tiny pairs (H != W catches swapped axes); focal and disparities scaled down with the image; half the scenes
 # without a back wall, so that some pixels have no ground truth
-SYN = dict(num_train=6, num_val=8, num_test=4, image_size=(48, 64), focal_px=60.0, disparity_range=(1.0, 16.0),
-           num_objects=(3, 5), num_thin=(1, 2), wall_probability=0.5, num_points=64, seed=5)
+SYN = dict(
+    num_train=6,
+    num_val=8,
+    num_test=4,
+    image_size=(48, 64),
+    focal_px=60.0,
+    disparity_range=(1.0, 16.0),
+    num_objects=(3, 5),
+    num_thin=(1, 2),
+    wall_probability=0.5,
+    num_points=64,
+    seed=5,
+)
 MAX_DISPARITY = 16
 AUG = dict(crop_size=(32, 48), brightness=0.2, contrast=0.2, gamma=0.2, colour=0.1)
-KEYS = {"left": ((3,), torch.float32), "right": ((3,), torch.float32), "disparity": ((1,), torch.float32),
-        "valid": ((1,), torch.bool), "nonoccluded": ((1,), torch.bool), "disparity_right": ((1,), torch.float32)}
+KEYS = {
+    "left": ((3,), torch.float32),
+    "right": ((3,), torch.float32),
+    "disparity": ((1,), torch.float32),
+    "valid": ((1,), torch.bool),
+    "nonoccluded": ((1,), torch.bool),
+    "disparity_right": ((1,), torch.float32),
+}
 
 
 @pytest.fixture(scope="module")
 def dm(cache_dir):
-    datamodule = SyntheticStereoDataModule(synthetic=SYN, cache_dir=str(cache_dir), batch_size=4, render_workers=0,
-                                           max_disparity=MAX_DISPARITY, augment=AUG)
+    datamodule = SyntheticStereoDataModule(
+        synthetic=SYN,
+        cache_dir=str(cache_dir),
+        batch_size=4,
+        render_workers=0,
+        max_disparity=MAX_DISPARITY,
+        augment=AUG,
+    )
     datamodule.setup()
     return datamodule
 
@@ -117,8 +140,13 @@ def test_disparity_is_focal_times_baseline_over_depth_and_moves_pixels_along_row
     np.testing.assert_allclose((C[:, 1] - C[:, 0]).numpy(), (b[:, None] * T[:, 0, 0, :3]).numpy(), atol=1e-6)
     np.testing.assert_allclose(val["baseline"].double().numpy(), b.numpy(), rtol=1e-5)
     np.testing.assert_allclose(val["focal"].numpy(), arrays["K"][:, 0, 0, 0])
-    ref = np.where(arrays["mask"][:, 0], arrays["K"][:, 0, 0, 0, None, None] * b.numpy()[:, None, None]
-                   / np.where(arrays["mask"][:, 0], arrays["depth"][:, 0], 1), 0)
+    ref = np.where(
+        arrays["mask"][:, 0],
+        arrays["K"][:, 0, 0, 0, None, None]
+        * b.numpy()[:, None, None]
+        / np.where(arrays["mask"][:, 0], arrays["depth"][:, 0], 1),
+        0,
+    )
     np.testing.assert_allclose(val["disparity"][:, 0].numpy(), ref, rtol=1e-5, atol=0)
     # independent of the formula: unproject each left pixel, move it into the right camera, project it
     S, (H, W) = len(depth), SYN["image_size"]
@@ -245,15 +273,15 @@ def test_crop_keeps_geometry_and_moves_the_principal_point(val):
         for key, (channels, _) in KEYS.items():
             assert crop[key].shape == channels + (h, w), key
         # the window's corner from the principal point's move, then every map must be exactly that window
-        x0 = int(round(float(item["K"][0, 2] - crop["K"][0, 2])))
-        y0 = int(round(float(item["K"][1, 2] - crop["K"][1, 2])))
+        x0 = round(float(item["K"][0, 2] - crop["K"][0, 2]))
+        y0 = round(float(item["K"][1, 2] - crop["K"][1, 2]))
         assert 0 <= x0 <= W - w and 0 <= y0 <= H - h
         for key in ("left", "right", "disparity", "valid", "disparity_right"):
-            assert torch.equal(crop[key], item[key][..., y0:y0 + h, x0:x0 + w]), key
+            assert torch.equal(crop[key], item[key][..., y0 : y0 + h, x0 : x0 + w]), key
         torch.testing.assert_close(crop["K"][:2, :2], item["K"][:2, :2])
         # a match that leaves the crop on the left is no longer "nonoccluded"
         xs = torch.arange(w, dtype=torch.float32)
-        expected = item["nonoccluded"][..., y0:y0 + h, x0:x0 + w] & (xs - crop["disparity"] >= 0)
+        expected = item["nonoccluded"][..., y0 : y0 + h, x0 : x0 + w] & (xs - crop["disparity"] >= 0)
         assert torch.equal(crop["nonoccluded"], expected)
     # and the cropped pairs are still consistent under their ground truth
     c = torch.utils.data.default_collate(crops)
@@ -303,8 +331,9 @@ def test_anti_aliasing_changes_colour_only():
     cfg = StereoSceneConfig(**{**SYN, "image_size": (24, 32), "focal_px": 30.0, "disparity_range": (1.0, 8.0)})
     scene = sample_stereo_scene(cfg, "val", 0)
     one = render(scene.meshes, scene.K, scene.T_cw, 24, 32, light=scene.light, background=scene.background)
-    two = render(scene.meshes, scene.K, scene.T_cw, 24, 32, light=scene.light, background=scene.background,
-                 supersample=2)
+    two = render(
+        scene.meshes, scene.K, scene.T_cw, 24, 32, light=scene.light, background=scene.background, supersample=2
+    )
     for key in ("depth", "mask", "normals", "part", "points"):
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
     one_rgb, two_rgb = one["rgb"].astype(float), two["rgb"].astype(float)
@@ -316,8 +345,9 @@ def test_config_errors_name_the_keys(cache_dir):
     with pytest.raises(ValueError, match=r"data.synthetic.disparity_range\[1\] = 16.0 exceeds data.max_disparity = 12"):
         SyntheticStereoDataModule(synthetic=SYN, cache_dir=str(cache_dir), max_disparity=12)
     with pytest.raises(ValueError, match="data.augment.crop_size"):
-        SyntheticStereoDataModule(synthetic=SYN, cache_dir=str(cache_dir), max_disparity=16,
-                                  augment={"crop_size": [64, 64]})
+        SyntheticStereoDataModule(
+            synthetic=SYN, cache_dir=str(cache_dir), max_disparity=16, augment={"crop_size": [64, 64]}
+        )
     with pytest.raises(ValueError, match="data.augment.gamma"):
         StereoAugment(gamma=1.5)
     with pytest.raises(ValueError, match="data.synthetic"):

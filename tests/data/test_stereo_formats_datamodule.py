@@ -1,6 +1,7 @@
 """Real-format stereo datamodules (data=stereo_<format>): the Motorcycle pair under the documented disparity
 convention, every format config, splits and crops on Middlebury 2014 folders the test writes, and the checks of
 the disparity range (data against model, ground truth against data) through recon-eval."""
+
 import json
 
 import numpy as np
@@ -13,15 +14,21 @@ from omegaconf.errors import MissingMandatoryValue
 
 from recon.data.formats import check_stereo_item
 from recon.data.stereo_formats import StereoFormatDataModule
-from recon.models.gwc_stereo import GwcStereo
 from recon.engine.runner import evaluate, train
-from recon.tasks.stereo import StereoTask
 from recon.engine.validation import ConfigError, validate_components
-from tests.conftest import TINY_GWC, TINY_STEREO_DATA
-from tests.data.formats.test_formats_middlebury2014 import make_scene, photometric_error
+from recon.models.gwc_stereo import GwcStereo
+from recon.tasks.stereo import StereoTask
+from tests.helpers.configs import TINY_GWC, TINY_STEREO_DATA
+from tests.helpers.middlebury2014_files import make_scene
+from tests.helpers.photometric import photometric_error
 
-FORMATS = ["stereo_middlebury2014", "stereo_middlebury_classic", "stereo_kitti", "stereo_sceneflow",
-           "stereo_folder_pairs"]
+FORMATS = [
+    "stereo_middlebury2014",
+    "stereo_middlebury_classic",
+    "stereo_kitti",
+    "stereo_sceneflow",
+    "stereo_folder_pairs",
+]
 
 
 def middlebury_root(tmp_path, count=4, H=8, W=12):
@@ -50,7 +57,7 @@ def test_motorcycle_datamodule_items_follow_the_contract_and_the_warp_convention
 def test_format_configs_compose_and_require_a_root(make_config, name):
     cfg = make_config([f"data={name}", "model=gwc_stereo"])
     assert cfg.data._target_ == "recon.data.stereo_formats.StereoFormatDataModule"
-    assert cfg.task._target_ == "recon.tasks.stereo.StereoTask"       # the data picks the stereo task
+    assert cfg.task._target_ == "recon.tasks.stereo.StereoTask"  # the data picks the stereo task
     assert OmegaConf.to_container(cfg.model, resolve=True)["max_disparity"] == cfg.data.max_disparity
     with pytest.raises((MissingMandatoryValue, InstantiationException), match="root"):
         instantiate(cfg.data)
@@ -58,33 +65,44 @@ def test_format_configs_compose_and_require_a_root(make_config, name):
 
 def test_middlebury_folder_splits_crops_and_batches(tmp_path, make_config):
     root = middlebury_root(tmp_path)
-    cfg = make_config(["data=stereo_middlebury2014", f"data.root={root}", "data.val_fraction=0.5",
-                       "data.batch_size=2", "+data.augment.crop_size=[4,6]", "data.max_disparity=8"])
+    cfg = make_config(
+        [
+            "data=stereo_middlebury2014",
+            f"data.root={root}",
+            "data.val_fraction=0.5",
+            "data.batch_size=2",
+            "+data.augment.crop_size=[4,6]",
+            "data.max_disparity=8",
+        ]
+    )
     dm = instantiate(cfg.data)
     ids = dm.split_ids()
     assert len(ids["val"]) == 2 and sorted(ids["train"] + ids["val"]) == [f"scene{i}" for i in range(4)]
-    assert ids["test"] == [f"scene{i}" for i in range(4)]                 # test_split: all
-    assert instantiate(cfg.data, split_seed=0).split_ids() == ids          # fixed by split_seed
+    assert ids["test"] == [f"scene{i}" for i in range(4)]  # test_split: all
+    assert instantiate(cfg.data, split_seed=0).split_ids() == ids  # fixed by split_seed
     assert instantiate(cfg.data, test_split="val").split_ids()["test"] == ids["val"]
     batch = next(iter(dm.train_dataloader()))
     assert batch["left"].shape == (2, 3, 4, 6) and batch["disparity"].shape == (2, 1, 4, 6)
     test = next(iter(dm.test_dataloader()))
     assert test["left"].shape == (1, 3, 8, 12)
-    raw = make_scene(tmp_path / "again", H=8, W=12, seed=0)               # scene0's own ground truth
+    raw = make_scene(tmp_path / "again", H=8, W=12, seed=0)  # scene0's own ground truth
     finite = np.isfinite(raw)
     np.testing.assert_allclose(test["disparity"][0, 0].numpy()[finite], raw[finite])
-    assert not test["valid"][0, 0, 0, 0]                                  # inf: no ground truth
+    assert not test["valid"][0, 0, 0, 0]  # inf: no ground truth
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"format": "pfm_folder"}, ValueError, "data.format must be one of"),
-    ({"format": "kitti"}, ValueError, "data.root is required"),
-    ({"format": "kitti", "root": "/nonexistent/kitti"}, FileNotFoundError, "/nonexistent/kitti"),
-    ({"format": "motorcycle", "batch_size": 4}, ValueError, "crop_size"),
-    ({"format": "motorcycle", "val_fraction": 1.0}, ValueError, "val_fraction"),
-    ({"format": "motorcycle", "max_disparity": 0}, ValueError, "max_disparity"),
-    ({"format": "motorcycle", "test_split": "train"}, ValueError, "test_split"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"format": "pfm_folder"}, ValueError, "data.format must be one of"),
+        ({"format": "kitti"}, ValueError, "data.root is required"),
+        ({"format": "kitti", "root": "/nonexistent/kitti"}, FileNotFoundError, "/nonexistent/kitti"),
+        ({"format": "motorcycle", "batch_size": 4}, ValueError, "crop_size"),
+        ({"format": "motorcycle", "val_fraction": 1.0}, ValueError, "val_fraction"),
+        ({"format": "motorcycle", "max_disparity": 0}, ValueError, "max_disparity"),
+        ({"format": "motorcycle", "test_split": "train"}, ValueError, "test_split"),
+    ],
+)
 def test_bad_arguments_name_the_key(kwargs, error, match):
     with pytest.raises(error, match=match):
         StereoFormatDataModule(**kwargs)
@@ -112,10 +130,20 @@ def test_a_model_whose_range_does_not_cover_the_data_is_refused():
 
 
 def tiny_stereo_checkpoint(make_config, tmp_path, max_disparity: int):
-    cfg = make_config([*TINY_STEREO_DATA, "model=gwc_stereo", *TINY_GWC, "trainer.max_epochs=1", "logger=none",
-                       f"data.max_disparity={max_disparity}", "+trainer.limit_train_batches=1",
-                       "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"],
-                      run_dir=tmp_path / "train")
+    cfg = make_config(
+        [
+            *TINY_STEREO_DATA,
+            "model=gwc_stereo",
+            *TINY_GWC,
+            "trainer.max_epochs=1",
+            "logger=none",
+            f"data.max_disparity={max_disparity}",
+            "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1",
+            "+trainer.limit_test_batches=1",
+        ],
+        run_dir=tmp_path / "train",
+    )
     train(cfg)
     return json.loads((tmp_path / "train" / "summary.json").read_text())["checkpoints"]["best"]
 
@@ -132,8 +160,8 @@ def test_recon_eval_scores_a_checkpoint_and_sgbm_on_the_motorcycle_pair(make_con
     for key in ("epe_all", "bad2_all", "d1_all"):
         assert np.isfinite(metrics[f"test/{key}"])
         assert np.isfinite(metrics[f"test/reference/{key}"])
-    assert metrics["test/reference/bad2_all"] < 25          # OpenCV SGBM, scored beside the model, does well here
-    assert metrics["test/bad2_all"] > metrics["test/reference/bad2_all"]   # an untrained network does not
+    assert metrics["test/reference/bad2_all"] < 25  # OpenCV SGBM, scored beside the model, does well here
+    assert metrics["test/bad2_all"] > metrics["test/reference/bad2_all"]  # an untrained network does not
 
 
 def test_recon_eval_refuses_a_model_too_narrow_for_the_data_before_testing(make_config, tmp_path):
@@ -148,11 +176,17 @@ def test_recon_eval_refuses_a_model_too_narrow_for_the_data_before_testing(make_
 
 def test_recon_eval_task_overrides_change_settings_not_the_class(make_config, tmp_path):
     ckpt = tiny_stereo_checkpoint(make_config, tmp_path, max_disparity=64)
-    cfg = make_config([f"ckpt_path={ckpt}", "data=stereo_motorcycle", "+task_overrides.reference=false"],
-                      config_name="eval", run_dir=tmp_path / "eval")
+    cfg = make_config(
+        [f"ckpt_path={ckpt}", "data=stereo_motorcycle", "+task_overrides.reference=false"],
+        config_name="eval",
+        run_dir=tmp_path / "eval",
+    )
     metrics = evaluate(cfg)
     assert np.isfinite(metrics["test/epe_all"]) and "test/reference/epe_all" not in metrics
-    cfg = make_config([f"ckpt_path={ckpt}", "+task_overrides._target_=recon.tasks.single_view.SingleViewTask"],
-                      config_name="eval", run_dir=tmp_path / "eval_class")
+    cfg = make_config(
+        [f"ckpt_path={ckpt}", "+task_overrides._target_=recon.tasks.single_view.SingleViewTask"],
+        config_name="eval",
+        run_dir=tmp_path / "eval_class",
+    )
     with pytest.raises(ValueError, match="cannot change the checkpoint's task class"):
         evaluate(cfg)

@@ -9,9 +9,15 @@ import open3d as o3d
 import pytest
 import torch
 
-from recon.data.synthetic import (MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash, generator,
-                                  load_or_generate)
-from recon.data.synthetic import shapes
+from recon.data.synthetic import (
+    MultiViewSceneConfig,
+    StereoSceneConfig,
+    SyntheticConfig,
+    config_hash,
+    generator,
+    load_or_generate,
+    shapes,
+)
 from recon.data.synthetic.generator import generate_split
 from recon.data.synthetic.scene import sample_scene
 from recon.geometry.cameras import invert_pose, project, transform_points, unproject
@@ -20,8 +26,16 @@ MESH_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "meshes"
 FAMILIES = ("primitive", "composite", "deformed", "mesh")
 
 # H != W catches swapped axes
-CFG = SyntheticConfig(num_train=24, num_val=3, num_test=3, image_size=(40, 48), num_points=512,
-                      shape_families=FAMILIES, mesh_dir=str(MESH_DIR), seed=3)
+CFG = SyntheticConfig(
+    num_train=24,
+    num_val=3,
+    num_test=3,
+    image_size=(40, 48),
+    num_points=512,
+    shape_families=FAMILIES,
+    mesh_dir=str(MESH_DIR),
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +56,29 @@ def _winding_number(vertices, faces, pts):
     a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
     la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
     num = np.einsum("nfi,nfi->nf", a, np.cross(b, c))
-    den = la * lb * lc + np.einsum("nfi,nfi->nf", a, b) * lc + np.einsum("nfi,nfi->nf", b, c) * la \
+    den = (
+        la * lb * lc
+        + np.einsum("nfi,nfi->nf", a, b) * lc
+        + np.einsum("nfi,nfi->nf", b, c) * la
         + np.einsum("nfi,nfi->nf", c, a) * lb
+    )
     return (2 * np.arctan2(num, den)).sum(1) / (4 * np.pi)
 
 
 def test_shapes_and_dtypes(train):
     S, V, (H, W), P = 24, 1, CFG.image_size, CFG.num_points
-    expect = {"rgb": ((S, V, H, W, 3), np.uint8), "depth": ((S, V, H, W), np.float32),
-              "mask": ((S, V, H, W), np.bool_), "normals": ((S, V, H, W, 3), np.float16),
-              "K": ((S, V, 3, 3), np.float32), "T_cw": ((S, V, 4, 4), np.float32),
-              "points": ((S, P, 3), np.float32), "point_normals": ((S, P, 3), np.float32),
-              "center": ((S, 3), np.float32), "radius": ((S,), np.float32)}
+    expect = {
+        "rgb": ((S, V, H, W, 3), np.uint8),
+        "depth": ((S, V, H, W), np.float32),
+        "mask": ((S, V, H, W), np.bool_),
+        "normals": ((S, V, H, W, 3), np.float16),
+        "K": ((S, V, 3, 3), np.float32),
+        "T_cw": ((S, V, 4, 4), np.float32),
+        "points": ((S, P, 3), np.float32),
+        "point_normals": ((S, P, 3), np.float32),
+        "center": ((S, 3), np.float32),
+        "radius": ((S,), np.float32),
+    }
     for k, (shape, dtype) in expect.items():
         assert train[k].shape == shape and train[k].dtype == dtype, k
     assert list(train["ids"][:2]) == ["train-000000", "train-000001"]
@@ -87,8 +112,9 @@ def test_every_family_renders_nonempty_centred_objects(train):
 
 
 def test_centre_projects_to_principal_point(train):
-    c_cam = transform_points(torch.from_numpy(train["T_cw"][:, 0]).double(),
-                             torch.from_numpy(train["center"]).double()[:, None])
+    c_cam = transform_points(
+        torch.from_numpy(train["T_cw"][:, 0]).double(), torch.from_numpy(train["center"]).double()[:, None]
+    )
     uv = project(c_cam, torch.from_numpy(train["K"][:, 0]).double())[:, 0].numpy()
     H, W = CFG.image_size
     np.testing.assert_allclose(uv, np.broadcast_to([(W - 1) / 2, (H - 1) / 2], uv.shape), atol=1e-3)
@@ -195,8 +221,17 @@ def test_cache_roundtrip_and_no_rerender(tmp_path, monkeypatch):
 def test_config_hash():
     cfg = SyntheticConfig()
     assert config_hash(cfg) == config_hash(SyntheticConfig())
-    assert len({config_hash(cfg), config_hash(replace(cfg, seed=1)), config_hash(replace(cfg, num_views=2)),
-                config_hash(replace(cfg, image_size=(32, 32)))}) == 4
+    assert (
+        len(
+            {
+                config_hash(cfg),
+                config_hash(replace(cfg, seed=1)),
+                config_hash(replace(cfg, num_views=2)),
+                config_hash(replace(cfg, image_size=(32, 32))),
+            }
+        )
+        == 4
+    )
     # Hydra passes lists: same hash as tuples
     assert config_hash(SyntheticConfig(image_size=[64, 64])) == config_hash(cfg)
 
@@ -225,8 +260,9 @@ def test_multi_view_ring_and_stereo():
     cfg = replace(CFG, num_train=3, num_views=3, mesh_dir=None, shape_families=("primitive",))
     d = generate_split(cfg, "train", progress=False)
     assert d["rgb"].shape[:2] == (3, 3) and d["mask"].any(axis=(2, 3)).all()
-    c_cam = transform_points(torch.from_numpy(d["T_cw"]).double(),
-                             torch.from_numpy(d["center"]).double()[:, None, None].expand(3, 3, 1, 3))
+    c_cam = transform_points(
+        torch.from_numpy(d["T_cw"]).double(), torch.from_numpy(d["center"]).double()[:, None, None].expand(3, 3, 1, 3)
+    )
     uv = project(c_cam, torch.from_numpy(d["K"]).double())
     np.testing.assert_allclose(uv[..., 0, 0].numpy(), (48 - 1) / 2, atol=1e-3)
     st = generate_split(replace(cfg, num_views=2, camera_layout="stereo"), "train", progress=False)

@@ -6,7 +6,7 @@ import torch
 
 from recon.models.blocks import sweep_sources
 from recon.models.mvsnet import MVSNet, groupwise_volume, photometric_confidence, variance_volume
-from tests.mvs_scenes import batch_of, textured_plane_item
+from tests.helpers.mvs_scenes import batch_of, textured_plane_item
 
 TINY = dict(num_depths=8, feature_channels=8, volume_channels=4)
 

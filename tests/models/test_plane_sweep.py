@@ -8,7 +8,7 @@ import torch
 from recon.geometry.multiview import reproject_depth
 from recon.models.blocks import check_views, depth_at_index
 from recon.models.plane_sweep import ZNCC_EPS, PlaneSweepStereo, aggregate_sources, masked_zncc
-from tests.mvs_scenes import batch_of, textured_plane_item
+from tests.helpers.mvs_scenes import batch_of, textured_plane_item
 
 
 def _hypothesis_index(depth, depth_range, D, sampling):

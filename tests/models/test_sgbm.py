@@ -4,15 +4,15 @@ import copy
 import pickle
 import time
 
+import cv2
 import numpy as np
 import pytest
+import skimage.data
 import torch
 
-cv2 = pytest.importorskip("cv2")
-
-from recon.geometry.disparity import fill_disparity_holes  # noqa: E402
-from recon.metrics.stereo import StereoMetrics  # noqa: E402
-from recon.models.sgbm import SGBMStereo  # noqa: E402
+from recon.geometry.disparity import fill_disparity_holes
+from recon.metrics.stereo import StereoMetrics
+from recon.models.sgbm import SGBMStereo
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -121,8 +121,7 @@ def downsample_middlebury(left, right, disparity, width):
 
 
 def test_middlebury_motorcycle():
-    data = pytest.importorskip("skimage.data")
-    left, right, gt = data.stereo_motorcycle()
+    left, right, gt = skimage.data.stereo_motorcycle()
     assert left.shape == right.shape == (500, 741, 3) and gt.shape == (500, 741)
     left, right, gt = downsample_middlebury(left, right, gt, width=450)
     valid = np.isfinite(gt)  # inf marks unknown disparity

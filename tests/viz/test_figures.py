@@ -243,7 +243,6 @@ def test_prediction_media_in_a_real_test_run(tmp_path):
 
 
 def test_prediction_media_logs_to_wandb_offline(tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
     from pytorch_lightning.loggers import WandbLogger
 
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -14,7 +14,7 @@ from recon.callbacks.prediction_media import PredictionMedia
 from recon.tasks.multi_view import MultiViewTask
 from recon.viz.figures import save_figure
 from recon.viz.multi_view import depth_figure
-from tests.mvs_planes import ConstantDepth, collate, four_scenes
+from tests.helpers.mvs_planes import ConstantDepth, collate, four_scenes
 
 
 def hand_item():

@@ -11,7 +11,7 @@ from recon.callbacks.prediction_media import PredictionMedia
 from recon.tasks.stereo import StereoTask
 from recon.viz.figures import save_figure
 from recon.viz.stereo import disparity_figure
-from tests.stereo_pairs import ConstantStereo, random_dot_item
+from tests.helpers.stereo_pairs import ConstantStereo, random_dot_item
 
 
 def test_disparity_figure_panels_and_scales(tmp_path):

@@ -1,4 +1,5 @@
 """The stereo item contract: masks from raw disparities, and the checker other stereo data can reuse."""
+
 import math
 
 import numpy as np
@@ -28,14 +29,17 @@ def test_invalid_values_become_zero_and_masks_nest():
     assert not item_from(None)["valid"].any()
 
 
-@pytest.mark.parametrize("corrupt, message", [
-    (lambda item: item.pop("focal"), "keys"),
-    (lambda item: item.update(valid=item["valid"].float()), "'valid'"),
-    (lambda item: item.update(left=item["left"][:1]), "'left'"),
-    (lambda item: item.update(right=item["right"] * 2 + 1), "outside"),
-    (lambda item: item["disparity"].__setitem__((0, 0, 1), 5.0), "0 elsewhere"),
-    (lambda item: item["nonoccluded"].fill_(True), "subset"),
-])
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda item: item.pop("focal"), "keys"),
+        (lambda item: item.update(valid=item["valid"].float()), "'valid'"),
+        (lambda item: item.update(left=item["left"][:1]), "'left'"),
+        (lambda item: item.update(right=item["right"] * 2 + 1), "outside"),
+        (lambda item: item["disparity"].__setitem__((0, 0, 1), 5.0), "0 elsewhere"),
+        (lambda item: item["nonoccluded"].fill_(True), "subset"),
+    ],
+)
 def test_checker_rejects_broken_items(corrupt, message):
     item = item_from(np.array([[1.0, 0.0, 2.0], [1.0, 1.0, 1.0]], np.float32))
     corrupt(item)

@@ -1,4 +1,5 @@
 """COLMAP text models: quaternions vs scipy, COLMAP's (0.5, 0.5) pixel-centre convention, models, bad inputs."""
+
 import re
 
 import numpy as np
@@ -8,56 +9,8 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from recon.data.formats.colmap_text import quaternion_to_rotation, read_colmap_cameras, read_colmap_text
-from recon.geometry.cameras import intrinsics_from_focal, look_at
-
-H, W = 12, 16
-# (CAMERA_ID, COLMAP model line params, recon K of that camera: COLMAP cx, cy minus 0.5)
-CAMERAS = {
-    1: ("PINHOLE", [20.5, 21.0, 8.25, 6.0], [[20.5, 0, 7.75], [0, 21.0, 5.5], [0, 0, 1]]),
-    2: ("SIMPLE_PINHOLE", [19.0, 8.0, 6.0], [[19.0, 0, 7.5], [0, 19.0, 5.5], [0, 0, 1]]),
-    3: ("SIMPLE_RADIAL", [18.0, 8.5, 6.5, 0.0], [[18.0, 0, 8.0], [0, 18.0, 6.0], [0, 0, 1]]),
-    4: ("RADIAL", [22.0, 7.5, 5.5, 0.0, 0.0], [[22.0, 0, 7.0], [0, 22.0, 5.0], [0, 0, 1]]),
-}
-CAMERAS_HEADER = "# Camera list with one line of data per camera:\n#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
-IMAGES_HEADER = ("# Image list with two lines of data per image:\n"
-                 "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n#   POINTS2D[] as (X, Y, POINT3D_ID)\n")
-
-
-def make_poses(n: int = 4) -> np.ndarray:
-    angles = torch.linspace(0.3, 2.5, n, dtype=torch.float64)
-    eyes = torch.stack([4 * torch.cos(angles), 4 * torch.sin(angles), 0.5 + angles], -1)
-    return look_at(eyes, torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64),
-                   torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)).numpy()
-
-
-def colmap_quaternion(R) -> list[float]:
-    x, y, z, w = Rotation.from_matrix(R).as_quat()  # scipy: scalar LAST
-    return [w, x, y, z]
-
-
-def image_line(image_id, T_cw, camera_id, name, q=None) -> str:
-    q = colmap_quaternion(T_cw[:3, :3]) if q is None else q
-    return " ".join(map(repr, [image_id, *map(float, q), *map(float, T_cw[:3, 3]), camera_id])) + f" {name}"
-
-
-def write_model(root, poses, camera_lines=None, extra_image_lines=()):
-    """Workspace layout of `colmap image_undistorter`: root/sparse/*.txt, root/images/*. Images i -> camera i+1,
-    written in reverse IMAGE_ID order; the second image has no 2D points (an empty line)."""
-    (root / "sparse").mkdir(parents=True)
-    (root / "images").mkdir()
-    if camera_lines is None:
-        camera_lines = [f"{cid} {model} {W} {H} {' '.join(map(repr, params))}" for cid, (model, params, _)
-                        in CAMERAS.items()]
-    (root / "sparse" / "cameras.txt").write_text(CAMERAS_HEADER + "\n".join(camera_lines) + "\n")
-    records = []
-    for i, T_cw in enumerate(poses):
-        name = f"view_{i}.png"
-        Image.fromarray(np.full((H, W, 3), 40 * i, np.uint8)).save(root / "images" / name)
-        points = "" if i == 1 else "2362.39 248.498 58396 1784.7 268.254 -1"
-        records.append(image_line(10 * (i + 1), T_cw, i % len(CAMERAS) + 1, name) + "\n" + points)
-    text = IMAGES_HEADER + "# Number of images: 4\n" + "\n".join(records[::-1] + list(extra_image_lines)) + "\n"
-    (root / "sparse" / "images.txt").write_text(text)
-    (root / "sparse" / "points3D.txt").write_text("# ignored\n63390 1.67 0.29 0.60 115 121 122 1.33 16 6542\n")
+from recon.geometry.cameras import intrinsics_from_focal
+from tests.helpers.colmap_files import CAMERAS, H, W, image_line, make_poses, write_model
 
 
 def test_quaternion_to_rotation_matches_scipy():
@@ -65,8 +18,11 @@ def test_quaternion_to_rotation_matches_scipy():
     for q in rng.normal(size=(20, 4)):  # any sign of w, not normalised
         expected = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
         np.testing.assert_allclose(quaternion_to_rotation(q), expected, atol=1e-12)
-    np.testing.assert_allclose(quaternion_to_rotation([np.cos(0.5), 0, 0, np.sin(0.5)]),  # 1 rad about z
-                               [[np.cos(1), -np.sin(1), 0], [np.sin(1), np.cos(1), 0], [0, 0, 1]], atol=1e-12)
+    np.testing.assert_allclose(
+        quaternion_to_rotation([np.cos(0.5), 0, 0, np.sin(0.5)]),  # 1 rad about z
+        [[np.cos(1), -np.sin(1), 0], [np.sin(1), np.cos(1), 0], [0, 0, 1]],
+        atol=1e-12,
+    )
 
 
 def test_reads_cameras_and_poses_in_image_id_order(tmp_path):
@@ -110,23 +66,32 @@ def test_image_folder_argument_and_size_check(tmp_path):
     (tmp_path / "images").rename(tmp_path / "elsewhere")
     scene = read_colmap_text(tmp_path / "sparse", image_dir=tmp_path / "elsewhere")
     Image.fromarray(np.zeros((H + 1, W, 3), np.uint8)).save(scene[0].image)
-    with pytest.raises(ValueError, match=r"view_0\.png is 16x13 \(WxH\) but its camera 'view_0\.png' was "
-                                         r"calibrated for 16x12"):
+    with pytest.raises(
+        ValueError,
+        match=r"view_0\.png is 16x13 \(WxH\) but its camera 'view_0\.png' was "
+        r"calibrated for 16x12",
+    ):
         scene.load_image(0)
 
 
-@pytest.mark.parametrize("camera_line, message", [
-    (f"2 OPENCV {W} {H} 20 20 8 6 0.1 0 0 0", r"line 4: camera 2 uses COLMAP model OPENCV.*image_undistorter"),
-    (f"2 FULL_OPENCV {W} {H} 20 20 8 6 0 0 0 0 0 0 0 0", r"camera 2 uses COLMAP model FULL_OPENCV"),
-    (f"2 SIMPLE_RADIAL {W} {H} 20 8 6 0.01", r"line 4: camera 2 \(SIMPLE_RADIAL\) has non-zero distortion "
-                                              r"\[0\.01\].*image_undistorter"),
-    (f"2 RADIAL {W} {H} 20 8 6 0 -0.2", r"camera 2 \(RADIAL\) has non-zero distortion"),
-    (f"2 PINHOLE {W} {H} 20 20 8", r"line 4: PINHOLE parameters \(fx fy cx cy\): expected 4 finite numbers"),
-    (f"2 PINHOLE {W} {H} 20 -20 8 6", r"line 4: focal lengths must be positive"),
-    (f"2 PINHOLE {W}", r"line 4: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'"),
-    (f"2 PINHOLE 0 {H} 20 20 8 6", r"line 4: WIDTH: expected an integer >= 1"),
-    (f"1 PINHOLE {W} {H} 20 20 8 6", r"line 4: camera 1 defined twice"),
-])
+@pytest.mark.parametrize(
+    "camera_line, message",
+    [
+        (f"2 OPENCV {W} {H} 20 20 8 6 0.1 0 0 0", r"line 4: camera 2 uses COLMAP model OPENCV.*image_undistorter"),
+        (f"2 FULL_OPENCV {W} {H} 20 20 8 6 0 0 0 0 0 0 0 0", r"camera 2 uses COLMAP model FULL_OPENCV"),
+        (
+            f"2 SIMPLE_RADIAL {W} {H} 20 8 6 0.01",
+            r"line 4: camera 2 \(SIMPLE_RADIAL\) has non-zero distortion "
+            r"\[0\.01\].*image_undistorter",
+        ),
+        (f"2 RADIAL {W} {H} 20 8 6 0 -0.2", r"camera 2 \(RADIAL\) has non-zero distortion"),
+        (f"2 PINHOLE {W} {H} 20 20 8", r"line 4: PINHOLE parameters \(fx fy cx cy\): expected 4 finite numbers"),
+        (f"2 PINHOLE {W} {H} 20 -20 8 6", r"line 4: focal lengths must be positive"),
+        (f"2 PINHOLE {W}", r"line 4: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'"),
+        (f"2 PINHOLE 0 {H} 20 20 8 6", r"line 4: WIDTH: expected an integer >= 1"),
+        (f"1 PINHOLE {W} {H} 20 20 8 6", r"line 4: camera 1 defined twice"),
+    ],
+)
 def test_bad_cameras_name_the_line_camera_and_model(tmp_path, camera_line, message):
     write_model(tmp_path, make_poses(1), camera_lines=["1 PINHOLE 16 12 20 20 8 6", camera_line])
     path = tmp_path / "sparse" / "cameras.txt"
@@ -137,14 +102,17 @@ def test_bad_cameras_name_the_line_camera_and_model(tmp_path, camera_line, messa
 POSE = make_poses(1)[0]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("20 1 0 0", r"line 7: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"),
-    (image_line(20, POSE, 1, "view_0.png").replace(" 1 view_0", " one view_0"), r"line 7: CAMERA_ID"),
-    (image_line(20, POSE, 9, "view_0.png"), r"line 7: image 20 uses camera 9, which cameras.txt does not define"),
-    (image_line(10, POSE, 1, "view_0.png"), r"line 7: image 10 defined twice"),
-    (image_line(20, POSE, 1, "view_0.png", q=[0.5, 0.5, 0.5, 0.0]), r"line 7: quaternion .* has norm 0\.866"),
-    (image_line(20, POSE, 1, "view_0.png", q=[0.0, 0.0, 0.0, 0.0]), r"line 7: quaternion .*not a rotation"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("20 1 0 0", r"line 7: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'"),
+        (image_line(20, POSE, 1, "view_0.png").replace(" 1 view_0", " one view_0"), r"line 7: CAMERA_ID"),
+        (image_line(20, POSE, 9, "view_0.png"), r"line 7: image 20 uses camera 9, which cameras.txt does not define"),
+        (image_line(10, POSE, 1, "view_0.png"), r"line 7: image 10 defined twice"),
+        (image_line(20, POSE, 1, "view_0.png", q=[0.5, 0.5, 0.5, 0.0]), r"line 7: quaternion .* has norm 0\.866"),
+        (image_line(20, POSE, 1, "view_0.png", q=[0.0, 0.0, 0.0, 0.0]), r"line 7: quaternion .*not a rotation"),
+    ],
+)
 def test_bad_images_name_the_line(tmp_path, line, message):
     write_model(tmp_path, make_poses(1), extra_image_lines=[line, ""])
     path = tmp_path / "sparse" / "images.txt"
@@ -155,8 +123,12 @@ def test_bad_images_name_the_line(tmp_path, line, message):
 def test_missing_image_names_the_line_and_image(tmp_path):
     write_model(tmp_path, make_poses(1), extra_image_lines=[image_line(20, POSE, 1, "sub dir/gone.png"), ""])
     path = tmp_path / "sparse" / "images.txt"
-    with pytest.raises(FileNotFoundError, match=re.escape(f"{path}, line 7: image {tmp_path}/images/sub dir/"
-                                                          "gone.png named by this camera does not exist")):
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"{path}, line 7: image {tmp_path}/images/sub dir/gone.png named by this camera does not exist"
+        ),
+    ):
         read_colmap_text(tmp_path / "sparse")
 
 

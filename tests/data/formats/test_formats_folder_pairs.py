@@ -1,4 +1,5 @@
 """Plain folders of pairs: matching by file name, optional PFM/PNG ground truth with a scale, errors."""
+
 import math
 import re
 
@@ -50,8 +51,9 @@ def test_pfm_and_scaled_png_ground_truth(tmp_path):
     np.testing.assert_array_equal(a["valid"][0].numpy(), np.isfinite(pfm) & (pfm > 0))
     np.testing.assert_array_equal(a["disparity"][0].numpy(), np.where(np.isfinite(pfm), pfm, 0))
     np.testing.assert_array_equal(b["disparity"][0].numpy(), png / np.float32(256))
-    np.testing.assert_array_equal(FolderPairsStereo(tmp_path, png_scale=4)[1]["disparity"][0].numpy(),
-                                  png / np.float32(4))
+    np.testing.assert_array_equal(
+        FolderPairsStereo(tmp_path, png_scale=4)[1]["disparity"][0].numpy(), png / np.float32(4)
+    )
     batch = next(iter(torch.utils.data.DataLoader(FolderPairsStereo(tmp_path), batch_size=2)))
     assert batch["disparity"].shape == (2, 1, H, W) and batch["index"].tolist() == [0, 1]
 
@@ -66,8 +68,13 @@ def test_errors_name_the_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "right" / "b.png"))):
         FolderPairsStereo(tmp_path)
     Image.fromarray(np.zeros((H + 1, W, 3), np.uint8)).save(tmp_path / "right" / "b.png")
-    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "left" / "b.png")) + f" is {W}x{H} .*"
-                       + re.escape(str(tmp_path / "right" / "b.png")) + f" is {W}x{H + 1}"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(str(tmp_path / "left" / "b.png"))
+        + f" is {W}x{H} .*"
+        + re.escape(str(tmp_path / "right" / "b.png"))
+        + f" is {W}x{H + 1}",
+    ):
         FolderPairsStereo(tmp_path)[1]
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "right" / "b.png")
     (tmp_path / "disparity").mkdir()

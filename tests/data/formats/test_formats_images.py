@@ -1,4 +1,5 @@
 """Image reading: every mode to (3, H, W) float RGB, exact single-channel integers, errors naming the file."""
+
 import re
 
 import numpy as np

@@ -1,4 +1,5 @@
 """KITTI 2012/2015: exact uint16/256 decoding, occ vs noc masks, calibration, testing split, errors."""
+
 import math
 import re
 
@@ -11,18 +12,26 @@ from recon.data.formats.kitti import KittiStereo, parse_calib, read_uint16_dispa
 
 H, W = 4, 6
 # Realistic rectified projections (KITTI calibration day 2011_09_26 for 2015, 2011_10_03 for 2012).
-P_RECT_02 = ("7.215377e+02 0.000000e+00 6.095593e+02 4.485728e+01 "
-             "0.000000e+00 7.215377e+02 1.728540e+02 2.163791e-01 "
-             "0.000000e+00 0.000000e+00 1.000000e+00 2.745884e-03")
-P_RECT_03 = ("7.215377e+02 0.000000e+00 6.095593e+02 -3.395242e+02 "
-             "0.000000e+00 7.215377e+02 1.728540e+02 2.199936e+00 "
-             "0.000000e+00 0.000000e+00 1.000000e+00 2.729905e-03")
-P0 = ("7.070912e+02 0.000000e+00 6.018873e+02 0.000000e+00 "
-      "0.000000e+00 7.070912e+02 1.831104e+02 0.000000e+00 "
-      "0.000000e+00 0.000000e+00 1.000000e+00 0.000000e+00")
-P1 = ("7.070912e+02 0.000000e+00 6.018873e+02 -3.798145e+02 "
-      "0.000000e+00 7.070912e+02 1.831104e+02 0.000000e+00 "
-      "0.000000e+00 0.000000e+00 1.000000e+00 0.000000e+00")
+P_RECT_02 = (
+    "7.215377e+02 0.000000e+00 6.095593e+02 4.485728e+01 "
+    "0.000000e+00 7.215377e+02 1.728540e+02 2.163791e-01 "
+    "0.000000e+00 0.000000e+00 1.000000e+00 2.745884e-03"
+)
+P_RECT_03 = (
+    "7.215377e+02 0.000000e+00 6.095593e+02 -3.395242e+02 "
+    "0.000000e+00 7.215377e+02 1.728540e+02 2.199936e+00 "
+    "0.000000e+00 0.000000e+00 1.000000e+00 2.729905e-03"
+)
+P0 = (
+    "7.070912e+02 0.000000e+00 6.018873e+02 0.000000e+00 "
+    "0.000000e+00 7.070912e+02 1.831104e+02 0.000000e+00 "
+    "0.000000e+00 0.000000e+00 1.000000e+00 0.000000e+00"
+)
+P1 = (
+    "7.070912e+02 0.000000e+00 6.018873e+02 -3.798145e+02 "
+    "0.000000e+00 7.070912e+02 1.831104e+02 0.000000e+00 "
+    "0.000000e+00 0.000000e+00 1.000000e+00 0.000000e+00"
+)
 
 
 def occ_values():
@@ -33,13 +42,16 @@ def occ_values():
 
 def noc_values():
     noc = occ_values()
-    noc[:, 4] = 0                      # occluded pixels: in disp_occ only
+    noc[:, 4] = 0  # occluded pixels: in disp_occ only
     return noc
 
 
 def make_kitti(root, year, frames=("000000_10", "000001_10"), split="training", gt=True, calib=True):
-    names = dict(left="image_0", right="image_1", occ="disp_occ", noc="disp_noc") if year == 2012 else \
-        dict(left="image_2", right="image_3", occ="disp_occ_0", noc="disp_noc_0")
+    names = (
+        dict(left="image_0", right="image_1", occ="disp_occ", noc="disp_noc")
+        if year == 2012
+        else dict(left="image_2", right="image_3", occ="disp_occ_0", noc="disp_noc_0")
+    )
     base = root / split
     for folder in names.values():
         if gt or folder in (names["left"], names["right"]):
@@ -50,7 +62,8 @@ def make_kitti(root, year, frames=("000000_10", "000001_10"), split="training", 
         for side in ("left", "right"):
             Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(base / names[side] / f"{frame}.png")
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(
-            base / names["left"] / f"{frame[:-3]}_11.png")        # next frame (scene flow): not a stereo item
+            base / names["left"] / f"{frame[:-3]}_11.png"
+        )  # next frame (scene flow): not a stereo item
         if gt:
             Image.fromarray(occ_values()).save(base / names["occ"] / f"{frame}.png")
             Image.fromarray(noc_values()).save(base / names["noc"] / f"{frame}.png")
@@ -60,8 +73,10 @@ def make_kitti(root, year, frames=("000000_10", "000001_10"), split="training", 
             if year == 2012:
                 text = f"P0: {P0}\nP1: {P1}\nP2: {P0}\nP3: {P1}\n"
             else:
-                text = (f"calib_time: 09-Jan-2012 13:57:47\ncorner_dist: 9.950000e-02\n"
-                        f"P_rect_02: {P_RECT_02}\nP_rect_03: {P_RECT_03}\n")
+                text = (
+                    f"calib_time: 09-Jan-2012 13:57:47\ncorner_dist: 9.950000e-02\n"
+                    f"P_rect_02: {P_RECT_02}\nP_rect_03: {P_RECT_03}\n"
+                )
             (folder / f"{frame[:6]}.txt").write_text(text)
     return names
 
@@ -80,7 +95,7 @@ def test_decodes_disparity_exactly_and_masks(tmp_path, year):
     np.testing.assert_array_equal(item["valid"][0].numpy(), occ_values() > 0)
     np.testing.assert_array_equal(item["nonoccluded"][0].numpy(), noc_values() > 0)
     if year == 2012:
-        assert item["left"][0].equal(item["left"][1]) and item["left"][1].equal(item["left"][2])   # gray -> RGB
+        assert item["left"][0].equal(item["left"][1]) and item["left"][1].equal(item["left"][2])  # gray -> RGB
 
 
 def test_calibration_focal_and_baseline_in_metres(tmp_path):
@@ -88,7 +103,7 @@ def test_calibration_focal_and_baseline_in_metres(tmp_path):
     make_kitti(tmp_path / "k15", 2015)
     item12, item15 = KittiStereo(tmp_path / "k12", 2012)[0], KittiStereo(tmp_path / "k15", 2015)[0]
     assert item12["focal"].item() == pytest.approx(707.0912)
-    assert item12["baseline"].item() == pytest.approx(379.8145 / 707.0912)          # -P1[0,3] / P1[0,0]
+    assert item12["baseline"].item() == pytest.approx(379.8145 / 707.0912)  # -P1[0,3] / P1[0,0]
     assert item15["focal"].item() == pytest.approx(721.5377)
     # cameras 2 and 3 are both offset from camera 0: the stereo baseline is the difference of their offsets
     assert item15["baseline"].item() == pytest.approx((44.85728 + 339.5242) / 721.5377)

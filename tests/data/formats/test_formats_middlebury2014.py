@@ -1,20 +1,19 @@
 """Middlebury 2014: calib.txt parsing, scene folders (2014 and MiddEval3 naming), and the real Motorcycle pair."""
+
 import math
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from recon.data.formats.base import check_stereo_item
-from recon.data.formats.middlebury2014 import (MOTORCYCLE_FULL_CALIB, Middlebury2014Stereo, motorcycle_pair,
-                                                parse_calib)
+from recon.data.formats.middlebury2014 import MOTORCYCLE_FULL_CALIB, Middlebury2014Stereo, motorcycle_pair, parse_calib
 from recon.data.formats.pfm import write_pfm
+from tests.helpers.middlebury2014_files import calib_text, make_scene
+from tests.helpers.photometric import photometric_error
 
 MOTORCYCLE_CALIB_TXT = """cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]
 cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]
@@ -29,11 +28,6 @@ vmax=245
 dyavg=0
 dymax=0
 """
-
-
-def calib_text(f=100.0, cx0=3.0, cx1=5.5, baseline=160.0, width=6, height=4) -> str:
-    return (f"cam0=[{f} 0 {cx0}; 0 {f} 2; 0 0 1]\ncam1=[{f} 0 {cx1}; 0 {f} 2; 0 0 1]\n"
-            f"doffs={cx1 - cx0}\nbaseline={baseline}\nwidth={width}\nheight={height}\nndisp=16\n")
 
 
 def test_parses_the_official_motorcycle_calib(tmp_path):
@@ -54,12 +48,15 @@ def test_calib_doffs_defaults_to_principal_point_difference_and_blank_lines_are_
     assert calib.doffs == 4.0 and math.isnan(calib.vmin)
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("cam0 [1 0 0; 0 1 0; 0 0 1]", r"line 1: expected 'key=value'"),
-    ("cam0=[1 0 0; 0 1 0]", r"line 1: bad value for 'cam0'.*3 rows"),
-    ("cam0=1 0 0; 0 1 0; 0 0 1", r"line 1: bad value for 'cam0'.*bracketed"),
-    ("cam0=[1 0 x; 0 1 0; 0 0 1]", r"line 1: bad value for 'cam0'"),
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("cam0 [1 0 0; 0 1 0; 0 0 1]", r"line 1: expected 'key=value'"),
+        ("cam0=[1 0 0; 0 1 0]", r"line 1: bad value for 'cam0'.*3 rows"),
+        ("cam0=1 0 0; 0 1 0; 0 0 1", r"line 1: bad value for 'cam0'.*bracketed"),
+        ("cam0=[1 0 x; 0 1 0; 0 0 1]", r"line 1: bad value for 'cam0'"),
+    ],
+)
 def test_calib_errors_name_file_and_line(tmp_path, bad_line, message):
     lines = calib_text().splitlines()
     (tmp_path / "calib.txt").write_text("\n".join([bad_line] + lines[1:]))
@@ -67,11 +64,14 @@ def test_calib_errors_name_file_and_line(tmp_path, bad_line, message):
         parse_calib(tmp_path / "calib.txt")
 
 
-@pytest.mark.parametrize("key, replacement, message", [
-    ("baseline", "baseline=160mm", r"line 4: bad value for 'baseline'"),
-    ("width", "width=6.5", r"line 5: bad value for 'width'.*positive integer"),
-    ("height", "", r"missing required key 'height'"),
-])
+@pytest.mark.parametrize(
+    "key, replacement, message",
+    [
+        ("baseline", "baseline=160mm", r"line 4: bad value for 'baseline'"),
+        ("width", "width=6.5", r"line 5: bad value for 'width'.*positive integer"),
+        ("height", "", r"missing required key 'height'"),
+    ],
+)
 def test_calib_bad_or_missing_values(tmp_path, key, replacement, message):
     lines = [replacement if line.startswith(key) else line for line in calib_text().splitlines()]
     (tmp_path / "calib.txt").write_text("\n".join(line for line in lines if line))
@@ -87,24 +87,6 @@ def test_scaled_calib_and_depth_use_doffs():
     d = torch.tensor([[10.0, 0.0]])
     z = quarter.depth(d, d > 0)
     assert z[0, 0].item() == pytest.approx(193.001 * 994.97775 / (10 + 31.08575)) and z[0, 1] == 0
-
-
-def make_scene(folder: Path, H=4, W=6, gt_name="disp0.pfm", mask=True, seed=0):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(folder / "im0.png")
-    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(folder / "im1.png")
-    (folder / "calib.txt").write_text(calib_text(width=W, height=H))
-    disparity = rng.uniform(1, 5, (H, W)).astype(np.float32)
-    disparity[0, 0] = np.inf                      # Middlebury 2014: no ground truth
-    if gt_name:
-        write_pfm(folder / gt_name, disparity)
-    occlusion = np.full((H, W), 255, np.uint8)
-    occlusion[1, :2] = 128                        # occluded in the right view
-    occlusion[0, 0] = 0
-    if mask:
-        Image.fromarray(occlusion).save(folder / "mask0nocc.png")
-    return disparity
 
 
 def test_scene_folders_with_2014_and_middeval3_naming(tmp_path):
@@ -157,8 +139,13 @@ def test_scene_selection_root_as_scene_and_missing_files(tmp_path):
 def test_size_mismatches_name_both_files(tmp_path):
     make_scene(tmp_path / "A")
     Image.fromarray(np.zeros((4, 7, 3), np.uint8)).save(tmp_path / "A" / "im1.png")
-    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "A" / "im0.png")) + " is 6x4.*"
-                       + re.escape(str(tmp_path / "A" / "im1.png")) + " is 7x4"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(str(tmp_path / "A" / "im0.png"))
+        + " is 6x4.*"
+        + re.escape(str(tmp_path / "A" / "im1.png"))
+        + " is 7x4",
+    ):
         Middlebury2014Stereo(tmp_path)[0]
     make_scene(tmp_path / "B")
     write_pfm(tmp_path / "B" / "disp0.pfm", np.ones((5, 6), np.float32))
@@ -171,21 +158,9 @@ def occluded_in_right_view(disparity: np.ndarray, valid: np.ndarray) -> np.ndarr
     right image (x' > x but x' - d' < x - d means x' is nearer and covers x)."""
     H, W = disparity.shape
     x_right = np.where(valid, np.arange(W)[None] - disparity, np.inf)
-    to_the_right = np.minimum.accumulate(x_right[:, ::-1], axis=1)[:, ::-1]     # min over x' >= x
+    to_the_right = np.minimum.accumulate(x_right[:, ::-1], axis=1)[:, ::-1]  # min over x' >= x
     later = np.concatenate([to_the_right[:, 1:], np.full((H, 1), np.inf)], axis=1)  # min over x' > x
     return valid & (later < x_right - 0.5)
-
-
-def photometric_error(item, disparity: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean |left - right sampled at (x - d, y)| (bilinear) over ``mask`` pixels that land inside the right image."""
-    left, right = item["left"], item["right"]
-    H, W = disparity.shape
-    x = torch.arange(W, dtype=torch.float32)[None].expand(H, W) - disparity
-    y = torch.arange(H, dtype=torch.float32)[:, None].expand(H, W)
-    grid = torch.stack([2 * x / (W - 1) - 1, 2 * y / (H - 1) - 1], dim=-1)[None]
-    warped = F.grid_sample(right[None], grid, mode="bilinear", align_corners=True)[0]
-    inside = mask & (x >= 0) & (x <= W - 1)
-    return (warped - left).abs().mean(0)[inside].mean().item()
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +171,7 @@ def motorcycle():
 def test_motorcycle_pair_shapes_calibration_and_ground_truth(motorcycle):
     item, calib = motorcycle
     check_stereo_item(item)
-    assert item["left"].shape == (3, 500, 741)               # 2964 x 2000 / 4
+    assert item["left"].shape == (3, 500, 741)  # 2964 x 2000 / 4
     # scikit-image's documented values for its downsampled copy
     assert calib.focal == pytest.approx(994.978, abs=1e-3) and calib.doffs == pytest.approx(31.086, abs=1e-3)
     assert calib.cam0[0, 2] == pytest.approx(311.193, abs=1e-3)
@@ -204,7 +179,7 @@ def test_motorcycle_pair_shapes_calibration_and_ground_truth(motorcycle):
     assert item["focal"].item() == pytest.approx(994.978, abs=1e-3)
     assert item["baseline"].item() == pytest.approx(193.001)
     valid = item["valid"][0]
-    assert 0.85 < valid.float().mean().item() < 0.98          # inf marks the rest
+    assert 0.85 < valid.float().mean().item() < 0.98  # inf marks the rest
     d = item["disparity"][0][valid]
     assert calib.vmin - 2 < d.min().item() and d.max().item() < calib.vmax + 2 < calib.ndisp
     _, _, raw = skimage.data.stereo_motorcycle()
@@ -218,27 +193,29 @@ def test_motorcycle_disparity_warps_right_view_onto_left(motorcycle):
     assert 0.8 < visible.float().mean().item() <= valid.float().mean().item()
     error = photometric_error(item, d, visible)
     assert error < 0.04
-    assert error < 0.3 * photometric_error(item, torch.zeros_like(d), visible)    # no shift
-    assert error < 0.3 * photometric_error(item, -d, visible)                      # wrong sign
-    assert error < 0.5 * photometric_error(item, 1.1 * d, visible)                 # wrong scale
+    assert error < 0.3 * photometric_error(item, torch.zeros_like(d), visible)  # no shift
+    assert error < 0.3 * photometric_error(item, -d, visible)  # wrong sign
+    assert error < 0.5 * photometric_error(item, 1.1 * d, visible)  # wrong scale
     assert error < 0.5 * photometric_error(item, 0.9 * d, visible)
-    assert error < 0.3 * photometric_error(item, 4 * d, visible)                   # full-size disparities
+    assert error < 0.3 * photometric_error(item, 4 * d, visible)  # full-size disparities
 
 
 def test_reader_loads_the_motorcycle_scene_folder_like_the_adapter(tmp_path, motorcycle):
     item, calib = motorcycle
     scene = tmp_path / "Motorcycle"
     scene.mkdir()
-    data = Path(skimage.data.__file__).parent
-    if not (data / "motorcycle_left.png").is_file():
-        pytest.skip("scikit-image keeps the motorcycle files outside its package (pooch cache)")
-    shutil.copy(data / "motorcycle_left.png", scene / "im0.png")
-    shutil.copy(data / "motorcycle_right.png", scene / "im1.png")
-    write_pfm(scene / "disp0.pfm", skimage.data.stereo_motorcycle()[2])
-    fmt = lambda m: "[" + "; ".join(" ".join(f"{v:.6f}" for v in row) for row in m) + "]"
+    left, right, disparity = skimage.data.stereo_motorcycle()  # wherever scikit-image keeps the files
+    Image.fromarray(left).save(scene / "im0.png")
+    Image.fromarray(right).save(scene / "im1.png")
+    write_pfm(scene / "disp0.pfm", disparity)
+
+    def fmt(m):
+        return "[" + "; ".join(" ".join(f"{v:.6f}" for v in row) for row in m) + "]"
+
     (scene / "calib.txt").write_text(
         f"cam0={fmt(calib.cam0)}\ncam1={fmt(calib.cam1)}\ndoffs={calib.doffs}\nbaseline={calib.baseline}\n"
-        f"width={calib.width}\nheight={calib.height}\nndisp={calib.ndisp}\nvmin={calib.vmin}\nvmax={calib.vmax}\n")
+        f"width={calib.width}\nheight={calib.height}\nndisp={calib.ndisp}\nvmin={calib.vmin}\nvmax={calib.vmax}\n"
+    )
     loaded = Middlebury2014Stereo(tmp_path)[0]
     for key in item:
         assert torch.equal(loaded[key], item[key]), key

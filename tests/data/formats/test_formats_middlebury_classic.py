@@ -1,4 +1,5 @@
 """Middlebury 2001-2006: per-year file names and 8-bit disparity scales, 0 = unknown."""
+
 import math
 import re
 
@@ -29,12 +30,15 @@ def stored_values():
     return stored
 
 
-@pytest.mark.parametrize("year, names, scale", [
-    (2005, ("view1.png", "view5.png", "disp1.png"), 1.0),
-    (2006, ("view1.png", "view5.png", "disp1.png"), 1.0),
-    (2003, ("im2.png", "im6.png", "disp2.png"), 4.0),
-    (2001, ("im2.ppm", "im6.ppm", "disp2.pgm"), 8.0),
-])
+@pytest.mark.parametrize(
+    "year, names, scale",
+    [
+        (2005, ("view1.png", "view5.png", "disp1.png"), 1.0),
+        (2006, ("view1.png", "view5.png", "disp1.png"), 1.0),
+        (2003, ("im2.png", "im6.png", "disp2.png"), 4.0),
+        (2001, ("im2.ppm", "im6.ppm", "disp2.pgm"), 8.0),
+    ],
+)
 def test_default_layout_and_scale_per_year(tmp_path, year, names, scale):
     stored = stored_values()
     make_scene(tmp_path / "Scene", *names, stored)
@@ -59,8 +63,14 @@ def test_scale_override_names_override_nonocc_mask_and_gray_views(tmp_path):
     assert item["focal"] == 1247.0 and item["baseline"] == 160.0
     assert item["left"][0].equal(item["left"][2])
     make_scene(tmp_path / "tsukuba", "scene1.row3.col3.ppm", "scene1.row3.col4.ppm", "truedisp.row3.col3.pgm", stored)
-    tsukuba = MiddleburyClassicStereo(tmp_path / "tsukuba", year=2001, scale=16, left="scene1.row3.col3.ppm",
-                                      right="scene1.row3.col4.ppm", disparity="truedisp.row3.col3.pgm")
+    tsukuba = MiddleburyClassicStereo(
+        tmp_path / "tsukuba",
+        year=2001,
+        scale=16,
+        left="scene1.row3.col3.ppm",
+        right="scene1.row3.col4.ppm",
+        disparity="truedisp.row3.col3.pgm",
+    )
     np.testing.assert_array_equal(tsukuba[0]["disparity"][0].numpy(), stored / np.float32(16))
 
 

@@ -1,43 +1,17 @@
 """Middlebury multi-view *_par.txt: synthetic round trip, bad inputs, and the real dinoSparseRing."""
+
 import itertools
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
-from recon.geometry.cameras import camera_centers, look_at, project, transform_points
-
-H, W = 12, 16
-K_TRUE = np.array([[20.5, 0.0, 7.75], [0.0, 21.25, 5.5], [0.0, 0.0, 1.0]])
-DINO = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dinoSparseRing"
-# README.txt of dinoSparseRing: the dino's tight bounding box
-DINO_BOX = np.array([[-0.061897, -0.018874, -0.057845], [0.010897, 0.068227, 0.015495]])
-
-
-def make_poses(n: int = 3) -> np.ndarray:
-    angles = torch.linspace(0, 2.0, n, dtype=torch.float64)
-    eyes = torch.stack([0.6 * torch.cos(angles), torch.full_like(angles, 0.2), 0.6 * torch.sin(angles)], -1)
-    return look_at(eyes, torch.zeros(3, dtype=torch.float64), torch.tensor([0.0, 1.0, 0.0],
-                                                                           dtype=torch.float64)).numpy()
-
-
-def par_line(name, K, T_cw) -> str:
-    values = [*K.ravel(), *T_cw[:3, :3].ravel(), *T_cw[:3, 3]]
-    return name + " " + " ".join(repr(float(v)) for v in values)
-
-
-def write_dataset(root, poses, lines=None) -> Path:
-    for i in range(len(poses)):
-        Image.fromarray(np.full((H, W), 30 * i, np.uint8)).save(root / f"toy{i:04d}.png")
-    lines = [par_line(f"toy{i:04d}.png", K_TRUE, T) for i, T in enumerate(poses)] if lines is None else lines
-    path = root / "toy_par.txt"
-    path.write_text(f"{len(lines)}\n" + "\n".join(lines) + "\n")
-    return path
+from recon.geometry.cameras import camera_centers, project, transform_points
+from tests.helpers.middlebury_mvs_files import K_TRUE, H, W, make_poses, par_line, write_dataset
+from tests.helpers.paths import DINO, DINO_BOX
 
 
 def test_round_trip_and_projection(tmp_path):
@@ -50,8 +24,9 @@ def test_round_trip_and_projection(tmp_path):
     point = np.array([0.02, -0.01, 0.03])
     for view, T_cw in zip(scene.views, poses):
         x = K_TRUE @ (T_cw[:3, :3] @ point + T_cw[:3, 3])  # the format's K [R | t]
-        read = project(transform_points(torch.from_numpy(view.T_cw), torch.from_numpy(point)[None]),
-                       torch.from_numpy(view.K))[0].numpy()
+        read = project(
+            transform_points(torch.from_numpy(view.T_cw), torch.from_numpy(point)[None]), torch.from_numpy(view.K)
+        )[0].numpy()
         np.testing.assert_allclose(read, x[:2] / x[2], atol=1e-9)
     assert scene.load_image(1).shape == (3, H, W) and scene.neighbours is None
     assert read_middlebury_mvs(tmp_path / "toy_par.txt").ids == scene.ids
@@ -60,15 +35,20 @@ def test_round_trip_and_projection(tmp_path):
 POSE = make_poses(1)[0]
 
 
-@pytest.mark.parametrize("line, message", [
-    (par_line("toy0000.png", K_TRUE, POSE).rsplit(" ", 1)[0], r"line 2: expected 'imgname k11..k33 r11..r33"),
-    (par_line("toy0000.png", K_TRUE, POSE).replace(" 1.0 ", " one ", 1), r"line 2: camera parameters"),
-    (par_line("toy0000.png", K_TRUE + [[0, 0, 0], [0, 0, 0], [0, 0.5, 0]], POSE),
-     r"line 2: intrinsics must be upper triangular"),
-    (par_line("toy0000.png", K_TRUE * [[1], [-1], [1]], POSE), r"line 2: focal lengths must be positive"),
-    (par_line("toy0000.png", K_TRUE, POSE * [[1.1], [1], [1], [1]]), r"line 2: pose's 3x3 block is not a rotation"),
-    (par_line("toy0000.png", K_TRUE, POSE * [[0], [1], [1], [1]]), r"line 2: pose is not invertible"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (par_line("toy0000.png", K_TRUE, POSE).rsplit(" ", 1)[0], r"line 2: expected 'imgname k11..k33 r11..r33"),
+        (par_line("toy0000.png", K_TRUE, POSE).replace(" 1.0 ", " one ", 1), r"line 2: camera parameters"),
+        (
+            par_line("toy0000.png", K_TRUE + [[0, 0, 0], [0, 0, 0], [0, 0.5, 0]], POSE),
+            r"line 2: intrinsics must be upper triangular",
+        ),
+        (par_line("toy0000.png", K_TRUE * [[1], [-1], [1]], POSE), r"line 2: focal lengths must be positive"),
+        (par_line("toy0000.png", K_TRUE, POSE * [[1.1], [1], [1], [1]]), r"line 2: pose's 3x3 block is not a rotation"),
+        (par_line("toy0000.png", K_TRUE, POSE * [[0], [1], [1], [1]]), r"line 2: pose is not invertible"),
+    ],
+)
 def test_bad_lines_name_the_file_and_line(tmp_path, line, message):
     path = write_dataset(tmp_path, make_poses(1), lines=[line])
     with pytest.raises(ValueError, match=re.escape(str(path)) + ", " + message):

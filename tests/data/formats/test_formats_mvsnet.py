@@ -1,49 +1,15 @@
 """MVSNet/DTU layout: cam files, pair.txt, depth PFMs; read back against known cameras, and bad inputs."""
+
 import re
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from recon.data.formats.multiview_base import CameraSet
 from recon.data.formats.mvsnet import read_mvsnet, read_mvsnet_cam
-from recon.data.formats.pfm import write_pfm
-from recon.geometry.cameras import look_at, project, transform_points
-
-H, W = 12, 16
-K_TRUE = np.array([[20.5, 0.25, 7.75], [0.0, 21.0, 5.5], [0.0, 0.0, 1.0]])
-
-
-def make_poses(n: int = 3) -> np.ndarray:
-    """(n, 4, 4) world-to-camera poses on a circle of radius 5 around the origin, looking at it."""
-    angles = torch.linspace(0, 2.0, n, dtype=torch.float64)
-    eyes = torch.stack([5 * torch.cos(angles), 5 * torch.sin(angles), torch.full_like(angles, 1.5)], -1)
-    up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-    return look_at(eyes, torch.zeros(3, dtype=torch.float64), up).numpy()
-
-
-def rows(matrix) -> str:
-    return "\n".join(" ".join(repr(float(v)) for v in row) for row in matrix)
-
-
-def cam_text(T_cw, K=K_TRUE, depth_line="425 2.5 128 935") -> str:
-    text = f"extrinsic\n{rows(T_cw)}\n\nintrinsic\n{rows(K)}\n"
-    return text + (f"\n{depth_line}\n" if depth_line is not None else "")
-
-
-def write_scene(root, poses, ext=".jpg", pairs=True, depth_views=(0,)):
-    (root / "cams").mkdir(parents=True)
-    (root / "images").mkdir()
-    (root / "depths").mkdir()
-    rng = np.random.default_rng(0)
-    for i, T_cw in enumerate(poses):
-        (root / "cams" / f"{i:08d}_cam.txt").write_text(cam_text(T_cw))
-        Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(root / "images" / f"{i:08d}{ext}")
-        if i in depth_views:
-            write_pfm(root / "depths" / f"{i:08d}.pfm", np.full((H, W), 430.0 + i, np.float32))
-    if pairs:  # DTU-style: trailing spaces, sources best first
-        (root / "pair.txt").write_text("3\n0\n2 1 2518.5 2 1004.25 \n1\n2 0 2518.5 2 30.0 \n2\n1 1 7.0 \n")
+from recon.geometry.cameras import project, transform_points
+from tests.helpers.mvsnet_files import K_TRUE, H, W, cam_text, make_poses, write_scene
 
 
 def test_reads_cameras_pairs_and_depth_maps(tmp_path):
@@ -73,19 +39,23 @@ def test_a_point_projects_to_the_same_pixel_as_through_the_original_cameras(tmp_
     for view, T_cw in zip(scene.views, poses):
         x_cam = T_cw[:3, :3] @ point + T_cw[:3, 3]
         expected = (K_TRUE @ x_cam)[:2] / (K_TRUE @ x_cam)[2]
-        read = project(transform_points(torch.from_numpy(view.T_cw), torch.from_numpy(point)[None]),
-                       torch.from_numpy(view.K))[0].numpy()
+        read = project(
+            transform_points(torch.from_numpy(view.T_cw), torch.from_numpy(point)[None]), torch.from_numpy(view.K)
+        )[0].numpy()
         np.testing.assert_allclose(read, expected, atol=1e-9)
         assert 0 <= expected[0] <= W - 1 and 0 <= expected[1] <= H - 1  # the point is in view: a real check
 
 
-@pytest.mark.parametrize("depth_line, num_depth, expected", [
-    ("425 2.5", 192, (425.0, 425.0 + 2.5 * 191)),        # num_depth absent: MVSNet's default 192 planes
-    ("425 2.5", 64, (425.0, 425.0 + 2.5 * 63)),
-    ("425.0 2.5 128.0", 192, (425.0, 425.0 + 2.5 * 127)),  # last of 128 hypotheses
-    ("425 2.5 128 900", 192, (425.0, 900.0)),              # depth_max wins
-    (None, 192, None),
-])
+@pytest.mark.parametrize(
+    "depth_line, num_depth, expected",
+    [
+        ("425 2.5", 192, (425.0, 425.0 + 2.5 * 191)),  # num_depth absent: MVSNet's default 192 planes
+        ("425 2.5", 64, (425.0, 425.0 + 2.5 * 63)),
+        ("425.0 2.5 128.0", 192, (425.0, 425.0 + 2.5 * 127)),  # last of 128 hypotheses
+        ("425 2.5 128 900", 192, (425.0, 900.0)),  # depth_max wins
+        (None, 192, None),
+    ],
+)
 def test_depth_range_convention(tmp_path, depth_line, num_depth, expected):
     path = tmp_path / "00000000_cam.txt"
     path.write_text(cam_text(make_poses(1)[0], depth_line=depth_line))
@@ -99,22 +69,25 @@ def reflect(T):
 
 
 # written cam file: line 1 "extrinsic", 2-5 rows, 6 blank, 7 "intrinsic", 8-10 rows, 11 blank, 12 depth line
-@pytest.mark.parametrize("edit, message", [
-    (lambda T, K, d: (T[:3], K, d), r"line 6: extrinsic row 4: expected 4 finite numbers, got 'intrinsic'"),
-    (lambda T, K, d: (T - np.diag([0, 0, 0, 1.0]), K, d), r"line 1: pose's last row must be \[0 0 0 1\]"),
-    (lambda T, K, d: (np.diag([2.0, 2.0, 2.0, 1.0]), K, d), r"line 1: pose's 3x3 block is not a rotation"),
-    (lambda T, K, d: (reflect(T), K, d), r"line 1: pose's 3x3 block is not a rotation.*det R = -1"),
-    (lambda T, K, d: (np.diag([0.0, 1.0, 1.0, 1.0]), K, d), r"line 1: pose is not invertible"),
-    (lambda T, K, d: (T, K + np.array([[0, 0, 0], [0.5, 0, 0], [0, 0, 0]]), d), r"line 7: .*upper triangular"),
-    (lambda T, K, d: (T, K * np.array([[-1], [1], [1]]), d), r"line 7: focal lengths must be positive"),
-    (lambda T, K, d: (T, K, "-1 2.5"), r"line 12: depth range must satisfy 0 < near < far"),
-    (lambda T, K, d: (T, K, "0 2.5 192"), r"line 12: depth range must satisfy 0 < near < far"),
-    (lambda T, K, d: (T, K, "425 2.5 128 400"), r"line 12: depth range must satisfy 0 < near < far"),
-    (lambda T, K, d: (T, K, "425 0"), r"line 12: need depth_interval > 0"),
-    (lambda T, K, d: (T, K, "425 2.5 12.5"), r"line 12: need .*integer num_depth"),
-    (lambda T, K, d: (T, K, "425 abc"), r"line 12: depth line: expected 2 finite numbers"),
-    (lambda T, K, d: (T, K, "425 2.5 128 935 7"), r"line 12: expected 'depth_min depth_interval"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda T, K, d: (T[:3], K, d), r"line 6: extrinsic row 4: expected 4 finite numbers, got 'intrinsic'"),
+        (lambda T, K, d: (T - np.diag([0, 0, 0, 1.0]), K, d), r"line 1: pose's last row must be \[0 0 0 1\]"),
+        (lambda T, K, d: (np.diag([2.0, 2.0, 2.0, 1.0]), K, d), r"line 1: pose's 3x3 block is not a rotation"),
+        (lambda T, K, d: (reflect(T), K, d), r"line 1: pose's 3x3 block is not a rotation.*det R = -1"),
+        (lambda T, K, d: (np.diag([0.0, 1.0, 1.0, 1.0]), K, d), r"line 1: pose is not invertible"),
+        (lambda T, K, d: (T, K + np.array([[0, 0, 0], [0.5, 0, 0], [0, 0, 0]]), d), r"line 7: .*upper triangular"),
+        (lambda T, K, d: (T, K * np.array([[-1], [1], [1]]), d), r"line 7: focal lengths must be positive"),
+        (lambda T, K, d: (T, K, "-1 2.5"), r"line 12: depth range must satisfy 0 < near < far"),
+        (lambda T, K, d: (T, K, "0 2.5 192"), r"line 12: depth range must satisfy 0 < near < far"),
+        (lambda T, K, d: (T, K, "425 2.5 128 400"), r"line 12: depth range must satisfy 0 < near < far"),
+        (lambda T, K, d: (T, K, "425 0"), r"line 12: need depth_interval > 0"),
+        (lambda T, K, d: (T, K, "425 2.5 12.5"), r"line 12: need .*integer num_depth"),
+        (lambda T, K, d: (T, K, "425 abc"), r"line 12: depth line: expected 2 finite numbers"),
+        (lambda T, K, d: (T, K, "425 2.5 128 935 7"), r"line 12: expected 'depth_min depth_interval"),
+    ],
+)
 def test_bad_camera_files_name_the_file_and_line(tmp_path, edit, message):
     T_cw, K, depth_line = edit(make_poses(1)[0], K_TRUE.copy(), "425 2.5 128 935")
     path = tmp_path / "00000000_cam.txt"
@@ -151,15 +124,18 @@ def test_missing_image_names_the_camera_file(tmp_path):
         read_mvsnet(tmp_path)
 
 
-@pytest.mark.parametrize("pair_text, message", [
-    ("3\n0\n2 1 2.0 2 1.0\n1\n1 0 1.0\n2\n1 7 1.0\n", r"line 7: source view 7 has no camera file"),
-    ("3\n0\n2 1 2.0 2 1.0\n1\n1 0 1.0\n9\n1 0 1.0\n", r"line 6: reference view 9 has no camera file"),
-    ("3\n0\n2 1 2.0 2\n1\n1 0 1.0\n2\n1 0 1.0\n", r"line 3: 2 source views need 4 values"),
-    ("3\n0\n1 1 high\n1\n1 0 1.0\n2\n1 0 1.0\n", r"line 3: source view scores"),
-    ("3\n0\n1 1 1.0\n0\n1 1 1.0\n2\n1 0 1.0\n", r"line 4: reference view 0 listed twice"),
-    ("4\n0\n1 1 1.0\n1\n1 0 1.0\n2\n1 0 1.0\n", r": line 1 announces 4 views"),
-    ("three\n", r"line 1: number of views"),
-])
+@pytest.mark.parametrize(
+    "pair_text, message",
+    [
+        ("3\n0\n2 1 2.0 2 1.0\n1\n1 0 1.0\n2\n1 7 1.0\n", r"line 7: source view 7 has no camera file"),
+        ("3\n0\n2 1 2.0 2 1.0\n1\n1 0 1.0\n9\n1 0 1.0\n", r"line 6: reference view 9 has no camera file"),
+        ("3\n0\n2 1 2.0 2\n1\n1 0 1.0\n2\n1 0 1.0\n", r"line 3: 2 source views need 4 values"),
+        ("3\n0\n1 1 high\n1\n1 0 1.0\n2\n1 0 1.0\n", r"line 3: source view scores"),
+        ("3\n0\n1 1 1.0\n0\n1 1 1.0\n2\n1 0 1.0\n", r"line 4: reference view 0 listed twice"),
+        ("4\n0\n1 1 1.0\n1\n1 0 1.0\n2\n1 0 1.0\n", r": line 1 announces 4 views"),
+        ("three\n", r"line 1: number of views"),
+    ],
+)
 def test_bad_pair_files_name_the_line(tmp_path, pair_text, message):
     write_scene(tmp_path, make_poses(), pairs=False)
     (tmp_path / "pair.txt").write_text(pair_text)

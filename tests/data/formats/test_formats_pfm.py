@@ -1,4 +1,5 @@
 """PFM: exact round trips, byte-level layout against a hand-built file, and every corrupt-header case."""
+
 import re
 
 import numpy as np
@@ -10,7 +11,7 @@ from recon.data.formats.pfm import read_pfm, write_pfm
 def sample_image(shape):
     values = np.random.default_rng(0).normal(size=shape).astype(np.float32) * 100
     specials = np.array([np.inf, -np.inf, np.nan, 0.0], np.float32)
-    values.flat[:min(values.size, 4)] = specials[:values.size]
+    values.flat[: min(values.size, 4)] = specials[: values.size]
     return values
 
 
@@ -23,7 +24,7 @@ def test_write_read_round_trip_is_exact(tmp_path, shape, little_endian):
     back = read_pfm(path)
     expected = image[..., 0] if shape[-1] == 1 and len(shape) == 3 else image
     assert back.dtype == np.float32 and back.shape == expected.shape
-    np.testing.assert_array_equal(back, expected)     # NaN == NaN here; inf kept
+    np.testing.assert_array_equal(back, expected)  # NaN == NaN here; inf kept
     assert back.flags.writeable
 
 

@@ -1,4 +1,5 @@
 """SceneFlow: FlyingThings3D / Monkaa / Driving trees, dense PFM ground truth, per-lens focal length."""
+
 import re
 
 import numpy as np
@@ -10,8 +11,13 @@ from recon.data.formats.pfm import write_pfm
 from recon.data.formats.sceneflow import SceneFlowStereo
 
 H, W = 4, 5
-SEQUENCES = ["TRAIN/A/0000", "TRAIN/B/0003", "TEST/A/0001", "35mm_focallength/scene_forwards/fast",
-             "15mm_focallength/scene_backwards/slow"]
+SEQUENCES = [
+    "TRAIN/A/0000",
+    "TRAIN/B/0003",
+    "TEST/A/0001",
+    "35mm_focallength/scene_forwards/fast",
+    "15mm_focallength/scene_backwards/slow",
+]
 
 
 def make_tree(root, sequences=SEQUENCES, frames=("0006", "0007"), passes=("clean",), disparity=True):
@@ -25,7 +31,7 @@ def make_tree(root, sequences=SEQUENCES, frames=("0006", "0007"), passes=("clean
                     folder.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(folder / f"{frame}.png")
             values = rng.uniform(0.5, 80, (H, W)).astype(np.float32)
-            values[0, 0] = 0.0                      # not > 0: invalid
+            values[0, 0] = 0.0  # not > 0: invalid
             truth[f"{sequence}/{frame}"] = values
             if disparity:
                 folder = root / "disparity" / sequence / "left"
@@ -49,8 +55,12 @@ def test_reads_all_sequences_with_dense_ground_truth(tmp_path):
 
 def test_prefix_pass_and_no_ground_truth(tmp_path):
     make_tree(tmp_path, passes=("clean", "final"))
-    assert SceneFlowStereo(tmp_path, prefix="TRAIN").ids == ["TRAIN/A/0000/0006", "TRAIN/A/0000/0007",
-                                                              "TRAIN/B/0003/0006", "TRAIN/B/0003/0007"]
+    assert SceneFlowStereo(tmp_path, prefix="TRAIN").ids == [
+        "TRAIN/A/0000/0006",
+        "TRAIN/A/0000/0007",
+        "TRAIN/B/0003/0006",
+        "TRAIN/B/0003/0007",
+    ]
     assert SceneFlowStereo(tmp_path, pass_="final", prefix="TEST/A").ids == ["TEST/A/0001/0006", "TEST/A/0001/0007"]
     make_tree(tmp_path / "monkaa", sequences=["a_rain_of_stones_x2"], disparity=False)
     item = SceneFlowStereo(tmp_path / "monkaa")[0]

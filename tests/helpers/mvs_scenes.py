@@ -1,5 +1,5 @@
 """Analytic multi-view scenes: a randomly textured plane seen by a reference and S source cameras, with exact
-reference depth. Items follow the multi-view contract (``.notes/CONVENTIONS.md``), so tests of multi-view models need
+reference depth. Items follow the multi-view contract (``docs/ARCHITECTURE.md``), so tests of multi-view models need
 neither rendering libraries nor files."""
 
 import math

@@ -2,8 +2,8 @@
 
 :func:`plane_views` ray-casts one plane into every camera; :func:`scene_items` turns a scene into multi-view stereo
 items (each camera once the reference view); :class:`PlaneScenesData` serves such items as a datamodule and
-:class:`ConstantDepth` is a one-parameter stand-in model. Items follow the multi-view stereo contract
-(.notes/CONVENTIONS.md) plus ``scene`` () int64.
+:class:`ConstantDepth` is a one-parameter stand-in model, :class:`Oracle` a perfect one. Items follow the
+multi-view stereo contract (docs/ARCHITECTURE.md) plus ``scene`` () int64.
 """
 
 import pytorch_lightning as pl
@@ -132,3 +132,12 @@ class ConstantDepth(nn.Module):
         if self.training and self.outputs > 1:
             out["depths"] = [depth * (k + 1) / self.outputs for k in range(self.outputs)]
         return out
+
+
+class Oracle(nn.Module):
+    """Returns the ground-truth depth (a perfect model), confidence 1."""
+
+    problem, inputs = "multi_view", ("images", "depth")
+
+    def forward(self, images, depth):
+        return {"depth": depth.clone(), "confidence": torch.ones_like(depth)}
