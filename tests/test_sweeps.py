@@ -192,8 +192,9 @@ def test_ddp_on_two_processes_matches_one_process_with_the_same_global_batch(tmp
     # With per-sample normalisation the two runs differ only by float rounding (gradients averaged over two
     # half-batches instead of one batch), amplified by 18 optimiser steps: 1.1e-4 relative on the 2-core CI machine
     # (with the code before and after the 2026-12 layout change alike), 1e-6 on another host. 5e-4 keeps that
-    # headroom (batch norm, whose statistics depend on the split, differed by 7e-4 where this test was written). The F-score
-    # counts points within a threshold, so such shifts move a few points across it: 7e-4 absolute on the CI machine.
+    # headroom (batch norm, whose statistics depend on the split, differed by 7e-4 where this test was written).
+    # The F-score counts points within a threshold, so such shifts move a few points across it: 7e-4 absolute on
+    # the CI machine.
     assert b["metrics"]["test/chamfer_l1"] == pytest.approx(a["metrics"]["test/chamfer_l1"], rel=5e-4)
     assert b["metrics"]["test/fscore"] == pytest.approx(a["metrics"]["test/fscore"], abs=2e-3)
     assert b["optimized"]["value"] == pytest.approx(a["optimized"]["value"], rel=5e-4)  # best val/chamfer_l1
