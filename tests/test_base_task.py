@@ -84,3 +84,20 @@ def test_references_are_fitted_on_the_datamodule_training_split():
     assert calls == [1]
     with pytest.raises(ValueError, match="training split"):
         SingleViewTask(PointSetCNN(**POINTS)).fit_reference(None)
+
+
+def test_training_chamfer_loss_uses_a_fresh_random_subset_of_the_ground_truth():
+    task = SingleViewTask(PointSetCNN(**POINTS), loss_points=16)
+    points = torch.randn(2, 50, 3, generator=torch.Generator().manual_seed(0))
+    task.train()
+    first, second = task.loss_target(points), task.loss_target(points)
+    assert first.shape == (2, 16, 3)
+    for subset in (first, second):  # rows of the original clouds, the same rows for every batch element
+        rows = (subset[:, :, None] == points[:, None]).all(-1)  # (B, 16, 50)
+        assert (rows.sum(-1) == 1).all() and (rows[0] == rows[1]).all()
+    assert not torch.equal(first, second)
+    task.eval()  # validation and test losses use every point
+    assert task.loss_target(points) is points
+    assert SingleViewTask(PointSetCNN(**POINTS), loss_points=None).train().loss_target(points) is points
+    with pytest.raises(ValueError, match="task.loss_points"):
+        SingleViewTask(PointSetCNN(**POINTS), loss_points=0)

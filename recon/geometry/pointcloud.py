@@ -75,13 +75,22 @@ def _tree_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="recon-kdtree")
 
 
+# Points per k-d tree leaf: scipy's default is 16; 32 puts more of the search in the vectorised leaf scan (both
+# directions of 32 clouds of 2048 and 1024 points: 61 ms of CPU time against 71 ms on the 2-core machine).
+KDTREE_LEAF_SIZE = 32
+
+
+def _tree(points: np.ndarray) -> cKDTree:
+    return cKDTree(points, leafsize=KDTREE_LEAF_SIZE)
+
+
 def _argmin_kdtree(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     xs = x.detach().double().numpy()
     ys = y.detach().double().numpy()
     if len(xs) == 1:  # one large cloud: parallelise the queries
-        idx = cKDTree(ys[0]).query(xs[0], k=1, workers=-1)[1][None]
+        idx = _tree(ys[0]).query(xs[0], k=1, workers=-1)[1][None]
     else:  # many small clouds: one thread per batch element (starting threads per query costs more)
-        idx = np.stack(list(_tree_pool().map(lambda b: cKDTree(ys[b]).query(xs[b], k=1, workers=1)[1], range(len(xs)))))
+        idx = np.stack(list(_tree_pool().map(lambda b: _tree(ys[b]).query(xs[b], k=1, workers=1)[1], range(len(xs)))))
     return torch.from_numpy(idx.astype(np.int64, copy=False))
 
 

