@@ -13,9 +13,10 @@ from PIL import Image
 from recon.data.formats.images import read_rgb
 from recon.predict import predict
 from recon.predict.single_view import crop_box, crop_resize, visible_colors
+from tests.helpers.paths import MESH_DIR
 from tests.helpers.single_view_checkpoint import save_checkpoint
 
-MESH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes" / "spot.obj"
+MESH = MESH_DIR / "spot.obj"
 
 
 def pinhole(f: float, H: int, W: int) -> np.ndarray:

@@ -54,8 +54,6 @@ TINY_MVSNET = {
     "groups": 2,
 }
 
-pytestmark = pytest.mark.skipif(not DINO.is_dir(), reason=f"real data not found: {DINO}")
-
 
 def inside_box(points: np.ndarray, enlarge: float = 1.2) -> np.ndarray:
     centre, half = DINO_BOX.mean(0), enlarge * (DINO_BOX[1] - DINO_BOX[0]) / 2

@@ -281,8 +281,6 @@ def test_format_configs_compose_and_require_a_root(make_config, name):
 
 @pytest.fixture(scope="module")
 def dino_corners() -> np.ndarray:
-    if not DINO.is_dir():
-        pytest.skip(f"real data not found: {DINO}")
     return np.array(list(itertools.product(*DINO_BOX.T)))
 
 

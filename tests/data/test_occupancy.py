@@ -1,7 +1,6 @@
 """Ground-truth occupancy: analytic volumes, grid axes, agreement with the surface samples, cache, datamodule."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import open3d as o3d
@@ -14,8 +13,8 @@ from recon.data.synthetic import occupancy as occ
 from recon.data.synthetic.generator import cache_path
 from recon.data.synthetic.scene import sample_scene
 from recon.geometry.voxels import grid_offsets, unpack_occupancy, voxel_size
+from tests.helpers.paths import MESH_DIR
 
-MESH_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "meshes"
 CFG = SyntheticConfig(
     num_train=12,
     num_val=2,

@@ -2,7 +2,6 @@
 
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import open3d as o3d
@@ -21,8 +20,8 @@ from recon.data.synthetic import (
 from recon.data.synthetic.generator import generate_split
 from recon.data.synthetic.scene import sample_scene
 from recon.geometry.cameras import invert_pose, project, transform_points, unproject
+from tests.helpers.paths import MESH_DIR
 
-MESH_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "meshes"
 FAMILIES = ("primitive", "composite", "deformed", "mesh")
 
 # H != W catches swapped axes
