@@ -298,7 +298,7 @@ def print_study(study: Study, written: list[Path], view: dict | None = None) -> 
         rich_table.add_row(*styled)
     console.print(rich_table)
     for item in study.incomplete:
-        console.print(f"[yellow]⚠ {escape(str(item.dir))}: incomplete — {escape(item.description)}[/]")
+        console.print(f"[yellow]⚠ {escape(_rel(item.dir, study.root))}: incomplete — {escape(item.description)}[/]")
     for path, what, why in flagged(study):
         console.print(f"[yellow]⚠ {escape(path)}: {what} — {escape(why)}[/]")
     for note in study.notes:
