@@ -7,8 +7,13 @@ Usage::
     recon-compare DIR --metrics test/chamfer_l1 test/fscore --group-by model task.optimizer.lr
     recon-compare DIR --allow-mismatch                                  # keep runs on another test set
 
-Every ``summary.json`` under DIR (recursively) is one run. Runs are grouped and each group's metrics are
-aggregated over its runs (seeds): mean ± sample std (ddof=1; "–" when n = 1), n, seeds, mean wall time.
+Every ``summary.json`` under DIR (recursively) is one run, except ``<run>/eval/<name>/summary.json``: a recon-eval
+summary of that run's checkpoint, shown as ``<name>:<metric>`` columns when ``evals`` asks for them. A directory that
+started a run (``config_resolved.yaml``, ``.hydra/config.yaml`` or a ``metrics.csv``) without a ``summary.json`` is
+listed as incomplete (``recon/compare/records.py``). ``DIR/compare.yaml`` holds a study's options
+(``recon/compare/options.py``). Runs are grouped and each group's metrics are
+aggregated over its runs (seeds): mean ± sample std (ddof=1; "–" when n = 1), n, seeds, mean wall time; a learned
+group with fewer than 2 distinct completed seeds is marked "(1 seed)".
 
 Groups (``--group-by``, default ``model``): the resolved config values under the given dotted keys, read
 from ``summary["config"]`` (``summary["trained_config"]`` for recon-eval summaries). With ``model`` a group is
