@@ -210,9 +210,8 @@ def plan_collect(sources: list[Path], into: Path, eval_name: str | None = None) 
             for summary in summaries:
                 name = record_name(_eval_run_dir(summary))
                 target = into / name / EVAL_DIR / eval_name / "summary.json"
-                if not (into / name / "summary.json").is_file() and not any(
-                    d == into / name / "summary.json" for d in plan
-                ):
+                run_summary = into / name / "summary.json"
+                if not run_summary.is_file() and run_summary not in plan:
                     raise SystemExit(
                         f"recon-compare --collect: {summary} evaluates run {name!r}, which has no record in {into} "
                         "yet; collect the run first"
