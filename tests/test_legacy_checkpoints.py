@@ -74,7 +74,11 @@ def test_moved_targets_are_upgraded_when_a_checkpoint_is_read(monkeypatch):
 def test_compare_groups_runs_stored_under_an_old_class_path_with_new_ones(tmp_path, monkeypatch):
     import json
 
-    summary = json.loads((Path(__file__).parents[1] / "experiments/foundation/summary.json").read_text())
+    summary = json.loads(
+        (
+            Path(__file__).parents[1] / "experiments/foundation/runs/2026-11-25_05-23-30_cnn_points/summary.json"
+        ).read_text()
+    )
     current = summary["config"]["model"]["_target_"]
     monkeypatch.setitem(legacy.MOVED_TARGETS, "recon.models.retired_module.PointSetCNN", current)
     for seed, target in ((1, current), (2, "recon.models.retired_module.PointSetCNN")):

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from recon.compare.records import find_metrics_csv
 from recon.viz.figures import save_figure
 
 COLORS = {"learned": "C0", "baseline": "0.1", "reference": "0.5"}  # learned curves take C0, C1, ...; lines stay grey
@@ -35,15 +36,6 @@ def plot_metric(rows, metric: str, better: str | None, path: Path) -> Path | Non
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
-
-
-def find_metrics_csv(run_dir: Path) -> Path | None:
-    """The CSV logger's file of a run: ``<run>/csv/metrics.csv`` (or a versioned one below ``csv/``)."""
-    direct = run_dir / "csv" / "metrics.csv"
-    if direct.is_file():
-        return direct
-    found = sorted((run_dir / "csv").glob("**/metrics.csv")) if (run_dir / "csv").is_dir() else []
-    return found[-1] if found else None
 
 
 def read_curve(metrics_csv: Path, column: str) -> dict[int, float]:

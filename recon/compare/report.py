@@ -1,4 +1,8 @@
-"""recon-compare's outputs: results.md, results.csv, runs.csv, plots (all replaced atomically) and stdout."""
+"""recon-compare's outputs: results.md, results.csv, runs.csv, plots (all replaced atomically) and stdout.
+
+results.md is a pure function of the records: rows and runs in a fixed order, fixed number formats, paths relative
+to the study, no dates, hosts or absolute paths, so ``recon-compare`` over a study's committed records rewrites it
+byte for byte. ``view`` holds the presentation options of compare.yaml (title, intro, labels, formats)."""
 
 import csv
 import io
@@ -6,18 +10,26 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from recon.compare.study import Study, direction
+from recon.compare.study import Study, column_value, direction, eval_of
 from recon.io import write_text_atomic
 
 ARROWS = {"min": "↓", "max": "↑", None: ""}
+ONE_SEED = "(1 seed)"
 
 
-def fmt_stat(mean: float, std: float, n: int, row_n: int) -> str:
-    """'0.07426 ± 0.0012'; '–' for the std of one run; '(n=k)' when fewer runs than the row logged it."""
+def fmt_stat(mean: float, std: float, n: int, row_n: int, spec: str | None = None) -> str:
+    """'0.07426 ± 0.0012' (``spec`` formats both, else .4g and .2g); '–' for the std of one run; '(n=k)' when
+    fewer runs than the row logged it."""
     if n == 0:
         return "–"
-    text = f"{mean:.4g} ± {std:.2g}" if math.isfinite(std) else f"{mean:.4g} ± –"
-    return text + (f" (n={n})" if n != row_n else "")
+    mean_text = format(mean, spec or ".4g")
+    std_text = format(std, spec or ".2g") if math.isfinite(std) else "–"
+    return f"{mean_text} ± {std_text}" + (f" (n={n})" if n != row_n else "")
+
+
+def one_seed(row) -> bool:
+    """A learned group with fewer than 2 distinct completed seeds: it has no spread over seeds."""
+    return row.kind == "learned" and len(row.seeds) < 2
 
 
 def best_rows(study: Study) -> dict[str, set[int]]:
@@ -34,20 +46,22 @@ def best_rows(study: Study) -> dict[str, set[int]]:
     return best
 
 
-def table(study: Study) -> tuple[list[str], list[list[str]], dict[str, set[int]]]:
+def table(study: Study, view: dict | None = None) -> tuple[list[str], list[list[str]], dict[str, set[int]]]:
     """Header, cells (plain text) and the best row indices per metric."""
+    view = view or {}
+    labels, formats = view.get("labels") or {}, view.get("formats") or {}
     header = (
         ["group", "kind", "n", "seeds"]
-        + [f"{m} {ARROWS[direction(m)]}".strip() for m in study.metrics]
+        + [f"{labels.get(m, m)} {ARROWS[direction(m)]}".strip() for m in study.metrics]
         + ["wall time (s)"]
     )
     cells = []
     for row in study.rows:
         wall = f"{row.wall_time_s:.1f}" if math.isfinite(row.wall_time_s) else "–"
         seeds = "–" if row.kind == "reference" else ", ".join(str(s) for s in row.seeds)
-        cells.append(
-            [row.label, row.kind, str(row.n), seeds] + [fmt_stat(*row.stats[m], row.n) for m in study.metrics] + [wall]
-        )
+        label = f"{row.label} {ONE_SEED}" if one_seed(row) else row.label
+        stats = [fmt_stat(*row.stats[m], row.n, formats.get(m, formats.get("default"))) for m in study.metrics]
+        cells.append([label, row.kind, str(row.n), seeds] + stats + [wall])
     return header, cells, best_rows(study)
 
 
@@ -71,21 +85,41 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(study: Study, plots: list[Path], out: Path) -> str:
-    header, cells, best = table(study)
+def study_name(study: Study) -> str:
+    return study.root.resolve().name
+
+
+def markdown(study: Study, plots: list[Path], out: Path, view: dict | None = None) -> str:
+    view = view or {}
+    header, cells, best = table(study, view)
     first_metric = len(header) - len(study.metrics) - 1
     n_included = len(study.included)
     ts = study.test_set
-    lines = [
-        f"# recon-compare: `{study.root.name or study.root}`",
-        "",
-        f"{n_included} of {len(study.runs) + len(study.skipped)} runs compared, grouped by "
+    n_runs = len([p for p, _ in study.skipped if eval_of(p) is None]) + len(study.runs)
+    incomplete = f" ({len(study.incomplete)} more started but left no summary: see below)" if study.incomplete else ""
+    lines = [f"# {view.get('title') or f'recon-compare: `{study_name(study)}`'}", ""]
+    if view.get("intro"):
+        lines += [view["intro"].strip(), ""]
+    lines += [
+        f"{n_included} of {n_runs} runs compared{incomplete}, grouped by "
         f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
         "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
         "↓ lower is better, ↑ higher is better; best mean per column in bold. "
         "Baselines are non-learned models; the reference row is the non-learned reference every test "
         "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
-        "occupancy grid; stereo: OpenCV SGBM), over all compared runs.",
+        "occupancy grid; stereo: OpenCV SGBM), over all compared runs. Wall time: mean per run of the group.",
+    ]
+    evals = sorted({m.split(":", 1)[0] for m in study.metrics if ":" in m})
+    if evals:
+        lines[-1] += (
+            " Columns `<eval>:<metric>` score each run's checkpoint with recon-eval on another test set "
+            f"({', '.join(f'`{e}`' for e in evals)}: `<run>/eval/<eval>/summary.json`)."
+        )
+    if any(one_seed(row) for row in study.rows):
+        lines[-1] += (
+            f" {ONE_SEED}: a learned group with fewer than 2 completed seeds, so its spread over seeds is unknown."
+        )
+    lines += [
         "",
         "| " + " | ".join(_md_escape(h) for h in header) + " |",
         "|" + "|".join("---" if i < first_metric else "---:" for i in range(len(header))) + "|",
@@ -97,6 +131,9 @@ def markdown(study: Study, plots: list[Path], out: Path) -> str:
             cell = _md_escape(cell)
             out_cells.append(f"**{cell}**" if metric and i in best[metric] else cell)
         lines.append("| " + " | ".join(out_cells) + " |")
+    if study.incomplete:
+        lines += ["", "## ⚠ Incomplete runs (started, no summary.json)", ""]
+        lines += [f"- `{_rel(i.dir, study.root)}`: {_md_escape(i.description)}" for i in study.incomplete]
     items = flagged(study)
     if items:
         lines += ["", "## ⚠ Excluded / flagged", ""]
@@ -130,7 +167,7 @@ def results_csv(study: Study) -> str:
 
 
 def runs_csv(study: Study) -> str:
-    references = [m.replace("test/", "test/reference/", 1) for m in study.metrics]
+    references = [_reference_column(m) for m in study.metrics]
     label = {id(r): r.label for r in study.included}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -154,6 +191,9 @@ def runs_csv(study: Study) -> str:
     )
     for path, why in study.skipped:
         writer.writerow([_rel(path, study.root), "unreadable", "no", "", "", "", "", "", "", "", "", why])
+    for item in study.incomplete:
+        path = _rel(item.dir / "summary.json", study.root)
+        writer.writerow([path, "incomplete", "no", "", "", "", "", "", "", "", "", item.description])
     for run in study.runs:
         writer.writerow(
             [
@@ -170,9 +210,20 @@ def runs_csv(study: Study) -> str:
                 (run.summary.get("data") or {}).get("generator_hash", ""),
                 run.reason,
             ]
-            + [run.metrics.get(m, "") for m in study.metrics + references]
+            + [_csv_value(run, m) for m in study.metrics]
+            + [_csv_value(run, m, reference=True) for m in study.metrics]
         )
     return buf.getvalue()
+
+
+def _reference_column(column: str) -> str:
+    source, _, metric = column.rpartition(":")
+    return f"{source}:" * bool(source) + metric.replace("test/", "test/reference/", 1)
+
+
+def _csv_value(run, column: str, reference: bool = False):
+    value = column_value(run, column, reference)
+    return "" if value is None else value
 
 
 def _num(value: float) -> str | float:
@@ -185,7 +236,9 @@ def default_curves(study: Study) -> list[str]:
     return [first, "train/loss"]
 
 
-def write_study(study: Study, out: Path, curves: list[str] | None = None, plots: bool = True) -> list[Path]:
+def write_study(
+    study: Study, out: Path, curves: list[str] | None = None, plots: bool = True, view: dict | None = None
+) -> list[Path]:
     """Write plots, then the CSVs, then results.md (last, so the plots it links exist). Returns the paths."""
     out = Path(out)
     figures = []
@@ -201,15 +254,15 @@ def write_study(study: Study, out: Path, curves: list[str] | None = None, plots:
         write_text_atomic(out / "results.csv", results_csv(study)),
         write_text_atomic(out / "runs.csv", runs_csv(study)),
     ]
-    written.append(write_text_atomic(out / "results.md", markdown(study, figures, out)))
+    written.append(write_text_atomic(out / "results.md", markdown(study, figures, out, view)))
     return written + figures
 
 
 def _slug(metric: str) -> str:
-    return metric.replace("/", "_")
+    return metric.replace("/", "_").replace(":", "_")
 
 
-def print_study(study: Study, written: list[Path]) -> None:
+def print_study(study: Study, written: list[Path], view: dict | None = None) -> None:
     """The table (rich), every excluded/flagged run as a warning, and what was written (results.csv first)."""
     from rich.console import Console
     from rich.markup import escape
@@ -219,7 +272,7 @@ def print_study(study: Study, written: list[Path]) -> None:
     plain = not console.is_terminal
     if plain:  # piped or captured: no colours, so mark the best with "*"; do not squeeze into 80 columns
         console = Console(width=max(console.width, 200))
-    header, cells, best = table(study)
+    header, cells, best = table(study, view)
     if all(m.startswith("test/") for m in study.metrics):
         header = [h[len("test/") :] if h.startswith("test/") else h for h in header]
     first_metric = len(header) - len(study.metrics) - 1
@@ -244,6 +297,8 @@ def print_study(study: Study, written: list[Path]) -> None:
                 styled.append(escape(cell))
         rich_table.add_row(*styled)
     console.print(rich_table)
+    for item in study.incomplete:
+        console.print(f"[yellow]⚠ {escape(_rel(item.dir, study.root))}: incomplete — {escape(item.description)}[/]")
     for path, what, why in flagged(study):
         console.print(f"[yellow]⚠ {escape(path)}: {what} — {escape(why)}[/]")
     for note in study.notes:

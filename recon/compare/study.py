@@ -7,8 +7,13 @@ Usage::
     recon-compare DIR --metrics test/chamfer_l1 test/fscore --group-by model task.optimizer.lr
     recon-compare DIR --allow-mismatch                                  # keep runs on another test set
 
-Every ``summary.json`` under DIR (recursively) is one run. Runs are grouped and each group's metrics are
-aggregated over its runs (seeds): mean ± sample std (ddof=1; "–" when n = 1), n, seeds, mean wall time.
+Every ``summary.json`` under DIR (recursively) is one run, except ``<run>/eval/<name>/summary.json``: a recon-eval
+summary of that run's checkpoint, shown as ``<name>:<metric>`` columns when ``evals`` asks for them. A directory that
+started a run (``config_resolved.yaml``, ``.hydra/config.yaml`` or a ``metrics.csv``) without a ``summary.json`` is
+listed as incomplete (``recon/compare/records.py``). ``DIR/compare.yaml`` holds a study's options
+(``recon/compare/options.py``). Runs are grouped and each group's metrics are
+aggregated over its runs (seeds): mean ± sample std (ddof=1; "–" when n = 1), n, seeds, mean wall time; a learned
+group with fewer than 2 distinct completed seeds is marked "(1 seed)".
 
 Groups (``--group-by``, default ``model``): the resolved config values under the given dotted keys, read
 from ``summary["config"]`` (``summary["trained_config"]`` for recon-eval summaries). With ``model`` a group is
@@ -43,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.compare.records import EVAL_DIR, Incomplete, find_incomplete, natural_key
 from recon.engine.legacy import upgrade_targets
 from recon.engine.summary import SUMMARY_FORMAT
 
@@ -104,6 +110,7 @@ class Run:
     group: tuple = ()
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    evals: dict[str, "Run"] = field(default_factory=dict)  # eval name -> recon-eval summary of this run's checkpoint
 
     @property
     def dir(self) -> Path:
@@ -154,6 +161,20 @@ class Run:
         return any(root and root in value for root in roots)
 
 
+def column_value(run: Run, column: str, reference: bool = False):
+    """A table column's value for one run: ``test/x`` from its own test, ``<eval>:test/x`` from its eval
+    ``<eval>``; with ``reference`` the non-learned reference scored beside it (``test/reference/x``)."""
+    source, _, metric = column.rpartition(":")
+    if reference:
+        metric = metric.replace("test/", "test/reference/", 1)
+    if source:
+        run = run.evals.get(source)
+        if run is None:
+            return None
+    value = run.metrics.get(metric)
+    return float(value) if _is_number(value) else None
+
+
 @dataclass
 class Row:
     """One line of the table: a group of runs (or the reference), its metric statistics."""
@@ -178,10 +199,11 @@ class Study:
     runs: list[Run]  # every readable summary (included or not)
     skipped: list[tuple[Path, str]]  # unreadable / other-format summaries and why
     rows: list[Row]
-    metrics: list[str]
+    metrics: list[str]  # table columns: test metrics, then ``<eval>:<metric>`` columns of eval summaries
     group_by: list[str]
     notes: list[str]
     test_set: dict  # what the majority's test set is
+    incomplete: list[Incomplete] = field(default_factory=list)  # started runs without a summary.json
 
     @property
     def included(self) -> list[Run]:
@@ -215,11 +237,6 @@ def lookup(config: dict, dotted: str):
             return None
         node = node[part]
     return node
-
-
-def natural_key(path: Path) -> list:
-    """Sort job dirs 0, 1, 2, ..., 10 as numbers, not as text."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def read_summary(path: Path) -> dict:
@@ -258,14 +275,35 @@ def find_summaries(root: Path) -> list[Path]:
     return sorted((p for p in root.rglob("summary.json") if p.is_file()), key=natural_key)
 
 
+def eval_of(path: Path) -> tuple[Path, str] | None:
+    """(the run's summary.json, eval name) for ``<run>/eval/<name>/summary.json`` beside a run summary, else None."""
+    run_summary = path.parent.parent.parent / "summary.json"
+    if path.parent.parent.name == EVAL_DIR and run_summary.is_file():
+        return run_summary, path.parent.name
+    return None
+
+
 def load_runs(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
-    runs, skipped = [], []
+    """The runs under ``root`` with their eval summaries attached; unreadable summaries (and failed evals)
+    are returned as skipped with the reason."""
+    runs, skipped, evals = [], [], []
     for path in find_summaries(root):
+        owner = eval_of(path)
         try:
-            runs.append(Run(path, read_summary(path)))
+            run = Run(path, read_summary(path))
         except InvalidSummary as e:
             skipped.append((path, str(e)))
-    return runs, skipped
+            continue
+        (runs if owner is None else evals).append((run, owner))
+    by_path = {run.path: run for run, _ in runs}
+    for run, (run_summary, name) in evals:
+        if run.status != "completed":
+            skipped.append((run.path, f"eval status {run.status!r}: {run.summary.get('error', 'no error recorded')}"))
+        elif run_summary in by_path:
+            by_path[run_summary].evals[name] = run
+        else:
+            skipped.append((run.path, "the run it evaluates has no readable summary.json"))
+    return [run for run, _ in runs], skipped
 
 
 def test_set_data(run: Run) -> dict:
@@ -329,6 +367,24 @@ def check_comparable(runs: list[Run], allow_mismatch: bool) -> dict:
                 )
     data = ref.summary.get("data") or {}
     return {"n_test": len(ref.test_ids()), "generator_hash": data.get("generator_hash"), "runs": signatures[majority]}
+
+
+def check_evals(runs: list[Run], allow_mismatch: bool) -> list[tuple[Path, str]]:
+    """Per eval name, drop the evals on another test set than the majority's; return them with the reason."""
+    dropped = []
+    for name in sorted({n for r in runs for n in r.evals}):
+        evals = [r.evals[name] for r in runs if name in r.evals]
+        signatures = Counter(test_set_signature(e) for e in evals)
+        majority = signatures.most_common(1)[0][0]
+        ref = next(e for e in evals if test_set_signature(e) == majority)
+        for run in runs:
+            found = run.evals.get(name)
+            if found is not None and test_set_signature(found) != majority:
+                what = "included" if allow_mismatch else "excluded"
+                dropped.append((found.path, f"eval {name!r} {what}: {_mismatch_reason(found, ref)}"))
+                if not allow_mismatch:
+                    del run.evals[name]
+    return dropped
 
 
 def _group_leaves(run: Run, group_by: list[str]) -> dict[str, str]:
@@ -424,8 +480,9 @@ def summarize(values: list[float]) -> tuple[float, float, int]:
     return float(finite.mean()), float(finite.std(ddof=1)) if n > 1 else math.nan, n
 
 
-def make_row(label: str, kind: str, runs: list[Run], metrics: list[str], source=lambda m: m) -> Row:
-    values = {m: [float(r.metrics[source(m)]) for r in runs if _is_number(r.metrics.get(source(m)))] for m in metrics}
+def make_row(label: str, kind: str, runs: list[Run], metrics: list[str]) -> Row:
+    reference = kind == "reference"
+    values = {m: [v for r in runs if (v := column_value(r, m, reference)) is not None] for m in metrics}
     walls = [float(r.summary["wall_time_s"]) for r in runs if _is_number(r.summary.get("wall_time_s"))]
     return Row(
         label=label,
@@ -447,13 +504,11 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     baselines = [g for g in groups.values() if not g[0].trainable]
     rows = [make_row(g[0].label, "learned", g, metrics) for g in learned]
     rows += [make_row(g[0].label, "baseline", g, metrics) for g in baselines]
-    referenced = [r for r in runs if any(k.startswith("test/reference/") for k in r.metrics)]
+    referenced = [r for r in runs if any(column_value(r, m, reference=True) is not None for m in metrics)]
     if referenced:
         problems = Counter(task_module(r) for r in referenced)
         label = REFERENCE_LABELS.get(problems.most_common(1)[0][0], REFERENCE_LABEL)
-        rows.append(
-            make_row(label, "reference", referenced, metrics, source=lambda m: m.replace("test/", "test/reference/", 1))
-        )
+        rows.append(make_row(label, "reference", referenced, metrics))
     return rows
 
 
@@ -463,10 +518,14 @@ def task_module(run: Run) -> str:
     return parts[-2] if len(parts) >= 2 else ""
 
 
-def choose_metrics(runs: list[Run], requested: list[str] | None) -> list[str]:
-    available = sorted(
-        {k for r in runs for k in r.metrics if k.startswith("test/") and not k.startswith("test/reference/")}
+def _test_metrics(summaries: list[Run]) -> list[str]:
+    return sorted(
+        {k for r in summaries for k in r.metrics if k.startswith("test/") and not k.startswith("test/reference/")}
     )
+
+
+def choose_metrics(runs: list[Run], requested: list[str] | None) -> list[str]:
+    available = _test_metrics(runs)
     if requested:
         chosen = [m if "/" in m else f"test/{m}" for m in requested]
         unknown = [m for m in chosen if m not in available]
@@ -479,15 +538,49 @@ def choose_metrics(runs: list[Run], requested: list[str] | None) -> list[str]:
     return [m for m in PREFERRED_METRICS if m in available] or available
 
 
+def eval_columns(runs: list[Run], evals: dict[str, list[str]]) -> list[str]:
+    """``<eval>:<metric>`` columns for the requested evals; an eval or metric no run has is an error naming it."""
+    columns = []
+    for name, metrics in evals.items():
+        summaries = [r.evals[name] for r in runs if name in r.evals]
+        if not summaries:
+            found = sorted({n for r in runs for n in r.evals})
+            raise SystemExit(
+                f"recon-compare: no included run has an eval {name!r} ({EVAL_DIR}/{name}/summary.json); "
+                f"evals found: {', '.join(found) or 'none'}"
+            )
+        available = _test_metrics(summaries)
+        for metric in metrics or [m for m in PREFERRED_METRICS if m in available] or available:
+            metric = metric if "/" in metric else f"test/{metric}"
+            if metric not in available:
+                raise SystemExit(
+                    f"recon-compare: no {name!r} eval logged {metric}; available: {', '.join(available) or 'none'}"
+                )
+            columns.append(f"{name}:{metric}")
+    return columns
+
+
 def compare(
-    root: Path, metrics: list[str] | None = None, group_by: list[str] = ("model",), allow_mismatch: bool = False
+    root: Path,
+    metrics: list[str] | None = None,
+    group_by: list[str] = ("model",),
+    allow_mismatch: bool = False,
+    evals: dict[str, list[str]] | None = None,
+    group_labels: dict[str, str] | None = None,
 ) -> Study:
-    """Read, check, group and aggregate every summary.json under ``root`` (nothing is written)."""
+    """Read, check, group and aggregate every summary.json under ``root`` (nothing is written).
+
+    ``evals`` adds columns from the runs' eval summaries (eval name -> metrics, empty for the usual ones);
+    ``group_labels`` renames groups (automatic label -> shown label)."""
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"recon-compare: {root} is not a directory")
     runs, skipped = load_runs(root)
+    incomplete = find_incomplete(root)
     if not runs and not skipped:
+        if incomplete:
+            listed = "\n".join(f"  {i.dir}: {i.description}" for i in incomplete)
+            raise SystemExit(f"recon-compare: no run under {root} wrote a summary.json:\n{listed}")
         raise SystemExit(f"recon-compare: no summary.json found under {root}")
     group_by = list(group_by)
     test_set = check_comparable(runs, allow_mismatch)
@@ -495,8 +588,11 @@ def compare(
     if not included:
         listed = "\n".join([f"  {p}: {why}" for p, why in skipped] + [f"  {r.path}: {r.reason}" for r in runs])
         raise SystemExit(f"recon-compare: no comparable completed run under {root}:\n{listed}")
-    chosen = choose_metrics(included, metrics)
+    skipped = skipped + check_evals(included, allow_mismatch)
+    chosen = choose_metrics(included, metrics) + eval_columns(included, evals or {})
     assign_groups(included, group_by)
+    for run in included:
+        run.label = (group_labels or {}).get(run.label, run.label)
     rows = build_rows(included, chosen)
     notes = within_group_notes(rows, group_by)
     notes += [f"`{r.path.relative_to(root)}`: {n}" for r in included for n in r.notes]
@@ -515,4 +611,5 @@ def compare(
         group_by=group_by,
         notes=notes,
         test_set=test_set,
+        incomplete=incomplete,
     )
