@@ -66,3 +66,21 @@ def test_gpu_precision_is_bf16_only_where_the_gpu_has_it(monkeypatch, available,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
     assert gpu_precision() == expected
+
+
+def test_depth_cnn_lifts_points_in_fp32_under_mixed_precision():
+    """Under autocast (as ``trainer=gpu`` runs it) the lifted points are fp32, like the ground truth they are scored
+    against, and equal to the lifting of the network's depth in fp32."""
+    from recon.geometry.cameras import unproject
+    from recon.geometry.pointcloud import chamfer_loss
+    from recon.models.depth_cnn import DepthCNN
+
+    torch.manual_seed(0)
+    model = DepthCNN(num_points=16, widths=(8, 16)).eval()
+    image, K = torch.rand(2, 3, 16, 16), torch.tensor([[20.0, 0, 8], [0, 20.0, 8], [0, 0, 1]]).expand(2, 3, 3)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(image, K)
+    assert out["points"].dtype == out["depth"].dtype == torch.float32
+    front = unproject(out["depth"], K)  # fp32 outside autocast
+    assert any(torch.equal(out["points"][0, 0], p) for p in front[0])
+    assert torch.isfinite(chamfer_loss(out["points"], torch.rand(2, 32, 3)))

@@ -53,14 +53,17 @@ class DepthCNN(nn.Module):
         for block, skip in zip(self.up, reversed(skips)):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        raw_depth, raw_thickness, mask_logits = self.head(x).split(1, dim=1)
+        # geometry in fp32 under mixed precision: a half-precision depth near 3 is off by up to 2 mm (fp16) or 8 mm
+        # (bf16), and the points must match the fp32 ground truth's dtype
+        raw_depth, raw_thickness, mask_logits = self.head(x).float().split(1, dim=1)
         depth = self.init_depth + raw_depth
         thickness = F.softplus(raw_thickness)
 
         k = min(self.num_points, H * W)
         idx = mask_logits.flatten(1).topk(k, dim=1).indices  # (B, k)
-        front = unproject(depth, K)  # (B, H*W, 3)
-        back = unproject(depth + thickness, K)
+        with torch.autocast(image.device.type, enabled=False):
+            front = unproject(depth, K.float())  # (B, H*W, 3)
+            back = unproject(depth + thickness, K.float())
         gather = idx.unsqueeze(-1).expand(-1, -1, 3)
         points = torch.cat([front.gather(1, gather), back.gather(1, gather)], dim=1)
         return {"points": points, "depth": depth, "mask_logits": mask_logits}
