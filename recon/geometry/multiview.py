@@ -176,8 +176,9 @@ def homography_warp(
     K_ref, K_src, T_ref_cw, T_src_cw, depths = (t.to(dtype) for t in (K_ref, K_src, T_ref_cw, T_src_cw, depths))
     if depths.ndim == 2:
         depths = depths[:, :, None, None].expand(B, D, H, W)
-    points = unproject(depths.unsqueeze(2), K_ref[:, None])  # (B, D, H*W, 3) in the reference
-    uv, _ = _to_pixels(points, relative_pose(T_ref_cw, T_src_cw), K_src)  # (B, D, H*W, 2)
+    with torch.autocast(src_features.device.type, enabled=False):  # pixel coordinates need fp32 under AMP
+        points = unproject(depths.unsqueeze(2), K_ref[:, None])  # (B, D, H*W, 3) in the reference
+        uv, _ = _to_pixels(points, relative_pose(T_ref_cw, T_src_cw), K_src)  # (B, D, H*W, 2)
     uv = uv.reshape(B, D * H, W, 2)
     warped = _sample(src_features.to(dtype), uv).reshape(B, C, D, H, W)
     inside = _inside(uv, Hs, Ws).reshape(B, 1, D, H, W)

@@ -340,3 +340,17 @@ def test_half_features_are_sampled_at_float32_positions():
     warped, inside = homography_warp(src.half(), K, K, T_ref.float(), T_src.float(), depths)
     reference, inside32 = homography_warp(src.half().float(), K, K, T_ref.float(), T_src.float(), depths)
     assert warped.dtype == torch.float32 and torch.equal(warped, reference) and torch.equal(inside, inside32)
+
+
+def test_sample_positions_stay_float32_under_autocast():
+    """Mixed precision (CPU bf16 here, the same autocast as CUDA's) must not round pixel coordinates: bf16 holds
+    ~3 significant digits, half a pixel at u ~ 100."""
+    B, H, W = 1, 96, 128
+    T_ref, T_src = _random_pair(B, seed=3, offset=0.1)
+    K = _K(100.0, H, W, B).float()
+    src = pixel_grid(H, W).T.reshape(1, 3, H, W)  # features = their own pixel coordinates (u, v, 1)
+    depths = torch.tensor([[2.5, 3.5]])
+    reference, _ = homography_warp(src, K, K, T_ref.float(), T_src.float(), depths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        warped, _ = homography_warp(src, K, K, T_ref.float(), T_src.float(), depths)
+    torch.testing.assert_close(warped.float(), reference, atol=1e-3, rtol=0)
