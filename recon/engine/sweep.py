@@ -55,8 +55,9 @@ def isolates_jobs() -> bool:
 
 def run_in_own_process(job: Callable[[], object], cfg: DictConfig) -> float | None:
     """Run ``job`` (one sweep job, which records its own result in ``summary.json``) in a forked child process and
-    return the job's optimized value from its summary (``nan`` for a failed job). A child that dies leaves a failed
-    summary and ``error.txt`` naming its exit code or signal, and the launcher's worker lives on."""
+    return the job's optimized value from its summary (``nan`` for a failed job, as the in-process CLI returns). A
+    child that dies leaves a failed summary and ``error.txt`` naming its exit code or signal, and the launcher's
+    worker lives on."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     started = time.time()
     child = multiprocessing.get_context("fork").Process(target=job, name=f"sweep-job-{HydraConfig.get().job.num}")
@@ -67,12 +68,14 @@ def run_in_own_process(job: Callable[[], object], cfg: DictConfig) -> float | No
         code = child.exitcode
         how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
         process = {"exit_code": code, "signal": signal.Signals(-code).name if code < 0 else None}
-        error = JobProcessDied(f"the job's process (pid {child.pid}) {how} before it recorded a result")
+        error = JobProcessDied(f"the job's process (pid {child.pid}) {how} before the job finished")
         record_failure(run_dir, cfg, error, started, extra={"process": process})
         log.error("job failed, the sweep goes on: %s (%s)", error, run_dir / "error.txt")
         return math.nan
-    value = summary.get("optimized", {}).get("value") if summary.get("status") == "completed" else None
-    return math.nan if value is None else float(value)
+    if summary.get("status") != "completed":
+        return math.nan
+    value = summary.get("optimized", {}).get("value")
+    return None if value is None else float(value)
 
 
 def _read_summary(run_dir: Path) -> dict:
