@@ -1,4 +1,5 @@
-"""Runs that survive: a NaN loss stops training cleanly; a run killed with SIGKILL resumes to the same result."""
+"""Runs that survive: a NaN loss stops training cleanly; a run killed with SIGKILL mid-epoch resumes to the same
+result."""
 
 import json
 import os
@@ -17,6 +18,8 @@ from recon.engine.runner import train
 from recon.engine.validation import ConfigError
 from tests.helpers.configs import TINY_DATA, TINY_MODEL
 from tests.helpers.paths import ROOT
+from tests.helpers.pause_at_step import ENV as PAUSE_ENV
+from tests.helpers.pause_at_step import MARKER as PAUSE_MARKER
 
 STEPS_PER_EPOCH = 6  # 48 training items, batch 8
 
@@ -86,6 +89,7 @@ def _train_cmd(run_dir: Path, cache: Path, *extra: str) -> list[str]:
         "logger.wandb.offline=true",
         "callbacks=model_checkpoint",
         "callbacks.model_checkpoint.save_top_k=-1",
+        "+callbacks.pause._target_=tests.helpers.pause_at_step.PauseAtStep",  # active only with its env variable
         "print_config=false",
         f"paths.cache_dir={cache}",
         f"paths.log_dir={run_dir.parent / 'logs'}",
@@ -94,7 +98,7 @@ def _train_cmd(run_dir: Path, cache: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
+def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(
@@ -106,20 +110,24 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
         capture_output=True,
     )
 
+    kill_at = 3 * STEPS_PER_EPOCH + 3  # three of the fourth epoch's six steps taken
     job = subprocess.Popen(
         _train_cmd(killed, cache_dir, f"hydra.run.dir={killed}"),
         cwd=tmp_path,
-        env=env,
+        env={**env, PAUSE_ENV: str(kill_at)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
-    while not (killed / "checkpoints" / "epoch002.ckpt").exists():  # kill during the fourth epoch
+    while not (killed / PAUSE_MARKER).exists():
         assert job.poll() is None and time.time() < deadline, "training ended before it could be killed"
         time.sleep(0.01)
     job.send_signal(signal.SIGKILL)
     job.wait()
-    assert not (killed / "summary.json").exists() and not (killed / "checkpoints" / "epoch005.ckpt").exists()
+    assert (killed / PAUSE_MARKER).read_text().split() == [str(kill_at), "3", "2"]  # global step, epoch, batch
+    assert not (killed / "summary.json").exists()
+    _, state = newest_checkpoint(killed)
+    assert state["global_step"] == 3 * STEPS_PER_EPOCH  # the end of epoch 2: the three steps after it are redone
 
     resumed = subprocess.run(
         _train_cmd(killed, cache_dir, f"resume={killed}"),
@@ -139,5 +147,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, cache_dir):
     }
     runs = sorted((killed / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({run.name.rsplit("-", 1)[1] for run in runs}) == 1  # same wandb run id
-    epochs = [line.split(",")[0] for line in (killed / "csv" / "metrics.csv").read_text().splitlines()[1:]]
+    rows = (killed / "csv" / "metrics.csv").read_text().splitlines()
+    epochs = [line.split(",")[0] for line in rows[1:]]
     assert {"0", "1", "2", "5"} <= set(epochs)  # logs from before the kill were flushed with the checkpoints
+    full_rows = (full / "csv" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == len(full_rows)  # the redone steps are logged once

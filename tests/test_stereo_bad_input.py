@@ -1,7 +1,8 @@
 """Bad stereo input through the real entry points: a corrupt PFM header, a truncated image, a left/right size
 mismatch and a disparity range the model does not cover each stop the run with an error naming the file or key
 (before the first pair is scored; truncated pixel data when its pair is decoded), leaving no metrics, media or
-checkpoints, only the run's record (its config, log, failed summary.json and error.txt)."""
+checkpoints, only the run's record (its config, log, failed summary.json and error.txt) - also with the default
+callbacks, whose media of the pairs scored before the bad one are removed."""
 
 import json
 import os
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from recon.callbacks import prediction_media
 from recon.engine.runner import train
 from recon.engine.validation import ConfigError
+from recon.viz.figures import save_figure
 from tests.helpers.middlebury2014_files import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +138,25 @@ def test_the_console_command_reports_a_corrupt_pfm(scenes, tmp_path):
     assert result.returncode != 0
     assert f"{bad}: not a PFM file" in result.stderr
     assert_failed_cleanly(run_dir, str(bad))
+
+
+def test_a_late_bad_pair_with_the_default_callbacks_leaves_no_media(make_config, scenes, tmp_path, monkeypatch):
+    """The prediction media callback draws the first pairs before the truncated last one is decoded; the failed
+    run must not keep those figures."""
+    saved = []
+
+    def save_and_record(fig, path):
+        saved.append(save_figure(fig, path))
+        return saved[-1]
+
+    monkeypatch.setattr(prediction_media, "save_figure", save_and_record)
+    bad = scenes / "scene2" / "im1.png"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    run = tmp_path / "run"
+    cfg = sgbm_on(make_config, scenes, run)  # callbacks=default: checkpoints, early stopping, media, ...
+    assert "prediction_media" in cfg.callbacks and cfg.callbacks.prediction_media.num_samples >= 3
+    with pytest.raises(ValueError, match=f"cannot decode image {bad}"):
+        train(cfg)
+    assert_failed_cleanly(run, str(bad))
+    assert [p.name for p in saved] == ["test_0.png", "test_1.png"]  # drawn before the failure, then removed
+    assert not any(p.exists() for p in saved)

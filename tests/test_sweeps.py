@@ -1,6 +1,7 @@
 """Sweeps through Hydra's own launchers and sweepers: parallel jobs, failure isolation, Optuna, SLURM, DDP."""
 
 import json
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -82,12 +83,43 @@ def test_parallel_sweep_runs_two_at_a_time_and_isolates_a_failing_job(tmp_path, 
         (datetime.fromisoformat(s["started_at"]), datetime.fromisoformat(s["finished_at"])) for s in jobs.values()
     ]
     assert max_concurrency(intervals) == 2  # n_jobs=2: two at a time, never more
-    assert len({s["job"]["pid"] for s in jobs.values()}) == 2  # two worker processes
+    assert len({s["job"]["parent_pid"] for s in jobs.values()}) == 2  # two workers, each forking a process per job
+    assert len({s["job"]["pid"] for s in jobs.values()}) == 4
 
     report = json.loads((root / "sweep_report.json").read_text())
     assert report["failed"] == 1 and report["total"] == 4
     assert [Path(j["run_dir"]).name for j in report["jobs"] if j["status"] == "failed"] == ["2"]
     assert "1 of 4 jobs failed" in done.stdout + done.stderr and f"{root / '2'}:" in done.stdout + done.stderr
+
+
+@pytest.mark.slow  # about 60 s on the shared 2-core machine (three jobs, two at a time)
+def test_a_job_whose_process_dies_is_listed_and_the_others_complete(tmp_path, cache_dir):
+    """Job 1 SIGKILLs its own process (as the OOM killer or a segfault would end it) while job 0 runs beside it."""
+    done = run_train(
+        tmp_path,
+        cache_dir,
+        "-m",
+        "hydra/launcher=parallel",
+        "threads=1",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks=none",
+        "model._target_=tests.helpers.fault_models.KillsItsProcess",
+        f"+model.signal_number=null,{int(signal.SIGKILL)},null",
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-4000:]
+    root = sweep_dir(tmp_path)
+    jobs = summaries(root)
+    assert {k: v["status"] for k, v in jobs.items()} == {"0": "completed", "1": "failed", "2": "completed"}
+    assert all("test/chamfer_l1" in jobs[k]["metrics"] for k in ("0", "2"))
+    assert jobs["1"]["process"] == {"exit_code": -signal.SIGKILL, "signal": "SIGKILL"}
+    assert "killed by signal SIGKILL" in jobs["1"]["error"] and (root / "1" / "error.txt").is_file()
+    report = json.loads((root / "sweep_report.json").read_text())
+    assert report["failed"] == 1 and report["total"] == 3
+    (dead,) = [j for j in report["jobs"] if j["status"] != "completed"]
+    assert Path(dead["run_dir"]).name == "1" and dead["status"] == "failed" and "SIGKILL" in dead["error"]
+    assert dead["process"]["signal"] == "SIGKILL"
 
 
 @pytest.mark.slow

@@ -42,6 +42,9 @@ class PredictionMedia(pl.Callback):
     The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
     ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
     so the items are the first ones of that shard.
+
+    A run that fails (e.g. a later test pair cannot be decoded) keeps none of these files: ``on_exception`` removes
+    what this run wrote, and ``output_dir`` if that leaves it empty. Media already sent to a logger stay there.
     """
 
     def __init__(self, output_dir: str, num_samples: int = 4):
@@ -54,6 +57,14 @@ class PredictionMedia(pl.Callback):
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.written = []
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        for paths in self.written:
+            for path in paths.values():
+                Path(path).unlink(missing_ok=True)
+        self.written = []
+        if self.output_dir.is_dir() and not any(self.output_dir.iterdir()):
+            self.output_dir.rmdir()
 
     @torch.no_grad()
     def on_test_batch_end(

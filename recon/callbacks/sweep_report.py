@@ -28,6 +28,8 @@ def job_statuses(sweep_dir: Path) -> list[dict[str, Any]]:
                 error=summary.get("error"),
                 overrides=summary.get("job", {}).get("overrides"),
             )
+            if "process" in summary:  # a job whose process died: its exit code and signal
+                entry["process"] = summary["process"]
         except (OSError, ValueError) as e:
             entry["error"] = f"no readable summary.json ({type(e).__name__})"
         jobs.append(entry)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recon.cli.resolvers import CONFIG_DIR, register_resolvers
 from recon.engine.summary import describe_error, record_failure
-from recon.engine.sweep import in_multirun
+from recon.engine.sweep import in_multirun, isolates_jobs, run_in_own_process
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -41,6 +41,14 @@ def show_config(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
+    if isolates_jobs():  # a job whose process dies must not end the sweep
+        import recon.engine.runner  # noqa: F401 - imported once here, not in every job's process
+
+        return run_in_own_process(lambda: train_job(cfg), cfg)
+    return train_job(cfg)
+
+
+def train_job(cfg: DictConfig) -> float | None:
     from recon.engine.runner import train as run_train
 
     try:

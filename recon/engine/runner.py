@@ -19,18 +19,25 @@ from recon.engine.checkpoint import inference_config, load_checkpoint, restore_t
 from recon.engine.ddp import distributed_job
 from recon.engine.precision import check_cpu_precision
 from recon.engine.resume import prepare_resume
-from recon.engine.summary import record_failure, run_info, write_summary
-from recon.engine.validation import check_output_dir, validate_components, validate_config
+from recon.engine.summary import describe_error, record_failure, run_info, write_summary
+from recon.engine.trainer_checks import validate_run_components
+from recon.engine.validation import ConfigError, check_output_dir, validate_components, validate_config
 from recon.models.base import is_trainable
 
 log = logging.getLogger(__name__)
 
 
-def instantiate_group(node: DictConfig | None) -> list:
-    """Instantiate every entry with a ``_target_`` of a config group such as callbacks or logger."""
-    if not node:
-        return []
-    return [instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+def instantiate_group(node: DictConfig | None, key: str = "") -> list:
+    """Instantiate every entry with a ``_target_`` of a config group such as callbacks or logger; an entry whose
+    arguments its class refuses raises a ConfigError naming ``<key>.<entry>``."""
+    built = []
+    for name, entry in (node or {}).items():
+        if isinstance(entry, DictConfig) and "_target_" in entry:
+            try:
+                built.append(instantiate(entry))
+            except Exception as e:
+                raise ConfigError(f"{key + '.' if key else ''}{name}: {describe_error(e)}") from e
+    return built
 
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
@@ -55,22 +62,23 @@ def _train(cfg: DictConfig) -> float | None:
     started = time.time()
     try:
         validate_config(cfg)
+        validate_run_components(cfg)
         check_cpu_precision(cfg.trainer.accelerator, cfg.trainer.precision)
         resume_from = prepare_resume(cfg)
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(cfg.seed, workers=True)
+        callbacks = instantiate_group(cfg.get("callbacks"), "callbacks") + [  # their value checks, before any data
+            ConfigInCheckpoint(cfg),
+            FiniteLossGuard(),
+            LogsFlushedWithCheckpoint(),
+        ]
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         task = instantiate(cfg.task, model=model)
         validate_components(datamodule, model, task)
 
-        callbacks = instantiate_group(cfg.get("callbacks")) + [
-            ConfigInCheckpoint(cfg),
-            FiniteLossGuard(),
-            LogsFlushedWithCheckpoint(),
-        ]
-        loggers = instantiate_group(cfg.get("logger"))
+        loggers = instantiate_group(cfg.get("logger"), "logger")
         trainer = build_trainer(cfg, callbacks, loggers)
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -146,6 +154,7 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
     try:
         checkpoint = load_checkpoint(cfg.ckpt_path)
         stored = inference_config(checkpoint)  # only recon classes, checked before anything is built
+        validate_run_components(cfg)
         if cfg.get("data"):
             validate_config(cfg, require=("data",))
             datamodule = instantiate(cfg.data)
@@ -156,7 +165,9 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
         validate_components(datamodule, task.model, task)
         pl.seed_everything(cfg.seed, workers=True)
         trainer = build_trainer(
-            cfg, callbacks=instantiate_group(cfg.get("callbacks")), loggers=instantiate_group(cfg.get("logger"))
+            cfg,
+            callbacks=instantiate_group(cfg.get("callbacks"), "callbacks"),
+            loggers=instantiate_group(cfg.get("logger"), "logger"),
         )
         trainer.test(task, datamodule=datamodule)
         metrics = final_metrics(trainer)

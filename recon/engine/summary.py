@@ -62,7 +62,7 @@ def _timestamp(seconds: float) -> str:
 
 def job_info() -> dict:
     """Which sweep job this is (Hydra's job number and command-line overrides), and where it ran."""
-    info = {"pid": os.getpid(), "host": platform.node()}
+    info = {"pid": os.getpid(), "parent_pid": os.getppid(), "host": platform.node()}
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
         info.update(
@@ -93,8 +93,10 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started: float) -> None:
-    """Save the traceback in the run dir and a summary with status 'failed' (only on rank zero)."""
+def record_failure(
+    run_dir: Path, cfg: DictConfig, error: BaseException, started: float, extra: dict | None = None
+) -> None:
+    """Save the traceback in the run dir and a summary with status 'failed' and ``extra`` (only on rank zero)."""
     if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) != 0:
         return
     try:
@@ -110,6 +112,7 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException, started
                 "error": describe_error(error),
                 "traceback_file": str(run_dir / "error.txt"),
                 "checkpoints_left": checkpoints,
+                **(extra or {}),
             },
         )
         log.error("run failed; traceback saved to %s", run_dir / "error.txt")

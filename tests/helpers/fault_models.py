@@ -1,5 +1,7 @@
 """Models that misbehave on purpose, for fault-tolerance tests."""
 
+import os
+
 import torch
 
 from recon.models.point_set_cnn import PointSetCNN
@@ -19,3 +21,13 @@ class NaNAfterSteps(PointSetCNN):
                 out = {"points": out["points"] * float("nan")}
             self.calls += 1
         return out
+
+
+class KillsItsProcess(PointSetCNN):
+    """A PointSetCNN that, with ``signal_number`` set, sends that signal to its own process when built: a job
+    whose process dies (killed, segfault, out of memory) instead of raising."""
+
+    def __init__(self, signal_number: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if signal_number is not None:
+            os.kill(os.getpid(), signal_number)
