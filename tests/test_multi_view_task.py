@@ -201,13 +201,44 @@ def test_perfect_depth_fuses_into_the_ground_truth_cloud(tmp_path, monkeypatch):
         assert logged[f"test/reference/{key}"] == pytest.approx(logged[f"test/{key}"]), key
 
 
-def test_empty_fused_clouds_are_counted_and_left_out():
-    """With the default fusion_min_views=3 no pixel of a three-view scene can pass: every cloud is empty."""
+def diagonal(points: torch.Tensor) -> float:
+    """Brute force: the largest distance between two corners of the points' bounding box."""
+    lo, hi = points.min(0).values.numpy(), points.max(0).values.numpy()
+    corners = np.array([[(lo, hi)[b][i] for i, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)])
+    return max(np.linalg.norm(a - b) for a in corners for b in corners)
+
+
+def test_empty_fused_clouds_count_as_nothing_reconstructed():
+    """With the default fusion_min_views=3 no pixel of a three-view scene can pass: every cloud is empty, F-score,
+    precision and recall are 0, completeness is the mean diagonal of the ground truths' boxes, accuracy undefined."""
     task = MultiViewTask(Oracle(), reference=False)
+    items = four_scenes()
     with pytest.warns(UserWarning, match=r"model: the fused cloud of scene \d is empty"):
-        (logged,) = trainer().test(task, dataloaders=DataLoader(four_scenes(), batch_size=6, collate_fn=collate))
+        (logged,) = trainer().test(task, dataloaders=DataLoader(items, batch_size=6, collate_fn=collate))
     assert logged["test/empty_clouds"] == 4.0 and logged["test/fused_points"] == 0.0
-    assert "test/accuracy" not in logged
+    assert logged["test/fscore"] == logged["test/precision"] == logged["test/recall"] == 0.0
+    expected = np.mean([diagonal(items[3 * s]["points"]) for s in range(4)])
+    assert logged["test/completeness"] == pytest.approx(expected, rel=1e-5)
+    assert "test/accuracy" not in logged and "test/overall" not in logged
+
+
+def test_one_empty_scene_among_perfect_ones_is_counted_in_every_mean():
+    """Scene 2's items score no pixel (an empty object mask): 3 perfect scenes and one empty one."""
+    items = [
+        {**item, "object_mask": torch.full_like(item["mask"], item["scene"].item() != 2)} for item in four_scenes()
+    ]
+    task = MultiViewTask(Oracle(), reference=False, fusion_min_views=2)
+    with pytest.warns(UserWarning, match="scene 2 is empty"):
+        (logged,) = trainer().test(task, dataloaders=DataLoader(items, batch_size=5, collate_fn=collate))
+    assert logged["test/empty_clouds"] == 1.0
+    for key in ("fscore", "precision", "recall"):
+        assert logged[f"test/{key}"] == pytest.approx(0.75), key
+    assert logged["test/accuracy"] < 1e-3  # the mean over the three non-empty scenes
+    empty = diagonal(items[6]["points"])
+    assert logged["test/completeness"] == pytest.approx(empty / 4, abs=1e-3)
+    assert logged["test/overall"] == pytest.approx((logged["test/accuracy"] + logged["test/completeness"]) / 2)
+    points = [len(items[3 * s]["points"]) for s in (0, 1, 3)]
+    assert logged["test/fused_points"] == pytest.approx(sum(points) / 4)
 
 
 def test_items_without_scene_ids_skip_fusion():
@@ -268,3 +299,22 @@ def test_task_config_composes_and_instantiates(make_config):
     optimization = task.configure_optimizers()
     assert isinstance(optimization["optimizer"], torch.optim.AdamW)
     assert optimization["lr_scheduler"]["scheduler"].T_max == cfg.trainer.max_epochs
+
+
+def test_exact_depth_maps_of_rendered_scenes_fuse_onto_the_objects(tmp_path):
+    """Rendered ring scenes (objects on a textured ground disc), fused from their exact depth maps: scoring the object
+    pixels puts every point on the sampled object surfaces (accuracy ~ the samples' spacing, 8192 samples), while
+    the ground points that the same depth maps also hold would be far from them if they were scored."""
+    from recon.data.multi_view import MultiViewDataModule
+
+    synthetic = dict(num_train=1, num_val=1, num_test=2, image_size=(48, 64), num_views=6, num_points=8192, seed=5)
+    dm = MultiViewDataModule(synthetic=synthetic, cache_dir=str(tmp_path), render_workers=0, num_source=3)
+    dm.setup()
+    items = [dm.datasets["test"][i] for i in range(len(dm.datasets["test"]))]
+    logged = {}
+    for name, scored in (("objects", items), ("everything", [{**i, "object_mask": i["mask"]} for i in items])):
+        task = MultiViewTask(Oracle(), reference=False)
+        (logged[name],) = trainer().test(task, DataLoader(scored, batch_size=6), verbose=False)
+    assert logged["objects"]["test/empty_clouds"] == 0.0 and logged["objects"]["test/fused_points"] > 100
+    assert logged["objects"]["test/accuracy"] < 0.01 and logged["objects"]["test/precision"] > 0.99
+    assert logged["everything"]["test/accuracy"] > 0.2

@@ -28,6 +28,7 @@ KEYS = (
     ("overall", "overall"),
     ("fscore", "F-score"),
     ("fused_points", "fused points"),
+    ("empty_clouds", "empty clouds"),
 )
 
 

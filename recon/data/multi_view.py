@@ -5,11 +5,15 @@ same keys), with ``V = 1 + num_source`` views, view 0 the reference:
 
 - ``images``      (V, 3, H, W) float32 RGB in [0, 1]
 - ``K``           (V, 3, 3) float32 intrinsics in pixels;  ``T_cw`` (V, 4, 4) float32 world-to-camera (OpenCV axes)
-- ``depth_range`` (2,) float32 ``(near, far)``: the reference's valid ground-truth depths widened by
-  ``depth_margin``, ``near = (1 - m) min``, ``far = (1 + m) max`` (like the per-view ranges that MVSNet's COLMAP
-  conversion derives from the sparse points a view sees; every valid reference depth lies strictly inside). A
-  reference without ground truth would take its scene's range over all views; rendered scenes always show the ground.
+- ``depth_range`` (2,) float32 ``(near, far)``, the same for every method that reads the item and free of ground
+  truth: ``data.depth_range`` when given; else for ring / hemisphere scenes the z-range of the layout's bounding
+  volume inside the reference's view (:func:`~recon.geometry.depth_bounds.box_depth_ranges` of
+  :meth:`MultiViewDataModule.scene_box`, a function of the config only: moving the objects inside it changes no
+  range, and every surface the cameras see lies inside it, so every valid depth lies in ``[near, far]``); for
+  trajectory scenes a fixed range from the config (:meth:`MultiViewDataModule.nominal_depth_range`)
 - ``depth``       (1, H, W) float32 reference z-depth, 0 where no surface (background, sky);  ``mask`` (1, H, W) bool
+- ``object_mask`` (1, H, W) bool: the reference pixel sees an object (a surface sampled into ``points``), not the
+  ground, a wall or a rod (beyond the contract: the multi-view task scores only fused points from these pixels)
 - ``points``      (P, 3) float32 ground-truth surface samples of the scene's objects, WORLD frame (z up; the ground,
   walls and rods are not sampled), for fused-cloud metrics
 - ``index``       () int64 item index in its split;  ``scene`` () int64 its scene's index in the split (beyond the
@@ -31,28 +35,8 @@ from recon.data.base import SyntheticDataModule
 from recon.data.synthetic.config import MultiViewSceneConfig
 from recon.data.synthetic.multi_view_scene import GROUND_RADIUS
 from recon.geometry.cameras import camera_centers, look_at
+from recon.geometry.depth_bounds import box_depth_ranges
 from recon.geometry.view_selection import select_views, view_selection_scores
-
-
-def depth_ranges(depth: torch.Tensor, margin: float, fallback: tuple[float, float]) -> torch.Tensor:
-    """``(near, far)`` of every view from its valid depths: ``((1 - margin) min, (1 + margin) max)``.
-
-    Args:
-        depth: (S, V, H, W) z-depth, 0 = invalid.
-        margin: relative margin in (0, 1).
-        fallback: (near, far) for scenes without any valid depth.
-    Returns:
-        (S, V, 2) float32; a view without valid depth takes its scene's range over all views.
-    """
-    valid = depth > 0
-    lo = torch.where(valid, depth, torch.inf).amin(dim=(-2, -1))  # (S, V)
-    hi = depth.amax(dim=(-2, -1))
-    empty = ~valid.any(dim=(-2, -1))
-    scene_lo, scene_hi = lo.amin(dim=1, keepdim=True), hi.amax(dim=1, keepdim=True)
-    lo, hi = torch.where(empty, scene_lo, lo), torch.where(empty, scene_hi, hi)
-    none = torch.isinf(lo)
-    lo, hi = torch.where(none, fallback[0], lo), torch.where(none, fallback[1], hi)
-    return torch.stack([(1 - margin) * lo, (1 + margin) * hi], dim=-1).float()
 
 
 class MultiViewDataset(Dataset):
@@ -61,13 +45,15 @@ class MultiViewDataset(Dataset):
     Attributes of the scenes (S scenes of ``V_scene`` views): ``scores`` (S, V_scene, V_scene) view-selection scores,
     ``views`` (S, V_scene, 1 + num_source) the views of each reference's item (reference first), ``depth_range``
     (S, V_scene, 2), ``depth`` (S, V_scene, H, W) ground truth of every view.
+
+    ``depth_range``: a fixed ``(near, far)`` for every view, or a (2, 3) world box whose z-range in each view is
+    that view's range.
     """
 
-    def __init__(
-        self, arrays: dict[str, np.ndarray], num_source: int, depth_margin: float, fallback_range: tuple[float, float]
-    ):
+    def __init__(self, arrays: dict[str, np.ndarray], num_source: int, depth_range: tuple[float, float] | torch.Tensor):
         self.rgb = torch.from_numpy(arrays["rgb"])  # (S, V, H, W, 3) uint8
         self.depth = torch.from_numpy(arrays["depth"]).float()  # (S, V, H, W)
+        self.object_mask = torch.from_numpy(arrays["object_mask"])  # (S, V, H, W) bool
         self.K = torch.from_numpy(arrays["K"]).float()  # (S, V, 3, 3)
         self.T_cw = torch.from_numpy(arrays["T_cw"]).float()  # (S, V, 4, 4)
         self.points = torch.from_numpy(arrays["points"]).float()  # (S, P, 3)
@@ -85,7 +71,14 @@ class MultiViewDataset(Dataset):
             else torch.zeros(0, self.views_per_scene, self.views_per_scene)
         )
         self.views = select_views(self.scores, num_source)
-        self.depth_range = depth_ranges(self.depth, depth_margin, fallback_range)
+        H, W = self.depth.shape[-2:]
+        if isinstance(depth_range, torch.Tensor):  # the bounding box, seen by each view
+            self.depth_range = torch.stack(
+                [box_depth_ranges(depth_range, K, T, H, W) for K, T in zip(self.K, self.T_cw)]
+            )
+        else:
+            self.depth_range = torch.tensor(depth_range, dtype=torch.float32).expand(S, self.views_per_scene, 2)
+        self.depth_range = self.depth_range.reshape(S, self.views_per_scene, 2)
         self.ids = [f"{i}/view{v}" for i in arrays["ids"].tolist() for v in range(self.views_per_scene)]
 
     def __len__(self) -> int:
@@ -101,6 +94,7 @@ class MultiViewDataset(Dataset):
             "depth_range": self.depth_range[s, v],
             "depth": self.depth[s, v][None],
             "mask": (self.depth[s, v] > 0)[None],
+            "object_mask": self.object_mask[s, v][None],
             "points": self.points[s],
             "index": torch.tensor(i),
             "scene": torch.tensor(s),
@@ -112,11 +106,12 @@ class MultiViewDataModule(SyntheticDataModule):
 
     ``synthetic`` holds :class:`~recon.data.synthetic.config.MultiViewSceneConfig` fields (layout ``ring`` /
     ``hemisphere`` / ``trajectory``, views per scene, resolution, content). ``num_source``: source views per item
-    (``1 <= num_source <= synthetic.num_views - 1``); ``depth_margin``: relative margin of ``depth_range`` around the
-    reference's ground-truth depths, in (0, 1). Neither changes the cache.
+    (``1 <= num_source <= synthetic.num_views - 1``); ``depth_range``: ``[near, far]`` for every item, or null: each
+    reference view's z-range of :meth:`scene_box` (module docstring). Neither changes the cache.
     """
 
     problem = "multi_view"
+    BOX_PADDING = 0.02
 
     def __init__(
         self,
@@ -127,7 +122,7 @@ class MultiViewDataModule(SyntheticDataModule):
         render_workers: int = 0,
         pin_memory: bool = False,
         num_source: int = 4,
-        depth_margin: float = 0.05,
+        depth_range: list[float] | None = None,
     ):
         try:
             config = MultiViewSceneConfig(**(synthetic or {}))
@@ -142,28 +137,50 @@ class MultiViewDataModule(SyntheticDataModule):
                 f"data.num_source must be in [1, data.synthetic.num_views - 1 = {available}] (source "
                 f"views per reference), got {num_source}"
             )
-        if not 0 < depth_margin < 1:
-            raise ValueError(
-                f"data.depth_margin must be in (0, 1) (relative margin of depth_range around the "
-                f"reference's depths), got {depth_margin}"
-            )
-        self.num_source, self.depth_margin = int(num_source), float(depth_margin)
+        if depth_range is not None:
+            values = list(depth_range)
+            if (
+                len(values) != 2
+                or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
+                or not (0 < values[0] < values[1])
+            ):
+                raise ValueError(f"data.depth_range must be null or [near, far] with 0 < near < far, got {values}")
+            depth_range = (float(values[0]), float(values[1]))
+        self.num_source, self.depth_range = int(num_source), depth_range
 
     @property
     def num_views(self) -> int:
         """Views per item, ``V = 1 + num_source``."""
         return 1 + self.num_source
 
-    def nominal_depth_range(self) -> tuple[float, float]:
-        """Depths the layout can produce (for example batches and scenes without any ground truth)."""
+    def scene_box(self) -> torch.Tensor | None:
+        """(2, 2, 3) world boxes holding every surface a ring / hemisphere camera can see: the ground disc (radius
+        ``GROUND_RADIUS * scene_radius``, z = 0) and the objects' cylinder (radius ``scene_radius``, up to
+        ``2 * object_scale[1]``, a bounding-sphere diameter), each padded by :attr:`BOX_PADDING` x ``scene_radius``
+        on every side. None for the trajectory layout (:meth:`nominal_depth_range` instead)."""
         c = self.config
         if c.layout == "trajectory":
-            return c.depth_slab
+            return None
+        g, r, pad = GROUND_RADIUS * c.scene_radius, c.scene_radius, self.BOX_PADDING * c.scene_radius
+        ground = [[-g - pad, -g - pad, -pad], [g + pad, g + pad, pad]]
+        objects = [[-r - pad, -r - pad, -pad], [r + pad, r + pad, 2 * c.object_scale[1] + pad]]
+        return torch.tensor([ground, objects], dtype=torch.float64)
+
+    def nominal_depth_range(self) -> tuple[float, float]:
+        """``data.depth_range``, else a fixed range the layout's depths lie in: trajectory, ``(0.25 depth_slab[0],
+        1.5 depth_slab[1])`` (the first view sees ``depth_slab``, later views move forward and sideways, the ground
+        comes closer below the slab; loose on purpose), ring / hemisphere, camera distances -+ the scene's reach."""
+        if self.depth_range is not None:
+            return self.depth_range
+        c = self.config
+        if c.layout == "trajectory":
+            return 0.25 * c.depth_slab[0], 1.5 * c.depth_slab[1]
         reach = math.hypot(c.scene_radius, c.object_scale[1])
         return c.camera_distance[0] - reach, c.camera_distance[1] + GROUND_RADIUS * c.scene_radius
 
     def make_dataset(self, split: str, arrays: dict) -> MultiViewDataset:
-        return MultiViewDataset(arrays, self.num_source, self.depth_margin, self.nominal_depth_range())
+        box = None if self.depth_range is not None else self.scene_box()
+        return MultiViewDataset(arrays, self.num_source, self.nominal_depth_range() if box is None else box)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A batch with the shapes and value ranges of real items, built without rendering (for config checks):
@@ -181,6 +198,7 @@ class MultiViewDataModule(SyntheticDataModule):
             "depth_range": torch.tensor([near, far], dtype=torch.float32).expand(B, 2).clone(),
             "depth": near + (far - near) * torch.rand(B, 1, H, W, generator=g),
             "mask": torch.ones(B, 1, H, W, dtype=torch.bool),
+            "object_mask": torch.ones(B, 1, H, W, dtype=torch.bool),
             "points": torch.randn(B, P, 3, generator=g) * 0.5,
             "index": torch.arange(B),
             "scene": torch.arange(B),
@@ -188,4 +206,4 @@ class MultiViewDataModule(SyntheticDataModule):
 
     def describe(self) -> dict:
         """What a run summary records about the data (the item construction changes the test set too)."""
-        return {**super().describe(), "num_source": self.num_source, "depth_margin": self.depth_margin}
+        return {**super().describe(), "num_source": self.num_source, "depth_range": self.depth_range}

@@ -11,8 +11,10 @@ the synthetic :mod:`recon.data.multi_view`, so every multi-view model trains on 
   axes are closest in angle to the reference's, among those whose camera centre lies at least
   ``min_baseline * near`` from the reference's (``baseline / depth`` is about the triangulation angle in radians:
   the default 0.01 passes over views with less than ~0.6 degrees of parallax: duplicates, pure rotations);
-- ``depth_range`` (2,): ``data.depth_range`` for every item, else the reference camera's own (MVSNet cam files); a
-  set without one (Middlebury, COLMAP) needs ``data.depth_range``;
+- ``depth_range`` (2,): ``data.depth_range`` for every item; else with ``data.bounding_box`` (a world box, e.g. the
+  one Middlebury's README gives) the z-range of that box along the reference's pixel-centre rays
+  (:func:`~recon.geometry.depth_bounds.box_depth_ranges`, as the synthetic data does); else the reference camera's
+  own (MVSNet cam files); a set without one (Middlebury, COLMAP) needs ``data.depth_range`` or ``data.bounding_box``;
 - ``depth`` (1, H, W): the reference's depth map where the format has one (non-finite or <= 0: 0), else zeros;
   ``mask`` (1, H, W) bool: ``depth > 0``;
 - ``points`` (0, 3): the formats carry no ground-truth surface; ``index`` () int64 position in the split;
@@ -53,6 +55,7 @@ from recon.data.formats.multiview_base import CameraSet
 from recon.data.formats.mvsnet import read_mvsnet
 from recon.data.formats.pfm import read_pfm_header
 from recon.geometry.cameras import intrinsics_from_focal, look_at
+from recon.geometry.depth_bounds import box_depth_ranges
 from recon.geometry.view_selection import optical_axis_scores, select_views
 
 READERS = {"mvsnet": read_mvsnet, "colmap_text": read_colmap_text, "middlebury_mvs": read_middlebury_mvs}
@@ -207,7 +210,9 @@ class MultiViewFormatDataModule(ReconDataModule):
         scenes: sub-folders of ``root``, one image set each (scene ``i`` = the i-th); null: ``root`` is one set.
         views: the views to use (ints: positions in the reader's order; strings: view ids); null: all.
         num_source: source views per item.
-        depth_range: ``[near, far]`` for every item; null: each reference camera's own.
+        depth_range: ``[near, far]`` for every item; null: ``bounding_box`` or each reference camera's own.
+        bounding_box: ``[[x, y, z], [x, y, z]]`` world-frame min and max corners of the scene: each reference's
+            range is the box's z-range in its view (module docstring); used when ``depth_range`` is null.
         min_baseline: smallest source baseline for the axis-angle view selection, times the reference's ``near``.
         image_scale: resize factor of images and intrinsics, in (0, 1] (module docstring).
         batch_size, num_workers, pin_memory: loaders; ``batch_size > 1`` needs sets of one size.
@@ -225,6 +230,7 @@ class MultiViewFormatDataModule(ReconDataModule):
         views: list | None = None,
         num_source: int = 4,
         depth_range: list[float] | None = None,
+        bounding_box: list[list[float]] | None = None,
         min_baseline: float = 0.01,
         image_scale: float = 1.0,
         batch_size: int = 1,
@@ -254,6 +260,17 @@ class MultiViewFormatDataModule(ReconDataModule):
                     f"data.depth_range must be [near, far] with 0 < near < far (scene units), got {values}"
                 )
             depth_range = (float(values[0]), float(values[1]))
+        if bounding_box is not None:
+            try:
+                box = torch.tensor(bounding_box, dtype=torch.float64)
+            except (TypeError, ValueError):
+                box = None
+            if box is None or box.shape != (2, 3) or not bool(torch.isfinite(box).all() and (box[1] > box[0]).all()):
+                raise ValueError(
+                    f"data.bounding_box must be [[x, y, z], [x, y, z]]: the min and max world corners, min < max, "
+                    f"got {bounding_box}"
+                )
+            bounding_box = box
         if not 0 < image_scale <= 1:
             raise ValueError(f"data.image_scale must be in (0, 1], got {image_scale}")
         if not min_baseline >= 0:
@@ -271,7 +288,7 @@ class MultiViewFormatDataModule(ReconDataModule):
         self.format, self.root, self.options = format, str(root), dict(options or {})
         self.scenes = None if scenes is None else [str(s) for s in scenes]
         self.views = None if views is None else list(views)
-        self.num_source, self.depth_range = int(num_source), depth_range
+        self.num_source, self.depth_range, self.bounding_box = int(num_source), depth_range, bounding_box
         self.min_baseline, self.image_scale = float(min_baseline), float(image_scale)
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
 
@@ -294,20 +311,27 @@ class MultiViewFormatDataModule(ReconDataModule):
                 f"data.num_source = {self.num_source} needs at least {1 + self.num_source} views but "
                 f"{cameras.root} has {len(picked)}{' selected by data.views' if self.views else ''}"
             )
-        ranges = []
-        for v in picked:
-            depth_range = self.depth_range or cameras[v].depth_range
-            if depth_range is None:
-                raise ValueError(
-                    f"data.depth_range is required: view {cameras[v].id!r} of {cameras.root} has no "
-                    f"depth range (format {self.format} gives none); set data.depth_range=[near,far] in "
-                    "scene units around the object"
-                )
-            ranges.append(depth_range)
         H, W = check_sizes(cameras, picked)
         h, w = max(1, round(H * self.image_scale)), max(1, round(W * self.image_scale))
         K = np.stack([scale_intrinsics(K, w / W, h / H) for K in cameras.K])
         scaled = ScaledSet(cameras, (h, w), torch.from_numpy(K).float(), torch.from_numpy(cameras.T_cw).float())
+        if self.depth_range is None and self.bounding_box is not None:
+            box_ranges = box_depth_ranges(self.bounding_box, scaled.K[picked], scaled.T_cw[picked], h, w).tolist()
+        ranges = []
+        for k, v in enumerate(picked):
+            if self.depth_range is not None:
+                depth_range = self.depth_range
+            elif self.bounding_box is not None:
+                depth_range = tuple(box_ranges[k])
+            else:
+                depth_range = cameras[v].depth_range
+            if depth_range is None:
+                raise ValueError(
+                    f"data.depth_range is required: view {cameras[v].id!r} of {cameras.root} has no "
+                    f"depth range (format {self.format} gives none); set data.depth_range=[near,far] in "
+                    "scene units around the object, or data.bounding_box"
+                )
+            ranges.append(depth_range)
         sources = choose_sources(
             cameras, picked, self.num_source, self.min_baseline * np.array([near for near, _ in ranges])
         )
@@ -373,6 +397,7 @@ class MultiViewFormatDataModule(ReconDataModule):
             "views": self.views,
             "num_source": self.num_source,
             "depth_range": self.depth_range,
+            "bounding_box": None if self.bounding_box is None else self.bounding_box.tolist(),
             "min_baseline": self.min_baseline,
             "image_scale": self.image_scale,
             "test_split": self.test_split,

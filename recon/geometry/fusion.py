@@ -30,7 +30,13 @@ def _check_views(depth: Tensor, K: Tensor, T_cw: Tensor, **maps: Tensor | None) 
             f"{tuple(depth.shape) if isinstance(depth, Tensor) else type(depth).__name__}"
         )
     V, _, H, W = depth.shape
-    want = {"K": (V, 3, 3), "T_cw": (V, 4, 4), "images": (V, 3, H, W), "confidence": (V, 1, H, W)}
+    want = {
+        "K": (V, 3, 3),
+        "T_cw": (V, 4, 4),
+        "images": (V, 3, H, W),
+        "confidence": (V, 1, H, W),
+        "region": (V, 1, H, W),
+    }
     for name, t in {"K": K, "T_cw": T_cw, **maps}.items():
         if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != want[name]):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
@@ -102,7 +108,13 @@ def consistent_points(
 
 
 def fuse_depth_maps(
-    depth: Tensor, K: Tensor, T_cw: Tensor, images: Tensor, confidence: Tensor | None = None, **filter_kwargs
+    depth: Tensor,
+    K: Tensor,
+    T_cw: Tensor,
+    images: Tensor,
+    confidence: Tensor | None = None,
+    region: Tensor | None = None,
+    **filter_kwargs,
 ) -> tuple[Tensor, Tensor]:
     """One coloured world-frame point cloud from the depth maps of one scene's views.
 
@@ -110,13 +122,15 @@ def fuse_depth_maps(
         depth: (V, 1, H, W) z-depth maps, 0 = no depth; K: (V, 3, 3); T_cw: (V, 4, 4) world-to-camera.
         images: (V, 3, H, W) RGB in [0, 1]: a point takes its pixel's colour in its own view.
         confidence: (V, 1, H, W) or None.
+        region: (V, 1, H, W) bool or None: only pixels inside it give points (an evaluation region, e.g. the
+            objects' masks); the filter itself still checks every view against all depths of the others.
         **filter_kwargs: ``confidence_threshold``, ``min_views``, ``pixel_threshold``,
             ``relative_depth_threshold``, ``average`` of :func:`consistent_points`.
     Returns:
         points: (N, 3) world points; colors: (N, 3) RGB; view by view, pixels in row-major order. N may be 0.
         Write them with :func:`recon.viz.export.write_point_cloud` (needs N >= 1).
     """
-    _check_views(depth, K, T_cw, images=images)
+    _check_views(depth, K, T_cw, images=images, region=region)
     keep, points = consistent_points(depth, K, T_cw, confidence, **filter_kwargs)
-    mask = keep[:, 0]  # (V, H, W)
+    mask = keep[:, 0] if region is None else keep[:, 0] & region[:, 0].bool()  # (V, H, W)
     return points[mask], images.permute(0, 2, 3, 1)[mask].to(points.dtype)

@@ -19,15 +19,25 @@ Beside the model, the non-learned :class:`~recon.models.plane_sweep.PlaneSweepSt
 ``test/reference/*`` (``reference: true``).
 
 Fused clouds (``fuse: true``, test split, items with ``scene`` () int64 and world-frame ``points`` (N, 3)): the
-reference-view predictions of the test items are kept per scene (CPU memory: 20 bytes per pixel and item, on every
+reference-view predictions of the test items are kept per scene (CPU memory: 21 bytes per pixel and item, on every
 process) and at the end of the test epoch every scene's depth maps (one size per scene) are fused
 (:func:`~recon.geometry.fusion.fuse_depth_maps` with the ``fusion_*`` thresholds) and scored against the scene's
-``points`` (:class:`~recon.metrics.chamfer.PointCloudMetrics`, mean over scenes): ``test/accuracy``,
-``test/completeness``, ``test/overall`` (their mean, DTU's), ``test/fscore`` (in [0, 1] at ``fscore_threshold``) and
-``test/fused_points`` (mean points per scene); likewise ``test/reference/*``. A scene whose fused cloud is empty is
-counted in ``test/empty_clouds`` and left out of the distances. With ``fused_dir`` the model's clouds are also
-written there as ``scene_<id>.ply``. Under DDP the kept views are gathered on every process first (items repeated to
-pad the last batch are kept once, by ``index``) and the scenes are shared out.
+``points`` (:class:`~recon.metrics.chamfer.PointCloudMetrics`): ``test/accuracy``, ``test/completeness``,
+``test/overall`` (the mean of those two, DTU's), ``test/precision``, ``test/recall``, ``test/fscore`` (in [0, 1] at
+``fscore_threshold``) and ``test/fused_points`` (mean scored points per scene); likewise ``test/reference/*``.
+
+What is scored: the ground truth ``points`` sample only the objects' surfaces, while the depth maps also see the
+ground (and, in trajectory scenes, walls and rods). Items with an ``object_mask`` (1, H, W) therefore score only the
+fused points that come from object pixels of their view (``region`` of ``fuse_depth_maps``; the fusion filter
+itself still uses every depth); the same region for every method, the way DTU's evaluation scores only inside its
+observation masks. Items without ``object_mask`` score every fused point.
+
+Empty clouds count: a scene with no scored point has precision, recall and F-score 0, completeness "as if nothing
+were reconstructed" (every ground-truth point at the diagonal of the ground truth's bounding box) and no accuracy
+(left out of the accuracy mean only). Every scene is in every other mean; ``test/empty_clouds`` is their number.
+With ``fused_dir`` the model's scored clouds are also written there as ``scene_<id>.ply``. Under DDP the kept views
+are gathered on every process first (items repeated to pad the last batch are kept once, by ``index``) and the
+scenes are shared out.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ from recon.tasks.base import ReconTask, metric_collection
 from recon.tasks.losses import last_weights, multi_scale_smooth_l1
 from recon.viz.export import write_point_cloud
 
-CLOUD_KEYS = ("accuracy", "completeness", "chamfer_l1", "fscore")
+CLOUD_KEYS = ("accuracy", "completeness", "precision", "recall", "fscore")
 
 
 def check_prediction(out, gt: torch.Tensor, model: nn.Module) -> None:
@@ -171,11 +181,12 @@ class MultiViewTask(ReconTask):
             self.keep_views("reference", ref, batch)
 
     def keep_views(self, name: str, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> None:
-        """Keep each item's reference view (depth, confidence, camera, image) and its scene's ``points``, on CPU."""
+        """Keep each item's reference view (depth, confidence, camera, image, scored region) and its scene's
+        ``points``, on CPU."""
         if not self.fuse or "scene" not in batch or "points" not in batch:
             return
         scenes = self._views.setdefault(name, defaultdict(lambda: {"views": {}, "points": None}))
-        confidence = out.get("confidence")
+        confidence, region = out.get("confidence"), batch.get("object_mask")
         for b, scene in enumerate(batch["scene"]):
             entry = scenes[int(scene)]
             entry["points"] = batch["points"][b].detach().float().cpu()
@@ -187,6 +198,7 @@ class MultiViewTask(ReconTask):
                     batch["K"][b, 0],
                     batch["T_cw"][b, 0],
                     batch["images"][b, 0],
+                    torch.ones_like(batch["depth"][b], dtype=torch.bool) if region is None else region[b].bool(),
                 )
             )
 
@@ -206,39 +218,56 @@ class MultiViewTask(ReconTask):
         return {name: dict(sorted(scenes.items())) for name, scenes in merged.items()}
 
     def fused_cloud(self, views: dict[int, tuple]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fuse one scene's kept views -> points (N, 3), colours (N, 3)."""
-        depth, confidence, K, T_cw, images = (torch.stack(t) for t in zip(*(views[i] for i in sorted(views))))
-        return fuse_depth_maps(depth, K, T_cw, images, confidence, **self.fusion_kwargs)
+        """Fuse one scene's kept views -> the scored points (N, 3) and their colours (N, 3)."""
+        depth, confidence, K, T_cw, images, region = (torch.stack(t) for t in zip(*(views[i] for i in sorted(views))))
+        return fuse_depth_maps(depth, K, T_cw, images, confidence, region, **self.fusion_kwargs)
 
     def score_fused_clouds(self) -> None:
         rank, world = self.global_rank, self.trainer.world_size
         for name, scenes in self.gathered_views().items():
             metric, prefix = self.cloud_metrics[name], "test/" if name == "model" else "test/reference/"
-            counts = torch.zeros(3, dtype=torch.float64, device=self.device)  # scenes, points, empty clouds
+            # scenes, scored points, empty clouds, completeness of the empty clouds
+            counts = torch.zeros(4, dtype=torch.float64, device=self.device)
             for k, (scene, entry) in enumerate(scenes.items()):
                 if k % world != rank:
                     continue
                 points, colors = self.fused_cloud(entry["views"])
-                counts += torch.tensor([1.0, len(points), len(points) == 0], dtype=torch.float64, device=self.device)
+                gt = entry["points"]
                 if len(points) == 0:
+                    diagonal = float((gt.amax(0) - gt.amin(0)).norm()) if len(gt) else 0.0
+                    counts += torch.tensor([1.0, 0.0, 1.0, diagonal], dtype=torch.float64, device=self.device)
                     warnings.warn(
-                        f"{name}: the fused cloud of scene {scene} is empty (no pixel passed the fusion "
-                        f"filter: see task.fusion_*); it is left out of the cloud distances",
+                        f"{name}: the fused cloud of scene {scene} is empty (no scored pixel passed the fusion "
+                        f"filter: see task.fusion_*); it scores F = 0 and completeness {diagonal:.4g}",
                         stacklevel=2,
                     )
                     continue
-                metric.update([points.to(self.device)], [entry["points"].to(self.device)])
+                counts += torch.tensor([1.0, len(points), 0.0, 0.0], dtype=torch.float64, device=self.device)
+                metric.update([points.to(self.device)], [gt.to(self.device)])
                 if self.fused_dir and name == "model":
                     write_point_cloud(Path(self.fused_dir) / f"scene_{scene}.ply", points, colors.clamp(0, 1))
             if world > 1:
                 dist.all_reduce(counts)
-            self.log(f"{prefix}fused_points", (counts[1] / counts[0].clamp(min=1)).float())
-            self.log(f"{prefix}empty_clouds", counts[2].float())
-            if counts[0] > counts[2]:
-                values = metric.compute()
-                values["overall"] = values.pop("chamfer_l1")
-                self.log_dict({f"{prefix}{k}": v for k, v in values.items()})
+            self.log_dict(self.cloud_values(metric, *counts.tolist(), prefix=prefix))
             metric.reset()
+
+    @staticmethod
+    def cloud_values(
+        metric: PointCloudMetrics, scenes: float, points: float, empty: float, empty_completeness: float, prefix: str
+    ) -> dict[str, torch.Tensor]:
+        """The logged cloud values over all ``scenes``: ``metric`` holds the means over the non-empty ones; each of
+        the ``empty`` scenes adds precision, recall, F-score 0 and its share of ``empty_completeness`` (a sum)."""
+        scored = scenes - empty
+        values = {k: v.double() for k, v in metric.compute().items()} if scored > 0 else {}
+        out = {"fused_points": points / max(scenes, 1.0), "empty_clouds": empty}
+        if scenes > 0:
+            sums = {k: values[k] * scored if values else 0.0 for k in ("precision", "recall", "fscore", "completeness")}
+            sums["completeness"] = sums["completeness"] + empty_completeness
+            out.update({k: v / scenes for k, v in sums.items()})
+        if values:
+            out["accuracy"] = values["accuracy"]
+            out["overall"] = (out["accuracy"] + out["completeness"]) / 2
+        return {f"{prefix}{k}": torch.as_tensor(v, dtype=torch.float32) for k, v in out.items()}
 
     def on_test_epoch_start(self) -> None:
         self._views = {}

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recon.data.multi_view import MultiViewDataModule
+from recon.data.multi_view import MultiViewDataModule, MultiViewDataset
 from recon.data.synthetic import (
     MultiViewSceneConfig,
     StereoSceneConfig,
@@ -23,7 +23,7 @@ from recon.data.synthetic import (
 )
 from recon.data.synthetic.generator import generate_split, load_or_generate
 from recon.geometry.cameras import camera_centers, project, transform_points
-from recon.geometry.multiview import reproject_depth
+from recon.geometry.multiview import depth_to_world_points, reproject_depth
 from recon.geometry.view_selection import select_views, view_selection_scores
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +38,7 @@ KEYS = {
     "depth_range": ((2,), torch.float32),
     "depth": ((1, 32, 48), torch.float32),
     "mask": ((1, 32, 48), torch.bool),
+    "object_mask": ((1, 32, 48), torch.bool),
     "points": ((SYN["num_points"], 3), torch.float32),
     "index": ((), torch.int64),
     "scene": ((), torch.int64),
@@ -102,13 +103,14 @@ def reprojection_agreement(ds, batch, shift: float = 0.0) -> tuple[float, int, i
     by more than that (occluders stand apart from what they hide, except at contacts, which can only lower the
     agreement), while rendering leaves far less on a surface both views see (exact pixel-centre ray casting, float32
     poses, interpolation). ``shift`` moves every source camera along its optical axis by that fraction of the
-    reference's depth-range extent. Returns (agreeing fraction, co-visible pixels, reference pixels x sources).
+    reference's mean true depth. Returns (agreeing fraction, co-visible pixels, reference pixels x sources).
     """
     views, s = item_views(ds, batch)
     ref_depth, agree, covisible, total = batch["depth"], 0, 0, 0
+    mean_depth = ref_depth.flatten(1).sum(1) / batch["mask"].flatten(1).sum(1).clamp(min=1)
     for j in range(1, views.shape[1]):
         T_src = batch["T_cw"][:, j].clone()
-        T_src[:, 2, 3] += shift * (batch["depth_range"][:, 1] - batch["depth_range"][:, 0])
+        T_src[:, 2, 3] += shift * mean_depth
         uv, z = reproject_depth(ref_depth, batch["K"][:, 0], batch["T_cw"][:, 0], batch["K"][:, j], T_src)
         d, reliable, _, _ = sample_depth(ds.depth[s, views[:, j]][:, None], uv)
         rel = (z - d).abs() / z
@@ -207,11 +209,67 @@ def test_depth_range_contains_every_valid_reference_depth(dm, train):
     near, far = train["depth_range"][:, 0, None, None], train["depth_range"][:, 1, None, None]
     depth, mask = train["depth"][:, 0], train["mask"][:, 0]
     assert (depth[mask] > near.expand_as(depth)[mask]).all() and (depth[mask] < far.expand_as(depth)[mask]).all()
-    # it is the reference's ground truth widened by the margin, not a loose bound
-    m = dm.depth_margin
+    # not a vacuous bound: the range is at most a few times the span of the true depths
     lo = torch.where(mask, depth, torch.inf).flatten(1).amin(1)
-    torch.testing.assert_close(train["depth_range"][:, 0], (1 - m) * lo)
-    torch.testing.assert_close(train["depth_range"][:, 1], (1 + m) * depth.flatten(1).amax(1))
+    hi = depth.flatten(1).amax(1)
+    assert ((far.flatten() - near.flatten()) < 4 * (hi - lo)).all()
+
+
+def test_object_mask_marks_the_objects_not_the_ground(dm, train):
+    """Object pixels are a non-empty part of the valid pixels; in ring / hemisphere scenes the ground is z = 0, so
+    the world points of the other valid pixels lie on that plane and those of object pixels mostly above it."""
+    obj, mask = train["object_mask"], train["mask"]
+    assert (obj <= mask).all() and obj.any() and (mask & ~obj).any()
+    if dm.config.layout != "trajectory":
+        world = depth_to_world_points(train["depth"], train["K"][:, 0], train["T_cw"][:, 0])  # (B, H, W, 3)
+        z = world[..., 2]
+        assert z[(mask & ~obj)[:, 0]].abs().max() < 1e-3
+        assert (z[obj[:, 0]] > 1e-2).float().mean() > 0.9
+
+
+def test_depth_range_is_the_bounding_volume_seen_by_the_view_not_the_ground_truth(cache_dir):
+    """Ring scenes: the range depends only on the cameras and the config, so a scene's cameras with another scene's
+    content (objects elsewhere) keep their ranges; and it matches a brute-force projection of the volume."""
+    dm = make_dm(cache_dir, layout="ring")
+    dm.setup()
+    ds = dm.datasets["train"]
+    arrays = load_or_generate(dm.config, cache_dir, "train", progress=False)
+    swapped = dict(arrays)
+    for key in ("rgb", "depth", "mask", "object_mask", "points", "point_visible"):
+        swapped[key] = arrays[key][::-1].copy()  # scene s gets scene S-1-s's content, keeps its own cameras
+    assert not np.array_equal(swapped["depth"], arrays["depth"])
+    other = MultiViewDataset(swapped, NUM_SOURCE, dm.scene_box())
+    torch.testing.assert_close(other.depth_range, ds.depth_range)
+    # brute force: dense points of the two boxes, those inside a view's image -> their z-range
+    g = torch.Generator().manual_seed(0)
+    box = dm.scene_box()
+    H, W = SYN["image_size"]
+    for s, v in ((0, 0), (1, 3), (3, 5)):
+        z_all = []
+        for lo, hi in box:
+            p = lo + (hi - lo) * torch.rand(200_000, 3, generator=g, dtype=torch.float64)
+            cam = transform_points(ds.T_cw[s, v][None].double(), p[None])[0]
+            uv = project(cam[None], ds.K[s, v][None].double())[0]
+            seen = (cam[:, 2] > 0) & (uv[:, 0] >= 0) & (uv[:, 0] <= W - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= H - 1)
+            z_all.append(cam[seen, 2])
+        z = torch.cat(z_all)
+        near, far = ds.depth_range[s, v].double()
+        # the range covers the pixel-centre rays; between them, at the image border, the volume reaches a little
+        # further (< 1 % of the range here)
+        assert (z.min() - near).abs() < 0.01 * (far - near) and (far - z.max()).abs() < 0.01 * (far - near)
+
+
+def test_a_fixed_depth_range_is_used_for_every_item(cache_dir):
+    dm = MultiViewDataModule(
+        synthetic={**SYN, "layout": "ring"},
+        cache_dir=str(cache_dir),
+        render_workers=0,
+        num_source=3,
+        depth_range=[0.5, 9.0],
+    )
+    dm.setup()
+    assert (dm.datasets["test"].depth_range == torch.tensor([0.5, 9.0])).all()
+    assert dm.describe()["depth_range"] == (0.5, 9.0)
 
 
 def mvsnet_score(points: np.ndarray, centres: np.ndarray, visible: np.ndarray, i: int, j: int) -> float:
@@ -314,8 +372,9 @@ def test_other_generators_keep_their_cache_keys():
     [
         (dict(num_source=0), "data.num_source"),
         (dict(num_source=6), "data.num_source"),
-        (dict(depth_margin=0.0), "data.depth_margin"),
-        (dict(depth_margin=-0.1), "data.depth_margin"),
+        (dict(depth_range=[0.0, 2.0]), "data.depth_range"),
+        (dict(depth_range=[3.0, 2.0]), "data.depth_range"),
+        (dict(depth_range=[1.0]), "data.depth_range"),
         (dict(synthetic=dict(layout="spiral")), "data.synthetic.layout"),
         (dict(synthetic=dict(num_views=1)), "data.synthetic.num_views"),
         (dict(synthetic=dict(textures=["wood"])), "data.synthetic.textures"),

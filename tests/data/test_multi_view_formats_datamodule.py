@@ -206,6 +206,9 @@ def test_views_select_references_and_sources(tmp_path):
         ({"depth_range": [-0.4, 0.8]}, ValueError, r"data\.depth_range must be"),
         ({"depth_range": [0.8, 0.4]}, ValueError, r"data\.depth_range must be"),
         ({"depth_range": [0.4]}, ValueError, r"data\.depth_range must be"),
+        ({"bounding_box": [[0, 0, 0], [1, -1, 1]]}, ValueError, r"data\.bounding_box must be"),
+        ({"bounding_box": [0, 0, 0, 1, 1, 1]}, ValueError, r"data\.bounding_box must be"),
+        ({"bounding_box": [["a", 0, 0], [1, 1, 1]]}, ValueError, r"data\.bounding_box must be"),
         ({"num_source": 0}, ValueError, "data.num_source"),
         ({"image_scale": 1.5}, ValueError, "data.image_scale"),
         ({"val_fraction": 1.0}, ValueError, "data.val_fraction"),
@@ -301,3 +304,20 @@ def test_dino_config_loads_16_items_whose_depth_range_holds_the_object(make_conf
     item = ds[3]
     check_item(item, 5, 480, 640)
     assert not item["mask"].any()  # Middlebury: no ground-truth depth
+
+
+def test_dino_bounding_box_gives_each_view_the_box_depth_range(make_config, dino_corners):
+    """``data.bounding_box`` = the README's box: each reference's range is the z-range of the box's corners in its
+    camera (the box lies inside every image, so its extreme depths are at corners, up to the pixel grid)."""
+    box = [DINO_BOX[0].tolist(), DINO_BOX[1].tolist()]
+    overrides = ["data=multi_view_dino", "model=plane_sweep", "data.depth_range=null", f"+data.bounding_box={box}"]
+    dm = instantiate(make_config(overrides).data)
+    dm.setup()
+    ds = dm.datasets["test"]
+    for i in range(16):
+        _, views, (near, far) = ds.items[i]
+        T_cw = ds.sets[0].T_cw[views[0]].double().numpy()
+        z = dino_corners @ T_cw[2, :3] + T_cw[2, 3]
+        span = z.max() - z.min()
+        assert abs(near - z.min()) < 0.02 * span and abs(far - z.max()) < 0.02 * span, (i, near, far, z)
+    assert dm.describe()["bounding_box"] == box

@@ -281,7 +281,7 @@ class StereoSceneConfig(GeneratorConfig):
 
 
 # Bump whenever the arrays of multi-view scenes change for an unchanged MultiViewSceneConfig.
-MULTI_VIEW_SCENE_VERSION = 1
+MULTI_VIEW_SCENE_VERSION = 2  # 2: object_mask
 MULTI_VIEW_LAYOUTS = ("ring", "hemisphere", "trajectory")
 TRAJECTORY_OBJECT_SIZE = StereoSceneConfig.object_size  # clutter of trajectory scenes: the stereo scenes' defaults
 

@@ -13,6 +13,8 @@ Arrays of a split with S scenes, V views, P points, written by the generator's c
 rgb             (S, V, H, W, 3) uint8   Lambertian shading (a point has one colour in every view)
 depth           (S, V, H, W) float32    z-depth, 0 where no surface (background, sky)
 mask            (S, V, H, W) bool       ``depth > 0``
+object_mask     (S, V, H, W) bool       the pixel sees an object (a surface sampled into ``points``), not the ground,
+                                        a wall or a rod
 K               (S, V, 3, 3) float32    intrinsics (pixel centres at integer coordinates)
 T_cw            (S, V, 4, 4) float32    world -> camera (OpenCV)
 points          (S, P, 3) float32       object surface samples, uniform by area, WORLD frame (no ground, wall, rods)
@@ -46,6 +48,7 @@ KEYS = (
     "rgb",
     "depth",
     "mask",
+    "object_mask",
     "K",
     "T_cw",
     "points",
@@ -76,6 +79,7 @@ def empty_arrays(cfg: MultiViewSceneConfig, S: int) -> dict[str, np.ndarray]:
         "rgb": np.zeros((S, V, H, W, 3), np.uint8),
         "depth": np.zeros((S, V, H, W), np.float32),
         "mask": np.zeros((S, V, H, W), bool),
+        "object_mask": np.zeros((S, V, H, W), bool),
         "K": np.zeros((S, V, 3, 3), np.float32),
         "T_cw": np.zeros((S, V, 4, 4), np.float32),
         "points": np.zeros((S, P, 3), np.float32),
@@ -216,6 +220,8 @@ def generate_multi_view_scene(
     )
     # no object placed (every placement failed: trajectory scenes only, rare): no ground-truth points
     points, point_normals, centre, radius = object_points(sc, cfg, split, index)
+    object_ids = {id(part.vertices) for part in sc.object_parts}  # the render meshes share the parts' vertices
+    is_object = np.array([id(mesh.vertices) in object_ids for mesh in sc.meshes] + [False])  # part -1: background
     visible = np.zeros((V, P), bool)
     if sc.object_parts:
         scene, _ = raycasting_scene(sc.meshes)
@@ -225,6 +231,7 @@ def generate_multi_view_scene(
         "rgb": out["rgb"],
         "depth": out["depth"],
         "mask": out["mask"],
+        "object_mask": is_object[out["part"]],
         "K": sc.K,
         "T_cw": sc.T_cw,
         "points": points,
