@@ -59,14 +59,18 @@ def test_region_metrics_keep_their_own_states_when_masks_coincide():
         nonoccluded = valid if same else valid & (torch.rand(2, 1, 4, 5, generator=g) > 0.5)
         batches.append((gt + torch.randn(2, 1, 4, 5, generator=g) * 3, gt, valid, nonoccluded))
     collection = region_metrics("val/")
-    alone = {"valid": StereoMetrics("all", prefix="val/"), "nonoccluded": StereoMetrics("nonoccluded", prefix="val/")}
+    alone = {
+        "valid": StereoMetrics("all", prefix="val/"),
+        "nonoccluded": StereoMetrics("nonoccluded", prefix="val/"),
+        "matchable": StereoMetrics("matchable", prefix="val/"),
+    }
     for pred, gt, valid, nonoccluded in batches:
-        masks = {"valid": valid, "nonoccluded": nonoccluded}
+        masks = {"valid": valid, "nonoccluded": nonoccluded, "matchable": nonoccluded}
         for metric in collection.values():
             metric.update(pred, gt, masks[metric.mask_key])
         for key, metric in alone.items():
             metric.update(pred, gt, masks[key])
-    expected = {**alone["valid"].compute(), **alone["nonoccluded"].compute()}
+    expected = {k: v for metric in alone.values() for k, v in metric.compute().items()}
     values = collection.compute()
     assert set(values) == set(expected) and all(torch.equal(values[k], expected[k]) for k in expected)
     assert values["val/epe_all"] != values["val/epe_noc"]

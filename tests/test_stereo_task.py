@@ -15,8 +15,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from recon.engine.runner import train
+from recon.metrics.stereo import StereoMetrics
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.learned_sgm import LearnedSGMStereo
+from recon.models.sgbm import SGBMStereo
 from recon.tasks.stereo import StereoTask
 from tests.helpers.configs import TINY_GWC, TINY_STEREO_DATA
 from tests.helpers.stereo_pairs import ConstantStereo, random_dot_item
@@ -30,7 +32,7 @@ RANDOM_DOTS = {
     "batch_size": 4,
     "max_disparity": 16.0,
 }
-REGION_KEYS = [f"{name}_{tag}" for name in ("epe", "bad1", "bad2", "bad3", "d1") for tag in ("all", "noc")]
+REGION_KEYS = [f"{name}_{tag}" for name in ("epe", "bad1", "bad2", "bad3", "d1") for tag in ("all", "noc", "matchable")]
 
 
 def smooth_l1(e: float) -> float:
@@ -149,8 +151,79 @@ def test_metrics_of_a_constant_prediction_and_the_sgbm_reference(tmp_path):
             float(((gt[mask] - 5.0).abs() > 2).float().mean() * 100), rel=1e-5
         )
     assert {f"test/{k}" for k in REGION_KEYS} | {f"test/reference/{k}" for k in REGION_KEYS} <= set(logged)
+    assert {f"test/reference_raw/{k}" for k in REGION_KEYS} <= set(logged)
     # SGBM matches random dots well: far better than a constant
     assert logged["test/reference/epe_noc"] < 0.5 * logged["test/epe_noc"]
+
+
+def brute_force_scores(pred, gt, region, holes):
+    """EPE and bad-2 over a pixel loop: a hole is the disparity 0 and always bad."""
+    errors, bad = [], []
+    for index in zip(*np.nonzero(region)):
+        e = abs(gt[index]) if holes[index] else abs(pred[index] - gt[index])
+        errors.append(e)
+        bad.append(holes[index] or e > 2)
+    return float(np.mean(errors)), 100.0 * float(np.mean(bad))
+
+
+def test_every_method_is_scored_on_the_same_regions_and_sgbm_raw_and_filled_match_a_brute_force(monkeypatch):
+    """Random-dot pairs (32 x 64, max_disparity 16): SGBM leaves the 16 left-most columns unmatched. The matchable
+    region (x >= 16, x - d >= 0, valid) is built by a pixel loop here; the model, SGBM filled and SGBM raw must be
+    scored on exactly the masks of each region, and their EPE and bad-2 must equal a pixel loop over SGBM's own
+    output (raw: holes as disparity 0 and bad; filled: KITTI's background fill)."""
+    items = [random_dot_item(32, 64, seed=s) for s in range(3)]
+    seen = []
+    update = StereoMetrics.update
+
+    def spy(self, pred, gt, mask, holes=None):
+        seen.append((self.region, mask.clone()))
+        return update(self, pred, gt, mask, holes)
+
+    monkeypatch.setattr(StereoMetrics, "update", spy)  # before the metrics exist: torchmetrics wraps update
+    task = StereoTask(ConstantStereo(value=5.0), reference=True)
+    assert task.matchable_band == 16
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    (logged,) = trainer.test(task, dataloaders=DataLoader(items, batch_size=3))
+    # one batch, 3 regions, 3 methods (model, SGBM filled, SGBM raw): one mask per region, shared by every method
+    assert len(seen) == 9
+    for region in ("all", "nonoccluded", "matchable"):
+        masks = [mask for name, mask in seen if name == region]
+        assert len(masks) == 3 and all(torch.equal(masks[0], m) for m in masks)
+    gt = torch.stack([i["disparity"] for i in items]).numpy()
+    valid = torch.stack([i["valid"] for i in items]).numpy()
+    matchable = np.zeros_like(valid)
+    for index in zip(*np.nonzero(valid)):
+        x = index[-1]
+        matchable[index] = x >= 16 and x - gt[index] >= 0
+    assert torch.equal(next(m for name, m in seen if name == "matchable"), torch.from_numpy(matchable))
+    assert matchable.sum() == valid[..., 16:].sum()  # every d < 16 here: only the band (a quarter) is left out
+
+    left, right = torch.stack([i["left"] for i in items]), torch.stack([i["right"] for i in items])
+    raw = SGBMStereo(max_disparity=16, fill_holes=False)(left, right)
+    filled = SGBMStereo(max_disparity=16)(left, right)["disparity"].numpy()
+    holes = ~raw["matched"].numpy()
+    assert holes[..., :16].all() and not holes[..., 16:].all()
+    no_holes = np.zeros_like(holes)
+    constant = np.full_like(gt, 5.0)
+    for tag, region in (("all", valid), ("matchable", matchable)):
+        for prefix, pred, hole in (
+            ("test/", constant, no_holes),
+            ("test/reference/", filled, no_holes),
+            ("test/reference_raw/", raw["disparity"].numpy(), holes),
+        ):
+            epe, bad2 = brute_force_scores(pred, gt, region, hole)
+            assert logged[f"{prefix}epe_{tag}"] == pytest.approx(epe, rel=1e-5), (prefix, tag)
+            assert logged[f"{prefix}bad2_{tag}"] == pytest.approx(bad2, rel=1e-5), (prefix, tag)
+    # raw SGBM pays for its unmatched band on all pixels; the matchable region leaves the band out
+    assert logged["test/reference_raw/bad2_all"] > logged["test/reference/bad2_all"] + 10
+    gap_matchable = logged["test/reference_raw/bad2_matchable"] - logged["test/reference/bad2_matchable"]
+    assert gap_matchable < logged["test/reference_raw/bad2_all"] - logged["test/reference/bad2_all"]
 
 
 # --- through the runner ---------------------------------------------------------------------------------------------

@@ -12,8 +12,15 @@ a datamodule, so every stereo model trains on it or is evaluated on it:
 Validation and test batches hold one pair (datasets mix image sizes; stereo models pad internally).
 
 ``max_disparity`` declares the largest ground-truth disparity of the data, which the models' range must cover
-(checked against ``model.max_disparity`` before anything runs); a pair whose ground truth exceeds it is refused
-when it is read, naming the pair and the key to raise.
+(checked against ``model.max_disparity`` before anything runs). ``disparities_above_max`` says what happens to
+ground truth beyond it:
+
+- ``refuse`` (default): a pair whose ground truth exceeds ``max_disparity`` is refused when it is read, naming the
+  pair and the key to raise (a benchmark whose every pixel must be scored, e.g. Middlebury, KITTI).
+- ``exclude``: pixels with ground truth ``>= max_disparity`` leave ``valid`` and ``nonoccluded`` (disparity 0
+  there), so they are neither trained on nor scored. This is the standard SceneFlow protocol (PSMNet, GwcNet:
+  ``mask = (gt > 0) & (gt < maxdisp)`` with maxdisp 192), whose frames hold disparities up to several hundred
+  pixels; ``data=stereo_sceneflow`` sets it.
 
 ``setup`` reads every file's header first (:meth:`~recon.data.formats.base.StereoPairDataset.check_headers`), so
 a corrupt header, a truncated PFM or a left/right size mismatch stops a run before its first batch, naming the
@@ -64,14 +71,24 @@ class BundledPairs(Dataset):
         return dict(self.items[index])
 
 
+ABOVE_MAX = ("refuse", "exclude")
+
+
 class CheckedSubset(Dataset):
-    """Items ``indices`` of a stereo dataset, their ground truth checked against ``max_disparity``, optionally
-    augmented; ``index`` is the position in the subset."""
+    """Items ``indices`` of a stereo dataset, their ground truth checked against ``max_disparity`` (``above_max``:
+    ``refuse`` or ``exclude``, see the module docstring), optionally augmented; ``index`` is the position in the
+    subset."""
 
     def __init__(
-        self, dataset: Dataset, indices: list[int], max_disparity: float, augment: StereoAugment | None = None
+        self,
+        dataset: Dataset,
+        indices: list[int],
+        max_disparity: float,
+        augment: StereoAugment | None = None,
+        above_max: str = "refuse",
     ):
         self.dataset, self.indices, self.max_disparity, self.augment = dataset, list(indices), max_disparity, augment
+        self.above_max = above_max
         self.ids = [dataset.ids[i] for i in self.indices]
 
     def __len__(self) -> int:
@@ -79,12 +96,18 @@ class CheckedSubset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = self.dataset[self.indices[i]]
+        if self.above_max == "exclude":
+            beyond = item["disparity"] >= self.max_disparity
+            item["valid"] = item["valid"] & ~beyond
+            item["nonoccluded"] = item["nonoccluded"] & ~beyond
+            item["disparity"] = torch.where(beyond, torch.zeros_like(item["disparity"]), item["disparity"])
         largest = float(item["disparity"].max())
         if largest > self.max_disparity:
             raise ValueError(
                 f"stereo pair {self.ids[i]!r} has ground-truth disparities up to {largest:.1f} px, "
                 f"above data.max_disparity = {self.max_disparity:g}: raise data.max_disparity (and "
-                "use a model whose max_disparity covers it)"
+                "use a model whose max_disparity covers it), or set data.disparities_above_max=exclude to leave "
+                "those pixels out of the ground truth"
             )
         item["index"] = torch.tensor(i, dtype=torch.int64)
         return self.augment(item) if self.augment is not None else item
@@ -98,6 +121,7 @@ class StereoFormatDataModule(ReconDataModule):
         root: the dataset folder the reader expects (see its docstring).
         options: further reader arguments (e.g. ``{year: 2015}`` for KITTI).
         max_disparity: largest ground-truth disparity in pixels (module docstring).
+        disparities_above_max: ``refuse`` (default) or ``exclude`` ground truth beyond ``max_disparity``.
         val_fraction: share of pairs held out for validation, in [0, 1).
         split_seed: seeds the draw of the validation pairs.
         test_split: ``all`` or ``val``.
@@ -119,6 +143,7 @@ class StereoFormatDataModule(ReconDataModule):
         test_split: str = "all",
         augment: dict | None = None,
         pin_memory: bool = False,
+        disparities_above_max: str = "refuse",
     ):
         super().__init__(batch_size, num_workers, pin_memory)
         if format not in READERS and format not in BUNDLED:
@@ -132,6 +157,8 @@ class StereoFormatDataModule(ReconDataModule):
             raise FileNotFoundError(f"data.root = {root} is not a folder")
         if not max_disparity > 0:
             raise ValueError(f"data.max_disparity must be positive, got {max_disparity}")
+        if disparities_above_max not in ABOVE_MAX:
+            raise ValueError(f"data.disparities_above_max must be one of {ABOVE_MAX}, got {disparities_above_max!r}")
         if not 0 <= val_fraction < 1:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if test_split not in ("all", "val"):
@@ -150,7 +177,7 @@ class StereoFormatDataModule(ReconDataModule):
                 "size, so only crops of one size can be batched"
             )
         self.format, self.root, self.options = format, root, dict(options or {})
-        self.max_disparity = float(max_disparity)
+        self.max_disparity, self.above_max = float(max_disparity), disparities_above_max
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
 
     def _read(self) -> Dataset:
@@ -171,12 +198,11 @@ class StereoFormatDataModule(ReconDataModule):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed)).tolist()
         held_out = sorted(order[: math.floor(self.val_fraction * n)])
         kept = sorted(set(range(n)) - set(held_out))
+        test = held_out if self.test_split == "val" else list(range(n))
         self.datasets = {
-            "train": CheckedSubset(dataset, kept, self.max_disparity, self.augment),
-            "val": CheckedSubset(dataset, held_out, self.max_disparity),
-            "test": CheckedSubset(
-                dataset, held_out if self.test_split == "val" else list(range(n)), self.max_disparity
-            ),
+            "train": CheckedSubset(dataset, kept, self.max_disparity, self.augment, self.above_max),
+            "val": CheckedSubset(dataset, held_out, self.max_disparity, above_max=self.above_max),
+            "test": CheckedSubset(dataset, test, self.max_disparity, above_max=self.above_max),
         }
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
@@ -201,6 +227,7 @@ class StereoFormatDataModule(ReconDataModule):
             "root": None if self.root is None else str(Path(self.root).resolve()),
             "options": self.options,
             "max_disparity": self.max_disparity,
+            "disparities_above_max": self.above_max,
             "test_split": self.test_split,
         }
 

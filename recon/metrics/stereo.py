@@ -1,7 +1,6 @@
 """Disparity metrics: end-point error, bad-t pixel rates and KITTI D1, DDP-safe.
 
-Definitions, for pixels ``p`` of a mask (ground truth valid, optionally also non-occluded), with
-``e_p = |pred_p - gt_p|`` in pixels:
+Definitions, for pixels ``p`` of a mask (one of :data:`REGIONS`), with ``e_p = |pred_p - gt_p|`` in pixels:
 
 - ``epe``: mean ``e_p`` (end-point error; SceneFlow, Mayer et al. CVPR 2016).
 - ``bad{t}``: percentage of pixels with ``e_p > t`` (Middlebury "bad t", Scharstein & Szeliski IJCV 2002;
@@ -9,6 +8,21 @@ Definitions, for pixels ``p`` of a mask (ground truth valid, optionally also non
   rescaled when images are downsampled.
 - ``d1``: percentage of outliers ``e_p > 3 and e_p > 0.05 * gt_p`` (KITTI 2015 "D1", Menze & Geiger CVPR 2015;
   ``ABS_THRESH 3.0``, ``REL_THRESH 0.05`` in the devkit's ``evaluate_scene_flow.cpp``).
+
+Holes: a method that leaves pixels without a disparity (OpenCV SGBM's unmatched pixels, scored "raw") passes them
+as ``holes``. A hole is scored as the disparity 0 (KITTI's PNG value for "no estimate"): ``e_p = gt_p`` in the EPE,
+and it is an outlier for every ``bad{t}`` and for ``d1`` whatever its ground truth. Scoring holes instead of
+leaving them out keeps every method on the same pixels; the "filled" alternative interpolates them first, as the
+KITTI devkit does with sparse submissions (:func:`~recon.geometry.disparity.fill_disparity_holes`).
+
+Regions (:data:`REGIONS`, key suffix in brackets), all subsets of the valid ground truth:
+
+- ``all`` (``_all``): every valid pixel.
+- ``nonoccluded`` (``_noc``): valid and visible in the right view (the data's ``nonoccluded``).
+- ``matchable`` (``_matchable``): valid pixels whose match can exist for every scored method
+  (:func:`matchable_mask`): ``x - gt_p >= 0`` (the match lies inside the right image) and ``x >= band``, with
+  ``band`` the columns OpenCV SGBM never matches (its ``num_disparities``, :func:`~recon.models.sgbm.sgbm_band`).
+  The stereo task builds this mask once per batch and scores the model, SGBM filled and SGBM raw on it.
 
 Reductions:
 
@@ -36,7 +50,8 @@ processes. In a LightningModule::
     for m in self.test_metrics:                                       # on_test_epoch_end
         self.log_dict(m.compute()); m.reset()
 
-Keys end in the region tag (``_all`` / ``_noc``, after KITTI's "D1-all" / "D1-noc"), e.g. ``test/epe_noc``.
+Keys end in the region tag (``_all`` / ``_noc`` / ``_matchable``, after KITTI's "D1-all" / "D1-noc"), e.g.
+``test/epe_noc``.
 
 :func:`disparity_errors` gives ``epe`` and one ``bad{t}`` of a single map (figure captions).
 """
@@ -61,13 +76,14 @@ __all__ = [
     "EndPointError",
     "StereoMetrics",
     "disparity_errors",
+    "matchable_mask",
 ]
 
 BAD_THRESHOLDS = (1.0, 2.0, 3.0)
 D1_ABS_THRESHOLD = 3.0
 D1_REL_THRESHOLD = 0.05
-# region -> (batch key of its mask, key suffix)
-REGIONS = {"all": ("valid", "all"), "nonoccluded": ("nonoccluded", "noc")}
+# region -> (key of its mask in the task's region masks, key suffix)
+REGIONS = {"all": ("valid", "all"), "nonoccluded": ("nonoccluded", "noc"), "matchable": ("matchable", "matchable")}
 REDUCTIONS = ("pixels", "images")
 
 
@@ -75,19 +91,30 @@ def _bad_name(threshold: float) -> str:
     return f"bad{threshold:g}"
 
 
+def matchable_mask(valid: Tensor, gt: Tensor, band: int) -> Tensor:
+    """Valid pixels every method can match: ``valid & (x >= band) & (x - gt >= 0)``, ``x`` the column index.
+
+    ``valid`` (..., H, W) bool, ``gt`` (..., H, W) left disparities in pixels, ``band`` the number of left-most
+    columns a method leaves unmatched (OpenCV SGBM: its ``num_disparities``). Returns a bool mask of ``valid``'s
+    shape."""
+    x = torch.arange(gt.shape[-1], device=gt.device, dtype=gt.dtype)
+    return valid & (x >= band) & (x - gt >= 0)
+
+
 class StereoMetrics(Metric):
     """EPE, bad-t rates and D1 of left disparity maps over one region of the ground truth.
 
     Args:
-        region: ``"all"`` (every valid ground-truth pixel; pass ``batch["valid"]``) or ``"nonoccluded"``
-            (valid and visible in the right view; pass ``batch["nonoccluded"]``). Sets :attr:`mask_key` and the
-            key suffix ``_all`` / ``_noc``; the metric scores exactly the mask it is given.
+        region: ``"all"`` (every valid ground-truth pixel; pass ``batch["valid"]``), ``"nonoccluded"``
+            (valid and visible in the right view; pass ``batch["nonoccluded"]``) or ``"matchable"`` (pass
+            :func:`matchable_mask`). Sets :attr:`mask_key` and the key suffix ``_all`` / ``_noc`` /
+            ``_matchable``; the metric scores exactly the mask it is given.
         reduction: ``"pixels"`` (default, pixel-weighted over the split) or ``"images"`` (mean of per-image
             values), see the module docstring.
         bad_thresholds: thresholds ``t`` in pixels for the ``bad{t}`` keys (default 1, 2, 3).
         prefix: prepended to every key, e.g. ``"test/"``.
 
-    ``update(pred (B, 1, H, W), gt (B, 1, H, W), mask (B, 1, H, W) bool)``;
+    ``update(pred (B, 1, H, W), gt (B, 1, H, W), mask (B, 1, H, W) bool, holes (B, 1, H, W) bool | None)``;
     ``compute() -> {prefix + name + "_" + tag: () float32}`` with names ``epe`` (pixels), ``bad{t}`` and ``d1``
     (percentages in [0, 100]).
     """
@@ -122,17 +149,25 @@ class StereoMetrics(Metric):
         self.add_state("sums", torch.zeros(len(self.names), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, pred: Tensor, gt: Tensor, mask: Tensor) -> None:
-        """Accumulate a batch: ``pred``, ``gt`` (B, 1, H, W) disparities in pixels, ``mask`` (B, 1, H, W) bool."""
+    def update(self, pred: Tensor, gt: Tensor, mask: Tensor, holes: Tensor | None = None) -> None:
+        """Accumulate a batch: ``pred``, ``gt`` (B, 1, H, W) disparities in pixels, ``mask`` (B, 1, H, W) bool;
+        ``holes`` (B, 1, H, W) bool marks pixels without an estimate (scored as disparity 0 and as outliers, see
+        the module docstring; ``pred`` is ignored there)."""
         check_map_inputs(pred, gt, mask, "disparity")
+        if holes is not None and (holes.shape != mask.shape or holes.dtype != torch.bool):
+            raise ValueError(
+                f"holes must be a bool tensor of shape {tuple(mask.shape)}, got {holes.dtype} {tuple(holes.shape)}"
+            )
         gt = gt.detach().double().flatten(1)
         err = (pred.detach().double().flatten(1) - gt).abs()
         m = mask.flatten(1)
+        hole = torch.zeros_like(m) if holes is None else holes.flatten(1) & m
+        err = torch.where(hole, gt, err)  # a hole is the disparity 0
         err = torch.where(m, err, torch.zeros_like(err))  # outside the mask: no error, no outlier (gt may be inf)
         per_pixel = [
             err,
-            *(err > t for t in self.bad_thresholds),
-            (err > D1_ABS_THRESHOLD) & (err > D1_REL_THRESHOLD * gt),
+            *((err > t) | hole for t in self.bad_thresholds),
+            ((err > D1_ABS_THRESHOLD) & (err > D1_REL_THRESHOLD * gt)) | hole,
         ]
         sums = torch.stack([v.sum(1, dtype=torch.float64) for v in per_pixel], dim=1)  # (B, K)
         pixels = m.sum(1)  # (B,)

@@ -19,6 +19,12 @@ MODES = {
 }
 
 
+def sgbm_band(max_disparity: float) -> int:
+    """OpenCV's ``num_disparities`` for a search below ``max_disparity`` (the next multiple of 16), which is also
+    the number of left-most image columns SGBM never matches (with ``minDisparity = 0``)."""
+    return 16 * math.ceil(max_disparity / 16)
+
+
 def _cv2():
     try:
         import cv2
@@ -93,7 +99,7 @@ class SGBMStereo(nn.Module):
         if not 0 <= p1 < p2:
             raise ValueError(f"SGBM needs 0 <= p1 < p2, got p1={p1}, p2={p2}")
         self.max_disparity = max_disparity
-        self.num_disparities = 16 * math.ceil(max_disparity / 16)
+        self.num_disparities = sgbm_band(max_disparity)
         self.block_size, self.p1, self.p2, self.mode = block_size, p1, p2, mode
         self.color, self.fill_holes = color, fill_holes
         # Keyword arguments of cv2.StereoSGBM_create; the matcher is built per call (microseconds) so that the

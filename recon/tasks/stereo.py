@@ -11,11 +11,16 @@ output (GwcNet's 0.5, 0.5, 0.7, 1.0 for its four; a two-output model gets 0.7, 1
 contributes 0, not NaN.
 
 Metrics (:class:`~recon.metrics.stereo.StereoMetrics`, pixel-weighted over the split, thresholds in pixels of the
-data's resolution): EPE, bad-1/2/3 (%) and KITTI D1 (%) on every valid pixel (``_all``) and on the non-occluded
-ones (``_noc``), for ``val/`` and ``test/``. Beside the model, the task scores OpenCV's semi-global matching
-(:class:`~recon.models.sgbm.SGBMStereo` with the model's ``max_disparity``, holes filled as the KITTI devkit does)
-on the test split as ``test/reference/*`` (``reference: true``), so every results table carries the classical
-baseline.
+data's resolution): EPE, bad-1/2/3 (%) and KITTI D1 (%) on every valid pixel (``_all``), on the non-occluded ones
+(``_noc``) and on the pixels every method can match (``_matchable``: valid, ``x - gt >= 0`` and ``x`` outside the
+``sgbm_band(max_disparity)`` left-most columns SGBM never matches; :func:`~recon.metrics.stereo.matchable_mask`),
+for ``val/`` and ``test/``. :meth:`StereoTask.region_masks` builds the three masks once per batch from the ground
+truth alone, and every method is scored on exactly those masks.
+
+Beside the model, the task scores OpenCV's semi-global matching (:class:`~recon.models.sgbm.SGBMStereo` with the
+model's ``max_disparity``) on the test split (``reference: true``), so every results table carries the classical
+baseline, twice: ``test/reference/*`` with its unmatched pixels filled as the KITTI devkit does ("filled"), and
+``test/reference_raw/*`` with them scored as holes (disparity 0 and an outlier for every bad-t and D1; "raw").
 """
 
 from collections.abc import Callable, Sequence
@@ -23,15 +28,15 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from recon.metrics.stereo import REGIONS, StereoMetrics
-from recon.models.sgbm import SGBMStereo
+from recon.metrics.stereo import REGIONS, StereoMetrics, matchable_mask
+from recon.models.sgbm import SGBMStereo, sgbm_band
 from recon.tasks.base import ReconTask, metric_collection
 from recon.tasks.losses import last_weights, multi_scale_smooth_l1
 
 
 def region_metrics(prefix: str):
-    """EPE, bad-t and D1 on every valid pixel (``_all``) and on the non-occluded ones (``_noc``), logged under
-    ``prefix``."""
+    """EPE, bad-t and D1 on each region of :data:`~recon.metrics.stereo.REGIONS` (``_all``, ``_noc``,
+    ``_matchable``), logged under ``prefix``."""
     return metric_collection({region: StereoMetrics(region) for region in REGIONS}, prefix)
 
 
@@ -65,8 +70,10 @@ class StereoTask(ReconTask):
         self.loss_weights, self.beta = weights, float(smooth_l1_beta)
         self.val_metrics = region_metrics("val/")
         self.test_metrics = region_metrics("test/")
+        self.matchable_band = sgbm_band(self.max_disparity)
         self.reference = SGBMStereo(max_disparity=self.max_disparity) if reference else None
         self.reference_metrics = region_metrics("test/reference/") if reference else None
+        self.reference_raw_metrics = region_metrics("test/reference_raw/") if reference else None
 
     def loss_terms(self, out: dict, batch: dict[str, torch.Tensor]) -> tuple[dict, dict]:
         """``smooth_l1`` of the final prediction, ``smooth_l1_<i>`` of each output when there are several, and
@@ -87,6 +94,28 @@ class StereoTask(ReconTask):
             terms["epe"] = (final - gt).abs()[mask].mean() if bool(mask.any()) else final.new_zeros(())
         return terms, loss_weights
 
-    def update_metrics(self, metrics, out: dict, batch: dict[str, torch.Tensor]) -> None:
+    def region_masks(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The mask of each region (keyed by :attr:`StereoMetrics.mask_key`), (B, 1, H, W) bool, from the batch's
+        ground truth and :attr:`matchable_band` only: the same for every method scored on the batch."""
+        return {
+            "valid": batch["valid"],
+            "nonoccluded": batch["nonoccluded"],
+            "matchable": matchable_mask(batch["valid"], batch["disparity"], self.matchable_band),
+        }
+
+    def update_metrics(self, metrics, out: dict, batch: dict[str, torch.Tensor], holes: torch.Tensor | None = None):
+        """Score ``out["disparity"]`` on every region; ``holes`` (B, 1, H, W) bool: pixels without an estimate."""
+        masks = self.region_masks(batch)
         for metric in metrics.values():
-            metric.update(out["disparity"], batch["disparity"], batch[metric.mask_key])
+            metric.update(out["disparity"], batch["disparity"], masks[metric.mask_key], holes)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.update_metrics(self.test_metrics, self(batch), batch)
+        if self.reference is not None:
+            out = self.reference_outputs(batch)
+            self.update_metrics(self.reference_metrics, out, batch)
+            self.update_metrics(self.reference_raw_metrics, out, batch, holes=~out["matched"])
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        self.log_metrics(self.reference_raw_metrics)

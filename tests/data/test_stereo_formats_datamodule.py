@@ -21,6 +21,7 @@ from recon.tasks.stereo import StereoTask
 from tests.helpers.configs import TINY_GWC, TINY_STEREO_DATA
 from tests.helpers.middlebury2014_files import make_scene
 from tests.helpers.photometric import photometric_error
+from tests.helpers.sceneflow_files import write_sceneflow_frame
 
 FORMATS = [
     "stereo_middlebury2014",
@@ -119,6 +120,50 @@ def test_ground_truth_beyond_the_declared_range_is_refused_naming_the_pair(tmp_p
     dm.setup()
     with pytest.raises(ValueError, match=r"'scene0'.*data\.max_disparity = 2"):
         next(iter(dm.test_dataloader()))
+
+
+def sceneflow_root(tmp_path, H=16, W=48):
+    """Two FlyingThings3D-like frames whose ground truth runs from 1 to 400 px, beyond the shipped 192."""
+    root, truth = tmp_path / "sceneflow", {}
+    for i, frame in enumerate(("0006", "0007")):
+        values = np.linspace(1.0, 400.0, H * W, dtype=np.float32).reshape(H, W)
+        values = np.roll(values, 7 * i, axis=1)
+        values[0, 0] = 192.0  # exactly the limit: out, like SceneFlow's gt < maxdisp
+        values[0, 1] = 191.5
+        write_sceneflow_frame(root, "TRAIN/A/0000", frame, values, seed=i)
+        truth[f"TRAIN/A/0000/{frame}"] = values
+    return root, truth
+
+
+def test_sceneflow_default_excludes_ground_truth_beyond_its_range_like_the_sceneflow_protocol(tmp_path, make_config):
+    root, truth = sceneflow_root(tmp_path)
+    cfg = make_config(["data=stereo_sceneflow", f"data.root={root}", "data.val_fraction=0.5", "model=gwc_stereo"])
+    assert cfg.data.max_disparity == 192 and cfg.data.disparities_above_max == "exclude"
+    dm = instantiate(cfg.data)
+    dm.setup()
+    assert dm.describe()["disparities_above_max"] == "exclude"
+    for split in ("train", "val", "test"):
+        dataset = dm.datasets[split]
+        for i, frame_id in enumerate(dataset.ids):
+            item = dataset[i]
+            check_stereo_item(item)
+            expected = truth[frame_id]
+            keep = (expected > 0) & (expected < 192)
+            np.testing.assert_array_equal(item["valid"][0].numpy(), keep)
+            np.testing.assert_array_equal(item["nonoccluded"][0].numpy(), keep)
+            np.testing.assert_array_equal(item["disparity"][0].numpy(), np.where(keep, expected, 0))
+            assert 0.3 < keep.mean() < 0.6  # both sides of the limit are present
+    assert len(list(dm.test_dataloader())) == 2  # every pair is read, none aborts
+
+
+def test_refuse_stops_at_the_first_pair_beyond_the_range_and_bad_values_name_the_key(tmp_path):
+    root, _ = sceneflow_root(tmp_path)
+    dm = StereoFormatDataModule("sceneflow", root=str(root), max_disparity=192)
+    dm.setup()
+    with pytest.raises(ValueError, match=r"up to 400\.0 px.*data\.disparities_above_max=exclude"):
+        next(iter(dm.test_dataloader()))
+    with pytest.raises(ValueError, match="data.disparities_above_max must be one of"):
+        StereoFormatDataModule("sceneflow", root=str(root), disparities_above_max="clip")
 
 
 def test_a_model_whose_range_does_not_cover_the_data_is_refused():

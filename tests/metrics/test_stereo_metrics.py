@@ -1,4 +1,5 @@
-"""Stereo torchmetrics against a numpy brute force: both reductions, masks, empty masks, bad inputs, DDP sums."""
+"""Stereo torchmetrics against a numpy brute force: both reductions, masks, the matchable region, holes scored raw,
+empty masks, bad inputs, DDP sums."""
 
 import os
 import socket
@@ -7,32 +8,47 @@ import numpy as np
 import pytest
 import torch
 
-from recon.metrics.stereo import BadPixelRate, D1Error, EndPointError, StereoMetrics, disparity_errors
+from recon.metrics.stereo import (
+    BadPixelRate,
+    D1Error,
+    EndPointError,
+    StereoMetrics,
+    disparity_errors,
+    matchable_mask,
+)
 
 NAMES = ("epe", "bad1", "bad2", "bad3", "d1")
 
 
-def per_pixel_reference(pred, gt):
-    """float64 per-pixel values from the definitions (SceneFlow EPE, Middlebury bad-t, KITTI 2015 D1)."""
-    e = np.abs(pred.astype(np.float64) - gt.astype(np.float64))
+def per_pixel_reference(pred, gt, holes=None):
+    """float64 per-pixel values from the definitions (SceneFlow EPE, Middlebury bad-t, KITTI 2015 D1); a hole is
+    the disparity 0 for the EPE and an outlier for every rate."""
+    holes = np.zeros(gt.shape, bool) if holes is None else holes
+    e = np.where(holes, np.abs(gt.astype(np.float64)), np.abs(pred.astype(np.float64) - gt.astype(np.float64)))
     return {
         "epe": e,
-        "bad1": 100.0 * (e > 1),
-        "bad2": 100.0 * (e > 2),
-        "bad3": 100.0 * (e > 3),
-        "d1": 100.0 * ((e > 3) & (e / np.abs(gt) > 0.05)),
+        "bad1": 100.0 * ((e > 1) | holes),
+        "bad2": 100.0 * ((e > 2) | holes),
+        "bad3": 100.0 * ((e > 3) | holes),
+        "d1": 100.0 * (((e > 3) & (e / np.abs(gt) > 0.05)) | holes),
     }
 
 
-def reference(batches, reduction):
-    images = [(p, g, m) for pred, gt, mask in batches for p, g, m in zip(pred.numpy(), gt.numpy(), mask.numpy())]
+def reference(batches, reduction, holes=None):
+    """Brute force over images; ``holes`` (one bool tensor per batch) scores those pixels as holes."""
+    holes = holes or [torch.zeros_like(mask) for _, _, mask in batches]
+    images = [
+        (p, g, m, h)
+        for (pred, gt, mask), hole in zip(batches, holes)
+        for p, g, m, h in zip(pred.numpy(), gt.numpy(), mask.numpy(), hole.numpy())
+    ]
     out = {}
     for name in NAMES:
         if reduction == "pixels":
-            vals = np.concatenate([per_pixel_reference(p[m], g[m])[name] for p, g, m in images])
+            vals = np.concatenate([per_pixel_reference(p[m], g[m], h[m])[name] for p, g, m, h in images])
             out[name] = vals.mean() if len(vals) else np.nan
         else:
-            means = [per_pixel_reference(p[m], g[m])[name].mean() for p, g, m in images if m.any()]
+            means = [per_pixel_reference(p[m], g[m], h[m])[name].mean() for p, g, m, h in images if m.any()]
             out[name] = np.mean(means) if means else np.nan
     return out
 
@@ -58,7 +74,7 @@ def random_batches(sizes, H=12, W=17, seed=0, empty_image=False):
 
 
 @pytest.mark.parametrize("reduction", ["pixels", "images"])
-@pytest.mark.parametrize("region,tag", [("all", "all"), ("nonoccluded", "noc")])
+@pytest.mark.parametrize("region,tag", [("all", "all"), ("nonoccluded", "noc"), ("matchable", "matchable")])
 def test_matches_brute_force(reduction, region, tag):
     batches = random_batches([3, 1, 4], empty_image=True)
     metric = StereoMetrics(region=region, reduction=reduction, prefix="test/")
@@ -66,13 +82,77 @@ def test_matches_brute_force(reduction, region, tag):
         metric.update(*batch)
     out = metric.compute()
     assert set(out) == {f"test/{n}_{tag}" for n in NAMES}
-    assert metric.mask_key == {"all": "valid", "nonoccluded": "nonoccluded"}[region]
+    assert metric.mask_key == {"all": "valid", "nonoccluded": "nonoccluded", "matchable": "matchable"}[region]
     expected = reference(batches, reduction)
     for name in NAMES:
         assert out[f"test/{name}_{tag}"].shape == () and out[f"test/{name}_{tag}"].dtype == torch.float32
         np.testing.assert_allclose(out[f"test/{name}_{tag}"].item(), expected[name], rtol=1e-5)
     for name in ("bad1", "bad3", "d1"):  # thresholds are informative on this data
         assert 5 < expected[name] < 95
+
+
+def test_matchable_mask_matches_a_pixel_loop():
+    """x >= band and x - gt >= 0 inside valid, checked pixel by pixel on a hand-made map with both edges exact."""
+    gt = torch.tensor(
+        [
+            [0.0, 1.0, 2.0, 3.0, 3.0, 6.0, 7.0, 1.0],  # x - gt: 0, 0, 0, 0, 1, -1, -1, 6
+            [9.0, 9.0, 9.0, 2.5, 4.0, 5.5, 0.5, 7.0],  # x - gt: <0, <0, <0, 0.5, 0, -0.5, 5.5, 0
+        ]
+    ).reshape(1, 1, 2, 8)
+    valid = torch.ones_like(gt, dtype=torch.bool)
+    valid[0, 0, 1, 7] = False
+    band = 3
+    got = matchable_mask(valid, gt, band)
+    expected = np.zeros((2, 8), bool)
+    for y in range(2):
+        for x in range(8):
+            expected[y, x] = bool(valid[0, 0, y, x]) and x >= band and x - float(gt[0, 0, y, x]) >= 0
+    np.testing.assert_array_equal(got[0, 0].numpy(), expected)
+    assert got.dtype == torch.bool and got.shape == gt.shape
+    assert expected.tolist() == [
+        [False, False, False, True, True, False, False, True],
+        [False, False, False, True, True, False, True, False],
+    ]
+
+
+@pytest.mark.parametrize("reduction", ["pixels", "images"])
+def test_holes_match_brute_force(reduction):
+    batches = random_batches([3, 2], seed=11, empty_image=True)
+    g = torch.Generator().manual_seed(12)
+    holes = [torch.rand(mask.shape, generator=g) < 0.3 for _, _, mask in batches]
+    for hole in holes:  # a left band without estimates, like SGBM's
+        hole[..., :4] = True
+    metric = StereoMetrics(reduction=reduction)
+    for batch, hole in zip(batches, holes):
+        metric.update(*batch, holes=hole)
+    out = metric.compute()
+    expected = reference(batches, reduction, holes)
+    for name in NAMES:
+        np.testing.assert_allclose(out[f"{name}_all"].item(), expected[name], rtol=1e-5)
+    plain = StereoMetrics(reduction=reduction)
+    for batch in batches:
+        plain.update(*batch)
+    assert out["bad1_all"] > plain.compute()["bad1_all"] + 5  # the holes count
+
+
+def test_hand_made_holes_are_disparity_zero_and_always_bad():
+    gt = torch.tensor([0.5, 10.0, 10.0, 10.0, 4.0]).reshape(1, 1, 1, 5)
+    pred = torch.tensor([0.5, 10.0, 9.0, 3.0, 4.0]).reshape(1, 1, 1, 5)
+    holes = torch.tensor([True, True, False, False, False]).reshape(1, 1, 1, 5)
+    mask = torch.tensor([True, True, True, True, False]).reshape(1, 1, 1, 5)
+    # in the mask: a hole at gt 0.5 (error 0.5, still bad), a hole at gt 10 (error 10), errors 1 and 7.
+    metric = StereoMetrics()
+    metric.update(pred, gt, mask, holes=holes)
+    out = {k: round(v.item(), 4) for k, v in metric.compute().items()}
+    assert out == {
+        "epe_all": round((0.5 + 10 + 1 + 7) / 4, 4),
+        "bad1_all": 75.0,  # the holes and the error 7; the error 1 is not > 1
+        "bad2_all": 75.0,
+        "bad3_all": 75.0,
+        "d1_all": 75.0,
+    }
+    with pytest.raises(ValueError, match="holes must be a bool tensor"):
+        metric.update(pred, gt, mask, holes=holes.float())
 
 
 def test_reductions_differ_on_unequal_masks():
