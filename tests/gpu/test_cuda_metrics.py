@@ -15,7 +15,14 @@ from recon.metrics.depth import DepthMetrics, depth_errors
 from recon.metrics.latent import KLPerDimension, KLSummary, kl_summary
 from recon.metrics.occupancy import OccupancyIoU
 from recon.metrics.samples import BestOfKChamfer, SampleDiversity
-from recon.metrics.stereo import BadPixelRate, D1Error, EndPointError, StereoMetrics, disparity_errors
+from recon.metrics.stereo import (
+    BadPixelRate,
+    D1Error,
+    EndPointError,
+    StereoMetrics,
+    disparity_errors,
+    matchable_mask,
+)
 from tests.helpers.run_if import run_if
 
 DEVICE = "cuda"
@@ -107,6 +114,10 @@ CASES = {
     "StereoMetrics(images)": lambda d: updated(
         StereoMetrics("nonoccluded", reduction="images", bad_thresholds=(0.5, 4.0)).to(d), maps(0.0, 40.0)
     ),
+    "StereoMetrics(matchable, holes)": lambda d: updated(
+        StereoMetrics("matchable").to(d), (*maps(0.0, 40.0), maps(0.0, 40.0)[2].logical_not())
+    ),
+    "matchable_mask": lambda d: matchable_mask(*(t.to(d) for t in maps(0.0, 40.0)[2:0:-1]), band=8),
     "EndPointError": lambda d: updated(EndPointError().to(d), maps(0.0, 40.0)),
     "BadPixelRate": lambda d: updated(BadPixelRate(1.5).to(d), maps(0.0, 40.0)),
     "D1Error": lambda d: updated(D1Error().to(d), maps(0.0, 40.0)),
