@@ -381,3 +381,23 @@ def test_stereo_reference_row_is_labelled_sgbm(tmp_path):
         path.write_text(json.dumps(summary))
     assert main([str(tmp_path), "--metrics", "chamfer_l1"]) == 0
     assert read_csv(tmp_path / "results.csv")[-1]["group"] == "reference (OpenCV SGBM)"
+
+
+def test_each_reference_namespace_is_its_own_row_named_for_the_problem(tmp_path):
+    """Stereo tests log SGBM twice: filled (``test/reference/*``) and raw (``test/reference_raw/*``)."""
+    for name, seed, epe in (("0", 1, 2.0), ("1", 2, 3.0)):
+        path = fake_run(tmp_path, name, "GwcStereo", seed, 0.1) / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["config"]["task"]["_target_"] = "recon.tasks.stereo.StereoTask"
+        summary["metrics"] = {"test/epe_all": epe, "test/reference/epe_all": 5.0, "test/reference_raw/epe_all": 9.0}
+        path.write_text(json.dumps(summary))
+    assert main([str(tmp_path), "--metrics", "test/epe_all", "--no-plots"]) == 0
+    rows = {r["group"]: r for r in read_csv(tmp_path / "results.csv")}
+    assert list(rows) == [
+        "GwcStereo",
+        "reference (OpenCV SGBM, holes filled)",
+        "reference (OpenCV SGBM raw, holes as errors)",
+    ]
+    assert [float(r["test/epe_all_mean"]) for r in rows.values()] == [2.5, 5.0, 9.0]
+    runs = read_csv(tmp_path / "runs.csv")
+    assert [(r["test/reference/epe_all"], r["test/reference_raw/epe_all"]) for r in runs] == [("5.0", "9.0")] * 2

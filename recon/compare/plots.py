@@ -93,7 +93,7 @@ def plot_curves(rows, column: str, path: Path) -> Path | None:
         for row in rows:
             if row.kind == "learned":
                 continue
-            key = f"test/reference/{name}" if row.kind == "reference" else f"test/{name}"
+            key = f"test/{row.namespace}/{name}" if row.kind == "reference" else f"test/{name}"
             values = [r.metrics[key] for r in row.runs if isinstance(r.metrics.get(key), (int, float))]
             if values:
                 style = "--" if row.kind == "reference" else ":"

@@ -105,9 +105,10 @@ def markdown(study: Study, plots: list[Path], out: Path, view: dict | None = Non
         f"`{' '.join(study.group_by)}`. Test set: {ts.get('n_test')} samples, data `{ts.get('generator_hash')}`. "
         "Cells: mean ± sample std (ddof=1) over the group's runs (– for one run); "
         "↓ lower is better, ↑ higher is better; best mean per column in bold. "
-        "Baselines are non-learned models; the reference row is the non-learned reference every test "
+        "Baselines are non-learned models; reference rows are the non-learned references every test "
         "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
-        "occupancy grid; stereo: OpenCV SGBM), over all compared runs. Wall time: mean per run of the group.",
+        "occupancy grid; stereo: OpenCV SGBM with holes filled, `test/reference_raw/*` the same SGBM with holes "
+        "scored as errors; multi-view: plane sweep), over all compared runs. Wall time: mean per run of the group.",
     ]
     evals = sorted({m.split(":", 1)[0] for m in study.metrics if ":" in m})
     if evals:
@@ -167,7 +168,8 @@ def results_csv(study: Study) -> str:
 
 
 def runs_csv(study: Study) -> str:
-    references = [_reference_column(m) for m in study.metrics]
+    namespaces = [row.namespace for row in study.rows if row.kind == "reference"]
+    references = [_reference_column(m, ns) for ns in namespaces for m in study.metrics]
     label = {id(r): r.label for r in study.included}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -211,17 +213,17 @@ def runs_csv(study: Study) -> str:
                 run.reason,
             ]
             + [_csv_value(run, m) for m in study.metrics]
-            + [_csv_value(run, m, reference=True) for m in study.metrics]
+            + [_csv_value(run, m, ns) for ns in namespaces for m in study.metrics]
         )
     return buf.getvalue()
 
 
-def _reference_column(column: str) -> str:
+def _reference_column(column: str, namespace: str) -> str:
     source, _, metric = column.rpartition(":")
-    return f"{source}:" * bool(source) + metric.replace("test/", "test/reference/", 1)
+    return f"{source}:" * bool(source) + metric.replace("test/", f"test/{namespace}/", 1)
 
 
-def _csv_value(run, column: str, reference: bool = False):
+def _csv_value(run, column: str, reference: str | None = None):
     value = column_value(run, column, reference)
     return "" if value is None else value
 

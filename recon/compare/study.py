@@ -65,9 +65,16 @@ PREFERRED_METRICS = (
     "test/epe_noc",
     "test/bad2_noc",
 )
-REFERENCE_LABEL = "reference (medoid shape)"
-# The non-learned reference each problem's task scores beside every test (``test/reference/*``).
-REFERENCE_LABELS = {"stereo": "reference (OpenCV SGBM)"}
+# The non-learned references a task scores beside every test, by metric namespace (``test/<namespace>/*``), and
+# their row labels per problem (the task's module name).
+REFERENCE_NAMESPACES = ("reference", "reference_raw")
+REFERENCE_LABELS = {
+    ("single_view", "reference"): "reference (medoid shape)",
+    ("single_view", "reference_raw"): "reference (raw)",
+    ("stereo", "reference"): "reference (OpenCV SGBM, holes filled)",
+    ("stereo", "reference_raw"): "reference (OpenCV SGBM raw, holes as errors)",
+    ("multi_view", "reference"): "reference (plane sweep)",
+}
 # Config keys that say where or how verbosely a run was logged, not what it computed.
 BOOKKEEPING = (
     "seed",
@@ -161,12 +168,13 @@ class Run:
         return any(root and root in value for root in roots)
 
 
-def column_value(run: Run, column: str, reference: bool = False):
+def column_value(run: Run, column: str, reference: str | None = None):
     """A table column's value for one run: ``test/x`` from its own test, ``<eval>:test/x`` from its eval
-    ``<eval>``; with ``reference`` the non-learned reference scored beside it (``test/reference/x``)."""
+    ``<eval>``; with ``reference`` (a namespace of :data:`REFERENCE_NAMESPACES`) the non-learned reference scored
+    beside it (``test/<reference>/x``)."""
     source, _, metric = column.rpartition(":")
     if reference:
-        metric = metric.replace("test/", "test/reference/", 1)
+        metric = metric.replace("test/", f"test/{reference}/", 1)
     if source:
         run = run.evals.get(source)
         if run is None:
@@ -187,6 +195,7 @@ class Row:
     values: dict[str, list[float]]  # metric -> the runs' values (for plots)
     wall_time_s: float
     seeds: list
+    namespace: str | None = None  # reference rows: the metric namespace they read (``test/<namespace>/*``)
 
     @property
     def n(self) -> int:
@@ -480,19 +489,20 @@ def summarize(values: list[float]) -> tuple[float, float, int]:
     return float(finite.mean()), float(finite.std(ddof=1)) if n > 1 else math.nan, n
 
 
-def make_row(label: str, kind: str, runs: list[Run], metrics: list[str]) -> Row:
-    reference = kind == "reference"
-    values = {m: [v for r in runs if (v := column_value(r, m, reference)) is not None] for m in metrics}
+def make_row(label: str, kind: str, runs: list[Run], metrics: list[str], namespace: str | None = None) -> Row:
+    """A row of ``runs``' own metrics, or with ``namespace`` (kind "reference") of the reference scored beside them."""
+    values = {m: [v for r in runs if (v := column_value(r, m, namespace)) is not None] for m in metrics}
     walls = [float(r.summary["wall_time_s"]) for r in runs if _is_number(r.summary.get("wall_time_s"))]
     return Row(
         label=label,
         kind=kind,
-        family=runs[0].family if kind != "reference" else "MedoidShape",
+        family=runs[0].family if kind != "reference" else label,
         runs=runs,
         stats={m: summarize(v) for m, v in values.items()},
         values=values,
         wall_time_s=float(np.mean(walls)) if walls and kind != "reference" else math.nan,
         seeds=sorted({r.seed for r in runs}, key=str),
+        namespace=namespace,
     )
 
 
@@ -504,11 +514,12 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     baselines = [g for g in groups.values() if not g[0].trainable]
     rows = [make_row(g[0].label, "learned", g, metrics) for g in learned]
     rows += [make_row(g[0].label, "baseline", g, metrics) for g in baselines]
-    referenced = [r for r in runs if any(column_value(r, m, reference=True) is not None for m in metrics)]
-    if referenced:
-        problems = Counter(task_module(r) for r in referenced)
-        label = REFERENCE_LABELS.get(problems.most_common(1)[0][0], REFERENCE_LABEL)
-        rows.append(make_row(label, "reference", referenced, metrics))
+    for namespace in REFERENCE_NAMESPACES:
+        referenced = [r for r in runs if any(column_value(r, m, namespace) is not None for m in metrics)]
+        if referenced:
+            problem = Counter(task_module(r) for r in referenced).most_common(1)[0][0]
+            label = REFERENCE_LABELS.get((problem, namespace)) or REFERENCE_LABELS[("single_view", namespace)]
+            rows.append(make_row(label, "reference", referenced, metrics, namespace))
     return rows
 
 
@@ -520,7 +531,12 @@ def task_module(run: Run) -> str:
 
 def _test_metrics(summaries: list[Run]) -> list[str]:
     return sorted(
-        {k for r in summaries for k in r.metrics if k.startswith("test/") and not k.startswith("test/reference/")}
+        {
+            k
+            for r in summaries
+            for k in r.metrics
+            if k.startswith("test/") and k.split("/")[1] not in REFERENCE_NAMESPACES
+        }
     )
 
 
