@@ -310,7 +310,7 @@ def test_dino_bounding_box_gives_each_view_the_box_depth_range(make_config, dino
     """``data.bounding_box`` = the README's box: each reference's range is the z-range of the box's corners in its
     camera (the box lies inside every image, so its extreme depths are at corners, up to the pixel grid)."""
     box = [DINO_BOX[0].tolist(), DINO_BOX[1].tolist()]
-    overrides = ["data=multi_view_dino", "model=plane_sweep", "data.depth_range=null", f"+data.bounding_box={box}"]
+    overrides = ["data=multi_view_dino", "model=plane_sweep", "data.depth_range=null", f"data.bounding_box={box}"]
     dm = instantiate(make_config(overrides).data)
     dm.setup()
     ds = dm.datasets["test"]
