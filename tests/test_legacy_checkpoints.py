@@ -75,9 +75,7 @@ def test_compare_groups_runs_stored_under_an_old_class_path_with_new_ones(tmp_pa
     import json
 
     summary = json.loads(
-        (
-            Path(__file__).parents[1] / "experiments/foundation/runs/2026-11-25_05-23-30_cnn_points/summary.json"
-        ).read_text()
+        (Path(__file__).parents[1] / "experiments/foundation/runs/main_seed42/summary.json").read_text()
     )
     current = summary["config"]["model"]["_target_"]
     monkeypatch.setitem(legacy.MOVED_TARGETS, "recon.models.retired_module.PointSetCNN", current)
