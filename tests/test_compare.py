@@ -380,7 +380,7 @@ def test_stereo_reference_row_is_labelled_sgbm(tmp_path):
         summary["config"].setdefault("task", {})["_target_"] = "recon.tasks.stereo.StereoTask"
         path.write_text(json.dumps(summary))
     assert main([str(tmp_path), "--metrics", "chamfer_l1"]) == 0
-    assert read_csv(tmp_path / "results.csv")[-1]["group"] == "reference (OpenCV SGBM)"
+    assert read_csv(tmp_path / "results.csv")[-1]["group"] == "reference (OpenCV SGBM, holes filled)"
 
 
 def test_each_reference_namespace_is_its_own_row_named_for_the_problem(tmp_path):
