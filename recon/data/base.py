@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from recon.data.loaders import split_loader
 from recon.data.synthetic.config import GeneratorConfig, config_hash
-from recon.data.synthetic.generator import load_or_generate
+from recon.data.synthetic.generator import load_or_generate, load_or_generate_splits
 
 SPLITS = ("train", "val", "test")
 
@@ -123,8 +123,7 @@ class SyntheticDataModule(ReconDataModule):
         raise NotImplementedError
 
     def prepare_data(self) -> None:
-        for split in SPLITS:
-            self.load(split)
+        load_or_generate_splits(self.config, self.cache_dir, SPLITS, workers=self.render_workers)
 
     def setup(self, stage: str | None = None) -> None:
         for split in SPLITS:

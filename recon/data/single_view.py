@@ -103,8 +103,8 @@ class SingleViewDataModule(SyntheticDataModule):
         self.occupancy_resolution, self.occupancy_extent = int(occupancy_resolution), float(occupancy_extent)
 
     def prepare_data(self) -> None:
+        super().prepare_data()
         for split in SPLITS:
-            self.load(split)
             self._occupancy(split)
 
     def _occupancy(self, split: str) -> np.ndarray | None:

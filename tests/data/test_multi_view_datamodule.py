@@ -331,7 +331,7 @@ def test_cached_splits_are_fixed_disjoint_and_seeded(cache_dir, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("rendered although cached")
 
-    monkeypatch.setattr(generator, "generate_split", boom)
+    monkeypatch.setattr(generator, "generate_splits", boom)
     monkeypatch.setattr(multi_view_scene, "render", boom)
     again = make_dm(cache_dir, layout="ring")
     again.setup()

@@ -233,7 +233,7 @@ def test_cached_and_described(dm, cache_dir, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("re-rendered although cached")
 
-    monkeypatch.setattr(generator, "generate_split", boom)
+    monkeypatch.setattr(generator, "generate_splits", boom)
     again = SyntheticStereoDataModule(synthetic=SYN, cache_dir=str(cache_dir), max_disparity=MAX_DISPARITY)
     again.setup()
     ids = again.split_ids()

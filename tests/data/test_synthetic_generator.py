@@ -201,6 +201,35 @@ def test_workers_give_identical_output():
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_missing_splits_render_through_one_pool_and_only_they(tmp_path, monkeypatch):
+    """Spawned workers take seconds to start, so the splits a datamodule lacks share one pool; cached splits are
+    read, not rendered again, and every split equals its in-process rendering."""
+    cfg = replace(CFG, num_train=30, num_val=4, num_test=3, shape_families=("primitive",), mesh_dir=None)
+    cached_test = load_or_generate(cfg, tmp_path, "test", progress=False)
+    pools, rendered, spawn_pool = [], [], generator.spawn_pool
+    real_generate = generator.generate_splits
+
+    def counting_pool(workers):
+        pools.append(workers)
+        return spawn_pool(workers)
+
+    def recording_generate(cfg, splits, **kwargs):
+        rendered.append(splits)
+        return real_generate(cfg, splits, **kwargs)
+
+    monkeypatch.setattr(generator, "spawn_pool", counting_pool)
+    monkeypatch.setattr(generator, "generate_splits", recording_generate)
+    data = generator.load_or_generate_splits(cfg, tmp_path, ("train", "val", "test"), workers=2, progress=False)
+    assert pools == [2] and rendered == [("train", "val")]
+    assert all((tmp_path / config_hash(cfg) / f"{split}.npz").exists() for split in ("train", "val"))
+    for split in ("train", "val"):
+        alone = generate_split(cfg, split, workers=0, progress=False)
+        for k in alone:
+            np.testing.assert_array_equal(data[split][k], alone[k], err_msg=f"{split}/{k}")
+    for k in cached_test:
+        np.testing.assert_array_equal(data["test"][k], cached_test[k], err_msg=k)
+
+
 def test_cache_roundtrip_and_no_rerender(tmp_path, monkeypatch):
     cfg = replace(CFG, num_train=4, shape_families=("primitive",), mesh_dir=None)
     first = load_or_generate(cfg, tmp_path, "train", progress=False)
@@ -211,7 +240,7 @@ def test_cache_roundtrip_and_no_rerender(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("re-rendered although cached")
 
-    monkeypatch.setattr(generator, "generate_split", boom)
+    monkeypatch.setattr(generator, "generate_splits", boom)
     second = load_or_generate(cfg, tmp_path, "train", progress=False)
     for k in first:
         np.testing.assert_array_equal(first[k], second[k], err_msg=k)

@@ -8,7 +8,7 @@ OpenCV cameras).
 """
 
 from .config import GENERATOR_VERSION, MultiViewSceneConfig, StereoSceneConfig, SyntheticConfig, config_hash
-from .generator import generate_scene, generate_split, load_or_generate
+from .generator import generate_scene, generate_split, generate_splits, load_or_generate, load_or_generate_splits
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -18,5 +18,7 @@ __all__ = [
     "config_hash",
     "generate_scene",
     "generate_split",
+    "generate_splits",
     "load_or_generate",
+    "load_or_generate_splits",
 ]

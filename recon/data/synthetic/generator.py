@@ -122,14 +122,14 @@ def _empty(cfg: Config, S: int) -> dict[str, np.ndarray]:
     }
 
 
-def _render_chunk(args) -> tuple[int, list[dict]]:
+def _render_chunk(args) -> tuple[str, int, list[dict]]:
     cfg, split, start, stop, nthreads = args
     # The camera maths runs on tiny tensors: torch's intra-op thread pool only adds overhead
     # (70x slower on a busy 2-core machine), so use one thread and restore the setting after.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return start, [generate_scene(cfg, split, i, nthreads) for i in range(start, stop)]
+        return split, start, [generate_scene(cfg, split, i, nthreads) for i in range(start, stop)]
     finally:
         torch.set_num_threads(threads)
 
@@ -150,32 +150,45 @@ def progress_bar(enabled: bool):
 
 def generate_split(cfg: Config, split: str, *, workers: int = 0, progress: bool = True) -> dict[str, np.ndarray]:
     """Render every scene of ``split`` (no caching). ``workers > 0`` uses a process pool."""
-    S = cfg.split_size(split)
+    return generate_splits(cfg, (split,), workers=workers, progress=progress)[split]
+
+
+def generate_splits(
+    cfg: Config, splits: tuple[str, ...], *, workers: int = 0, progress: bool = True
+) -> dict[str, dict[str, np.ndarray]]:
+    """Render every scene of each split (no caching), one progress bar per split.
+
+    ``workers > 0`` renders all the splits' chunks through ONE process pool: starting a spawned worker (torch,
+    open3d) costs seconds, about what a 200-scene split takes to render.
+    """
     if cfg.mesh_dir:  # fail early, naming the bad file, before starting workers
         from .shapes import mesh_file_with_normals
 
         for p in mesh_files(cfg.mesh_dir):
             mesh_file_with_normals(p)
-    data = _empty(cfg, S)
-    tasks = [(cfg, split, a, min(a + CHUNK, S), 1 if workers > 0 else 0) for a in range(0, S, CHUNK)]
-
-    def store(start: int, items: list[dict]) -> None:
-        for k, item in enumerate(items):
-            for key in array_keys(cfg):
-                data[key][start + k] = item[key]
+    data = {split: _empty(cfg, cfg.split_size(split)) for split in splits}
+    tasks = [
+        (cfg, split, a, min(a + CHUNK, cfg.split_size(split)), 1 if workers > 0 else 0)
+        for split in splits
+        for a in range(0, cfg.split_size(split), CHUNK)
+    ]
 
     with progress_bar(progress) as bar:
-        task = bar.add_task(f"rendering synthetic {split}", total=S)
-        if workers > 0 and S > 0:
+        bars = {split: bar.add_task(f"rendering synthetic {split}", total=cfg.split_size(split)) for split in splits}
+
+        def store(split: str, start: int, items: list[dict]) -> None:
+            for k, item in enumerate(items):
+                for key in array_keys(cfg):
+                    data[split][key][start + k] = item[key]
+            bar.advance(bars[split], len(items))
+
+        if workers > 0 and tasks:
             with spawn_pool(workers) as pool:
-                for start, items in pool.imap_unordered(_render_chunk, tasks):
-                    store(start, items)
-                    bar.advance(task, len(items))
+                for split, start, items in pool.imap_unordered(_render_chunk, tasks):
+                    store(split, start, items)
         else:
             for t in tasks:
-                start, items = _render_chunk(t)
-                store(start, items)
-                bar.advance(task, len(items))
+                store(*_render_chunk(t))
     return data
 
 
@@ -191,6 +204,21 @@ def _load(path: Path, cfg: Config, split: str) -> dict[str, np.ndarray]:
     return data
 
 
+def _load_cached(path: Path, cfg: Config, split: str) -> dict[str, np.ndarray] | None:
+    """The cached split, or None when it is missing or unreadable (then with a warning)."""
+    if not path.exists():
+        return None
+    try:
+        return _load(path, cfg, split)
+    except Exception as e:  # noqa: BLE001 - any failure means: render again
+        warnings.warn(
+            f"synthetic cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); rendering it again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def cache_path(cfg: Config, cache_dir: str | Path, split: str) -> Path:
     return Path(cache_dir).expanduser() / config_hash(cfg) / f"{split}.npz"
 
@@ -204,27 +232,31 @@ def load_or_generate(
     file + ``os.replace``) with ``config.json`` beside it; an unreadable or inconsistent cache
     file is re-rendered with a warning. Keys, shapes and frames: see the module docstring.
     """
-    cfg.split_size(split)  # validates the split name
-    path = cache_path(cfg, cache_dir, split)
-    if path.exists():
-        try:
-            return _load(path, cfg, split)
-        except Exception as e:  # noqa: BLE001 - any failure means: render again
-            warnings.warn(
-                f"synthetic cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); rendering it again",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return load_or_generate_splits(cfg, cache_dir, (split,), workers=workers, progress=progress)[split]
+
+
+def load_or_generate_splits(
+    cfg: Config, cache_dir: str | Path, splits: tuple[str, ...], *, workers: int = 0, progress: bool = True
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`load_or_generate` for several splits: those not cached are rendered together (one process pool)."""
+    for split in splits:
+        cfg.split_size(split)  # validates the split name
+    data = {split: _load_cached(cache_path(cfg, cache_dir, split), cfg, split) for split in splits}
+    missing = tuple(split for split in splits if data[split] is None)
+    if not missing:
+        return data
+    folder = cache_path(cfg, cache_dir, missing[0]).parent
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = generate_split(cfg, split, workers=workers, progress=progress)
+    data.update(generate_splits(cfg, missing, workers=workers, progress=progress))
     seconds = time.perf_counter() - t0
-    meta = {"hash": path.parent.name, "config": cfg.to_dict(), "generator_version": _version()}
-    meta_path = path.parent / "config.json"
-    write_bytes_atomic(meta_path, lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
-    write_bytes_atomic(path, lambda f: np.savez(f, **data))
+    meta = {"hash": folder.name, "config": cfg.to_dict(), "generator_version": _version()}
+    write_bytes_atomic(folder / "config.json", lambda f: f.write(json.dumps(meta, indent=2, default=str).encode()))
+    for split in missing:
+        write_bytes_atomic(cache_path(cfg, cache_dir, split), lambda f, arrays=data[split]: np.savez(f, **arrays))
     if progress:
-        print(f"synthetic {split}: {cfg.split_size(split)} scenes in {seconds:.1f}s -> {path}")
+        scenes = sum(cfg.split_size(split) for split in missing)
+        print(f"synthetic {', '.join(missing)}: {scenes} scenes in {seconds:.1f}s -> {folder}")
     return data
 
 
