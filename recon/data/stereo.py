@@ -21,6 +21,7 @@ Training items (train split only) pass through :class:`StereoAugment`: the same 
 the ground truth, independent photometric changes per view, optionally a small vertical shift of the right image.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,21 @@ def right_view_in_frame(disparity: torch.Tensor) -> torch.Tensor:
     return x - disparity >= 0
 
 
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(C, H, W) blurred by a separable Gaussian of standard deviation ``sigma`` px (replicated borders); ``sigma``
+    below 0.1 px returns ``img``."""
+    if sigma < 0.1:
+        return img
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=img.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    C = img.shape[0]
+    out = F.pad(img[None], (radius, radius, radius, radius), mode="replicate")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)[0]
+
+
 @dataclass
 class StereoAugment:
     """Training augmentation of stereo items (dicts with the keys of this module), drawn from torch's global RNG.
@@ -53,6 +69,9 @@ class StereoAugment:
     - per view, independently (the views of a real rig differ in exposure and colour response): gamma
       ``1 +- gamma``, contrast ``1 +- contrast`` about the image mean, brightness ``1 +- brightness``, a gain per
       colour channel ``1 +- colour``; clipped to [0, 1]. Geometry and ground truth are untouched.
+    - ``blur``: per view, a Gaussian blur of standard deviation uniform in ``[0, blur]`` px (focus, motion, the
+      optics of a real camera; the renders are sharp), then ``noise``: per view, Gaussian sensor noise of standard
+      deviation uniform in ``[0, noise]`` (image values in [0, 1]), clipped to [0, 1].
     - ``y_shift``: the right image moves vertically by a uniform ``dy`` in ``[-y_shift, y_shift]`` px (bilinear;
       imperfect rectification). The ground truth is NOT shifted: a match is then off its row by ``|dy|``, which is
       why the default is 0; 0.5-1 px trains robustness to real rigs.
@@ -63,6 +82,8 @@ class StereoAugment:
     contrast: float = 0.0
     gamma: float = 0.0
     colour: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
     y_shift: float = 0.0
 
     def __post_init__(self) -> None:
@@ -70,11 +91,11 @@ class StereoAugment:
             self.crop_size = tuple(int(v) for v in self.crop_size)
             if len(self.crop_size) != 2 or min(self.crop_size) < 1:
                 raise ValueError(f"data.augment.crop_size must be two positive ints (h, w), got {list(self.crop_size)}")
-        for name in ("brightness", "contrast", "gamma", "colour", "y_shift"):
+        for name in ("brightness", "contrast", "gamma", "colour", "noise", "blur", "y_shift"):
             value = float(getattr(self, name))
             setattr(self, name, value)
-            if value < 0 or (name != "y_shift" and value >= 1):
-                raise ValueError(f"data.augment.{name} must be in [0, 1) (y_shift: >= 0 px), got {value}")
+            if value < 0 or (name not in ("y_shift", "blur") and value >= 1):
+                raise ValueError(f"data.augment.{name} must be in [0, 1) (blur, y_shift: >= 0 px), got {value}")
 
     @staticmethod
     def _uniform(spread: float, *shape: int) -> torch.Tensor:
@@ -88,6 +109,10 @@ class StereoAugment:
             img = (img - mean) * self._uniform(self.contrast) + mean
         if self.brightness or self.colour:
             img = img * self._uniform(self.brightness) * self._uniform(self.colour, 3, 1, 1)
+        if self.blur:
+            img = gaussian_blur(img, float(torch.rand(())) * self.blur)
+        if self.noise:
+            img = img + torch.randn_like(img) * (float(torch.rand(())) * self.noise)
         return img.clamp(0, 1)
 
     def _crop(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

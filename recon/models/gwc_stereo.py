@@ -28,15 +28,21 @@ Pipeline, for a rectified pair ``left``, ``right`` (B, 3, H, W) in [0, 1]:
      at the price of a (B, 4D, H, W) volume: about 0.1 s more per 450x375 pair on one CPU core, and twice the
      training step.
 
-   Both are exactly aligned with the features: a stride-2 3x3 convolution with padding 1 centres its output ``j``
-   on input ``2 j``, so 1/4-resolution cell ``j`` sits on input pixel ``4 j`` (and candidate ``k`` on disparity
-   ``4 k``). Upsampling therefore interpolates with ``align_corners=True`` onto ``4 (n - 1) + 1`` samples and
-   replicates the last one for the 3 remaining pixels.
+   - ``"convex"``: regress at 1/4 resolution, then each full-resolution pixel is a learned convex combination of
+     the 3x3 coarse disparities around it, the weights predicted from the left image's features (RAFT-Stereo's
+     upsampling): edges stay as sharp as the coarse map allows, for the cost of two 2D convolutions at 1/4.
+
+   The first two are exactly aligned with the features: a stride-2 3x3 convolution with padding 1 centres its
+   output ``j`` on input ``2 j``, so 1/4-resolution cell ``j`` sits on input pixel ``4 j`` (and candidate ``k`` on
+   disparity ``4 k``). Upsampling therefore interpolates with ``align_corners=True`` onto ``4 (n - 1) + 1`` samples
+   and replicates the last one for the 3 remaining pixels.
 6. The result is cropped back to (H, W).
+7. ``refine=True``: an image-guided residual refinement at full resolution (the left image and the disparity
+   divided by ``max_disparity`` through dilated convolutions, StereoNet-style) corrects the last head's map.
 
 In training mode ``forward`` also returns ``disparities``: one full-resolution map per head (the aggregation stem,
-then every hourglass), last = ``disparity``; GwcNet weights them 0.5, 0.5, 0.7, 1.0 (the task's
-``loss_weights``). In eval mode only the last head runs.
+then every hourglass, then the refinement when there is one), last = ``disparity``; GwcNet weights them 0.5, 0.5,
+0.7, 1.0 (the task's ``loss_weights``). In eval mode only the last head runs.
 """
 
 from __future__ import annotations
@@ -47,9 +53,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recon.models.blocks import NORMS, CostHead, Hourglass, conv_norm_act, soft_argmin, upsample_aligned
+from recon.models.blocks import (
+    NORMS,
+    ConvexUpsampler,
+    CostHead,
+    DisparityRefinement,
+    Hourglass,
+    conv_norm_act,
+    soft_argmin,
+    upsample_aligned,
+)
 
-UPSAMPLE = ("disparity", "cost")
+UPSAMPLE = ("disparity", "cost", "convex")
 
 
 class ResidualBlock(nn.Module):
@@ -142,7 +157,8 @@ class GwcStereo(nn.Module):
         concat_channels: features per view in the concatenation volume (0: correlation only, as GwcNet-g).
         volume_channels: channels of the 3D aggregation (the hourglasses use 1x, 2x, 4x that).
         num_hourglasses: stacked hourglasses (>= 0; each adds an intermediate training output).
-        upsample: ``"disparity"`` or ``"cost"`` (module docstring).
+        upsample: ``"disparity"``, ``"cost"`` or ``"convex"`` (module docstring).
+        refine: add the full-resolution image-guided refinement (module docstring, step 7).
         norm: ``batch``, ``group`` or ``none``.
     """
 
@@ -160,6 +176,7 @@ class GwcStereo(nn.Module):
         volume_channels: int = 16,
         num_hourglasses: int = 2,
         upsample: str = "disparity",
+        refine: bool = False,
         norm: str = "batch",
     ):
         super().__init__()
@@ -193,25 +210,33 @@ class GwcStereo(nn.Module):
         self.residual = nn.Sequential(conv_norm_act(c, c, norm, dims=3), conv_norm_act(c, c, norm, dims=3, relu=False))
         self.hourglasses = nn.ModuleList([Hourglass(c, norm) for _ in range(num_hourglasses)])
         self.heads = nn.ModuleList([CostHead(c, norm) for _ in range(1 + num_hourglasses)])
+        self.upsampler = ConvexUpsampler(2 * feature_channels, self.stride) if upsample == "convex" else None
+        self.refinement = DisparityRefinement(norm=norm) if refine else None
 
-    def cost_volume(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) padded images -> (B, G + 2 Cc, H/4, W/4, D)."""
+    def cost_volume(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) padded images -> the volume (B, G + 2 Cc, H/4, W/4, D) and the left correlation features
+        (B, 2C, H/4, W/4)."""
         B = left.shape[0]
         gwc, concat = self.features(torch.cat([left, right]))
         volume = groupwise_correlation_volume(gwc[:B], gwc[B:], self.num_candidates, self.groups)
         if concat is not None:
             volume = torch.cat([volume, concatenation_volume(concat[:B], concat[B:], self.num_candidates)], dim=1)
-        return volume
+        return volume, gwc[:B]
 
-    def regress(self, cost: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(B, D, h, w) cost at 1/4 resolution -> (B, 1, H, W) disparity in input pixels, cropped to ``size``."""
+    def regress(self, cost: torch.Tensor, size: tuple[int, int], features: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) cost at 1/4 resolution (and the left features there) -> (B, 1, H, W) disparity in input
+        pixels, cropped to ``size``."""
         s = self.stride
         if self.upsample == "cost":
             fine = upsample_aligned(cost[:, None], s, candidates=True)[:, 0]
             disparity = soft_argmin(fine, torch.arange(fine.shape[1], device=cost.device, dtype=cost.dtype))
         else:
             candidates = s * torch.arange(cost.shape[1], device=cost.device, dtype=cost.dtype)
-            disparity = upsample_aligned(soft_argmin(cost, candidates), s)
+            coarse = soft_argmin(cost, candidates)
+            if self.upsampler is not None:
+                disparity = self.upsampler(coarse, features)
+            else:
+                disparity = upsample_aligned(coarse, s)
         return disparity[..., : size[0], : size[1]]
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
@@ -225,12 +250,22 @@ class GwcStereo(nn.Module):
         pad = (0, -W % s, 0, -H % s)
         if any(pad):
             left, right = F.pad(left, pad, mode="replicate"), F.pad(right, pad, mode="replicate")
-        volume = self.stem(self.cost_volume(left, right))
+        image = left[..., :H, :W]
+        volume, features = self.cost_volume(left, right)
+        volume = self.stem(volume)
         volume = F.relu(volume + self.residual(volume))
         stages = [volume]
         for hourglass in self.hourglasses:
             stages.append(hourglass(stages[-1]))
         if not self.training:
-            return {"disparity": self.regress(self.heads[-1](stages[-1]), (H, W))}
-        disparities = [self.regress(head(stage), (H, W)) for head, stage in zip(self.heads, stages)]
+            return {"disparity": self.refined(self.regress(self.heads[-1](stages[-1]), (H, W), features), image)}
+        disparities = [self.regress(head(stage), (H, W), features) for head, stage in zip(self.heads, stages)]
+        if self.refinement is not None:
+            disparities.append(self.refined(disparities[-1], image))
         return {"disparity": disparities[-1], "disparities": disparities}
+
+    def refined(self, disparity: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The refinement's output for ``disparity`` (B, 1, H, W) and the left ``image``; unchanged without one."""
+        if self.refinement is None:
+            return disparity
+        return self.refinement(disparity, image, self.max_disparity)

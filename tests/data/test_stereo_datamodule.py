@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recon.data.stereo import StereoAugment, SyntheticStereoDataModule, SyntheticStereoDataset
+from recon.data.stereo import StereoAugment, SyntheticStereoDataModule, SyntheticStereoDataset, gaussian_blur
 from recon.data.synthetic import config_hash, generator
 from recon.data.synthetic.config import StereoSceneConfig
 from recon.data.synthetic.generator import generate_split, load_or_generate
@@ -363,3 +363,29 @@ def test_dataset_from_arrays_without_the_datamodule(cache_dir):
     ds = SyntheticStereoDataset(arrays)
     assert len(ds) == SYN["num_test"] and ds.ids[0] == "test-000000"
     assert isinstance(ds[0]["index"], torch.Tensor) and ds[0]["index"].item() == 0
+
+
+def test_gaussian_blur_matches_scipy_and_keeps_the_mean():
+    from scipy.ndimage import gaussian_filter
+
+    torch.manual_seed(5)
+    img = torch.rand(3, 20, 30, dtype=torch.float64)
+    blurred = gaussian_blur(img, 1.5)
+    expected = np.stack([gaussian_filter(c, 1.5, mode="nearest", truncate=3.0) for c in img.numpy()])
+    np.testing.assert_allclose(blurred.numpy(), expected, atol=1e-10)
+    assert gaussian_blur(img, 0.05) is img
+
+
+def test_noise_and_blur_change_each_view_independently_and_leave_geometry(val):
+    item = {k: v[1] for k, v in val.items()}
+    torch.manual_seed(6)
+    out = StereoAugment(noise=0.05, blur=1.0)(item)
+    for view in ("left", "right"):
+        diff = out[view] - item[view]
+        assert 0 < diff.abs().mean() < 0.1 and out[view].min() >= 0 and out[view].max() <= 1, view
+    assert not torch.equal(out["left"] - item["left"], out["right"] - item["right"])
+    for key in ("disparity", "valid", "nonoccluded"):
+        assert torch.equal(out[key], item[key]), key
+    for bad in ({"noise": 1.5}, {"blur": -1.0}):
+        with pytest.raises(ValueError, match=f"data.augment.{next(iter(bad))}"):
+            StereoAugment(**bad)

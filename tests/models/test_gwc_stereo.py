@@ -91,7 +91,8 @@ def test_upsampling_puts_coarse_cell_j_on_pixel_4j():
 
 
 @pytest.mark.parametrize(
-    "size, upsample", [((29, 45), "disparity"), ((17, 23), "disparity"), ((5, 6), "disparity"), ((29, 45), "cost")]
+    "size, upsample",
+    [((29, 45), "disparity"), ((17, 23), "disparity"), ((5, 6), "disparity"), ((29, 45), "cost"), ((17, 23), "convex")],
 )
 def test_any_input_size_gives_full_resolution_outputs(size, upsample):
     torch.manual_seed(0)
