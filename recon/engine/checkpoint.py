@@ -12,14 +12,16 @@ import torch
 from hydra.utils import instantiate
 
 from recon.callbacks.config_in_checkpoint import CONFIG_KEY
+from recon.engine import zoo
 from recon.engine.legacy import upgrade_targets
 
 TRUSTED_PREFIX = "recon."
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a recon checkpoint with tensor-only unpickling; clear errors for missing or foreign files."""
-    path = Path(path)
+    """Load a recon checkpoint (a file, or ``zoo:<name>`` for a shipped one, :mod:`recon.zoo`) with tensor-only
+    unpickling; clear errors for missing or foreign files."""
+    path = zoo.resolve(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
