@@ -75,3 +75,19 @@ def restore_task(checkpoint: dict, overrides: dict | None = None) -> pl.Lightnin
     task = instantiate({**config["task"], **overrides}, model=instantiate(config["model"]))
     task.load_state_dict(checkpoint["state_dict"])
     return task.eval()
+
+
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Copy the model weights of the checkpoint ``path`` (a file or ``zoo:<name>``) into ``model`` (``init_from``:
+    fine-tuning starts from them with this run's task, optimizer and schedule). The checkpoint's model class must be
+    ``model``'s and every weight must fit; otherwise a ``ValueError`` naming both."""
+    checkpoint = load_checkpoint(path)
+    stored = inference_config(checkpoint)["model"]["_target_"]
+    mine = f"{type(model).__module__}.{type(model).__qualname__}"
+    if stored != mine:
+        raise ValueError(f"init_from={path}: its model is {stored}, this run's is {mine}")
+    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"init_from={path}: its weights do not fit this run's model settings: {e}") from None

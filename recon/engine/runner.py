@@ -15,7 +15,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from recon.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from recon.callbacks.flush_logs import LogsFlushedWithCheckpoint
 from recon.callbacks.loss_guard import FiniteLossGuard
-from recon.engine.checkpoint import inference_config, load_checkpoint, restore_task
+from recon.engine.checkpoint import inference_config, load_checkpoint, load_model_weights, restore_task
 from recon.engine.ddp import distributed_job
 from recon.engine.precision import check_cpu_precision
 from recon.engine.resume import prepare_resume
@@ -65,6 +65,8 @@ def _train(cfg: DictConfig) -> float | None:
         validate_run_components(cfg)
         check_cpu_precision(cfg.trainer.accelerator, cfg.trainer.precision)
         resume_from = prepare_resume(cfg)
+        if cfg.get("init_from") and cfg.get("ckpt_path"):
+            raise ConfigError("set either ckpt_path (weights, optimizer and loop state) or init_from (weights only)")
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(cfg.seed, workers=True)
@@ -75,6 +77,8 @@ def _train(cfg: DictConfig) -> float | None:
         ]
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
+        if cfg.get("init_from"):
+            load_model_weights(model, cfg.init_from)
         task = instantiate(cfg.task, model=model)
         validate_components(datamodule, model, task)
 
