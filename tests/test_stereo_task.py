@@ -131,17 +131,22 @@ def test_a_model_without_max_disparity_is_refused():
 # --- metrics ------------------------------------------------------------------------------------------------------
 
 
-def test_metrics_of_a_constant_prediction_and_the_sgbm_reference(tmp_path):
-    """EPE of a constant prediction is computed by hand over each region; every key is logged, also for SGBM."""
-    items = [random_dot_item(32, 64, seed=s) for s in range(3)]
-    task = StereoTask(ConstantStereo(value=5.0), reference=True)
-    trainer = pl.Trainer(
+def quiet_trainer() -> pl.Trainer:
+    """A CPU trainer without logs, progress bar, summary or checkpoints (for trainer.test of a task)."""
+    return pl.Trainer(
         accelerator="cpu",
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
     )
+
+
+def test_metrics_of_a_constant_prediction_and_the_sgbm_reference(tmp_path):
+    """EPE of a constant prediction is computed by hand over each region; every key is logged, also for SGBM."""
+    items = [random_dot_item(32, 64, seed=s) for s in range(3)]
+    task = StereoTask(ConstantStereo(value=5.0), reference=True)
+    trainer = quiet_trainer()
     (logged,) = trainer.test(task, dataloaders=DataLoader(items, batch_size=2))
     gt = torch.stack([i["disparity"] for i in items])
     for key, tag in (("valid", "all"), ("nonoccluded", "noc")):
@@ -182,13 +187,7 @@ def test_every_method_is_scored_on_the_same_regions_and_sgbm_raw_and_filled_matc
     monkeypatch.setattr(StereoMetrics, "update", spy)  # before the metrics exist: torchmetrics wraps update
     task = StereoTask(ConstantStereo(value=5.0), reference=True)
     assert task.matchable_band == 16
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer()
     (logged,) = trainer.test(task, dataloaders=DataLoader(items, batch_size=3))
     # one batch, 3 regions, 3 methods (model, SGBM filled, SGBM raw): one mask per region, shared by every method
     assert len(seen) == 9

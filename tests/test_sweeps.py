@@ -53,16 +53,22 @@ def max_concurrency(intervals: list[tuple[datetime, datetime]]) -> int:
     return best
 
 
+# a multirun through the parallel launcher (2 jobs at a time, 1 thread each) of one-epoch jobs without logs or media
+PARALLEL_ONE_EPOCH = (
+    "-m",
+    "hydra/launcher=parallel",
+    "threads=1",
+    "trainer.max_epochs=1",
+    "logger=none",
+    "callbacks=none",
+)
+
+
 def test_parallel_sweep_runs_two_at_a_time_and_isolates_a_failing_job(tmp_path, cache_dir):
     done = run_train(
         tmp_path,
         cache_dir,
-        "-m",
-        "hydra/launcher=parallel",
-        "threads=1",
-        "trainer.max_epochs=1",
-        "logger=none",
-        "callbacks=none",
+        *PARALLEL_ONE_EPOCH,
         "model.hidden_dim=64,64,-1,64",
         check=False,
     )
@@ -98,12 +104,7 @@ def test_a_job_whose_process_dies_is_listed_and_the_others_complete(tmp_path, ca
     done = run_train(
         tmp_path,
         cache_dir,
-        "-m",
-        "hydra/launcher=parallel",
-        "threads=1",
-        "trainer.max_epochs=1",
-        "logger=none",
-        "callbacks=none",
+        *PARALLEL_ONE_EPOCH,
         "model._target_=tests.helpers.fault_models.KillsItsProcess",
         f"+model.signal_number=null,{int(signal.SIGKILL)},null",
         check=False,
