@@ -110,9 +110,7 @@ def test_an_adaptation_run_starts_from_a_trained_checkpoint_and_writes_its_summa
     base = [*TINY_STEREO_DATA, "model=gwc_stereo", *TINY_GWC, *limits]
     train(make_config(base, run_dir=tmp_path / "synthetic"))
     ckpt = json.loads((tmp_path / "synthetic" / "summary.json").read_text())["checkpoints"]["best"]
-    both = make_config(
-        [*base, "task=stereo_adaptation", f"init_from={ckpt}", f"ckpt_path={ckpt}"], run_dir=tmp_path / "x"
-    )
+    both = [*base, "task=stereo_adaptation", f"init_from={ckpt}", f"ckpt_path={ckpt}"]
     with pytest.raises(ConfigError, match="either ckpt_path"):
         train(make_config(both, run_dir=tmp_path / "both"))
     adapt = make_config([*base, "task=stereo_adaptation", f"init_from={ckpt}"], run_dir=tmp_path / "adapted")
