@@ -201,6 +201,25 @@ def test_tiny_stereo_checkpoint_end_to_end(tmp_path, small_pair):
     assert result["points"] == int((d > 0).sum()) == len(o3d.io.read_point_cloud(str(out / "small_left.ply")).points)
 
 
+def test_max_disparity_widens_the_search_of_a_checkpoint_trained_on_a_smaller_range(tmp_path, small_pair):
+    """The tiny network was trained for 16 px; the request searches 48 px with the same weights (direct check)."""
+    ckpt, task = save_stereo_checkpoint(tmp_path / "gwc.ckpt")
+    left, right = small_pair
+    predict(config(left, right, tmp_path / "out", model=None, ckpt_path=ckpt, max_disparity=48))
+    wide = GwcStereo(**{**{k: v for k, v in GWC.items() if k != "_target_"}, "max_disparity": 48})
+    wide.load_state_dict(task.model.state_dict())
+    with torch.no_grad():
+        direct = wide.eval()(read_rgb(left)[None], read_rgb(right)[None])["disparity"][0, 0].numpy()
+    assert wide.num_candidates == 13 and task.model.num_candidates == 5
+    np.testing.assert_allclose(read_pfm(tmp_path / "out" / "small_left_disparity.pfm"), direct, rtol=1e-5, atol=1e-5)
+    sgbm = predict(config(left, right, tmp_path / "sgbm", max_disparity=32))
+    assert sgbm["range"][1] <= 32
+    for bad in (0, -5, "wide"):
+        with pytest.raises(ValueError, match="max_disparity"):
+            predict(config(left, right, tmp_path / "bad", model=None, ckpt_path=ckpt, max_disparity=bad))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_the_console_command_composes_model_sgbm(tmp_path, pair):
     left, right, calib, _ = pair
     script = Path(sys.executable).with_name("recon-predict")

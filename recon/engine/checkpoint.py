@@ -62,17 +62,22 @@ def inference_config(checkpoint: dict) -> dict:
     return config
 
 
-def restore_task(checkpoint: dict, overrides: dict | None = None) -> pl.LightningModule:
+def restore_task(
+    checkpoint: dict, overrides: dict | None = None, model_overrides: dict | None = None
+) -> pl.LightningModule:
     """Rebuild the task (with its model) from a checkpoint's stored config and load its weights.
 
-    ``overrides`` replace settings of the stored task (e.g. ``{"fusion_confidence": 0.3}`` for an evaluation);
-    they cannot change its class.
+    ``overrides`` replace settings of the stored task (e.g. ``{"fusion_confidence": 0.3}`` for an evaluation) and
+    ``model_overrides`` settings of its model that its weights do not depend on (e.g. a stereo model's
+    ``max_disparity``); neither can change a class.
     """
     config = inference_config(checkpoint)
-    overrides = dict(overrides or {})
-    if overrides.get("_target_", config["task"]["_target_"]) != config["task"]["_target_"]:
-        raise ValueError(f"task overrides cannot change the checkpoint's task class {config['task']['_target_']}")
-    task = instantiate({**config["task"], **overrides}, model=instantiate(config["model"]))
+    overrides, model_overrides = dict(overrides or {}), dict(model_overrides or {})
+    for name, changed, stored in (("task", overrides, config["task"]), ("model", model_overrides, config["model"])):
+        if changed.get("_target_", stored["_target_"]) != stored["_target_"]:
+            raise ValueError(f"{name} overrides cannot change the checkpoint's {name} class {stored['_target_']}")
+    model = instantiate({**config["model"], **model_overrides})
+    task = instantiate({**config["task"], **overrides}, model=model)
     task.load_state_dict(checkpoint["state_dict"])
     return task.eval()
 

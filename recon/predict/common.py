@@ -74,10 +74,14 @@ def check_request(
         raise ValueError(f"{source} is a {label} model: give {request}")
 
 
-def load_model(checkpoint: dict | None, config: dict) -> nn.Module:
-    """The checkpoint's restored model, or the model ``config["model"]`` instantiated, in eval mode on
-    :func:`inference_device`."""
-    model = restore_task(checkpoint).model if checkpoint is not None else instantiate(config["model"])
+def load_model(checkpoint: dict | None, config: dict, overrides: dict | None = None) -> nn.Module:
+    """The checkpoint's restored model, or the model ``config["model"]`` instantiated, with ``overrides`` of its
+    settings, in eval mode on :func:`inference_device`."""
+    overrides = dict(overrides or {})
+    if checkpoint is not None:
+        model = restore_task(checkpoint, model_overrides=overrides).model
+    else:
+        model = instantiate({**config["model"], **overrides})
     return model.eval().to(inference_device())
 
 

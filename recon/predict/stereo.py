@@ -124,7 +124,9 @@ def predict_stereo(cfg: DictConfig, checkpoint: dict | None, config: dict) -> di
     """Run a stereo model on ``cfg.left``/``cfg.right`` and write the outputs of the module docstring.
 
     Args:
-        cfg: ``left``, ``right``, ``output_dir``; optional ``focal``, ``baseline``, ``doffs``, ``intrinsics``.
+        cfg: ``left``, ``right``, ``output_dir``; optional ``focal``, ``baseline``, ``doffs``, ``intrinsics``, and
+            ``max_disparity``: the pair's disparity range (px) the model searches, whatever range it was trained
+            with (Middlebury's ``calib.txt`` states it as ``ndisp``); None: the model's own.
         checkpoint: a loaded recon checkpoint, or None to instantiate ``config["model"]`` (non-trainable only).
         config: the checkpoint's inference config, or ``{"model": <model config>}``.
     Returns:
@@ -148,7 +150,9 @@ def predict_stereo(cfg: DictConfig, checkpoint: dict | None, config: dict) -> di
     left, right = read_pair(cfg.left, cfg.right)
     H, W = left.shape[-2:]
     calib = calibration(cfg, H, W)
-    model = load_model(checkpoint, config)
+    search = cfg.get("max_disparity")
+    overrides = {} if search is None else {"max_disparity": finite_number("max_disparity", search, positive=True)}
+    model = load_model(checkpoint, config, overrides)
 
     device = inference_device()
     with torch.inference_mode():
