@@ -30,7 +30,8 @@ Pipeline, for a rectified pair ``left``, ``right`` (B, 3, H, W) in [0, 1]:
 
    - ``"convex"``: regress at 1/4 resolution, then each full-resolution pixel is a learned convex combination of
      the 3x3 coarse disparities around it, the weights predicted from the left image's features (RAFT-Stereo's
-     upsampling): edges stay as sharp as the coarse map allows, for the cost of two 2D convolutions at 1/4.
+     upsampling): edges stay as sharp as the coarse map allows. Only the final head's map is upsampled this way;
+     the intermediate training outputs are upsampled bilinearly.
 
    The first two are exactly aligned with the features: a stride-2 3x3 convolution with padding 1 centres its
    output ``j`` on input ``2 j``, so 1/4-resolution cell ``j`` sits on input pixel ``4 j`` (and candidate ``k`` on
@@ -38,7 +39,8 @@ Pipeline, for a rectified pair ``left``, ``right`` (B, 3, H, W) in [0, 1]:
    and replicates the last one for the 3 remaining pixels.
 6. The result is cropped back to (H, W).
 7. ``refine=True``: an image-guided residual refinement at full resolution (the left image and the disparity
-   divided by ``max_disparity`` through dilated convolutions, StereoNet-style) corrects the last head's map.
+   divided by ``max_disparity`` through five dilated 16-channel convolutions, StereoNet-style) corrects the last
+   head's map.
 
 In training mode ``forward`` also returns ``disparities``: one full-resolution map per head (the aggregation stem,
 then every hourglass, then the refinement when there is one), last = ``disparity``; GwcNet weights them 0.5, 0.5,
@@ -211,7 +213,7 @@ class GwcStereo(nn.Module):
         self.hourglasses = nn.ModuleList([Hourglass(c, norm) for _ in range(num_hourglasses)])
         self.heads = nn.ModuleList([CostHead(c, norm) for _ in range(1 + num_hourglasses)])
         self.upsampler = ConvexUpsampler(2 * feature_channels, self.stride) if upsample == "convex" else None
-        self.refinement = DisparityRefinement(norm=norm) if refine else None
+        self.refinement = DisparityRefinement(channels=16, norm=norm) if refine else None
 
     def cost_volume(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) padded images -> the volume (B, G + 2 Cc, H/4, W/4, D) and the left correlation features
@@ -223,9 +225,10 @@ class GwcStereo(nn.Module):
             volume = torch.cat([volume, concatenation_volume(concat[:B], concat[B:], self.num_candidates)], dim=1)
         return volume, gwc[:B]
 
-    def regress(self, cost: torch.Tensor, size: tuple[int, int], features: torch.Tensor) -> torch.Tensor:
-        """(B, D, h, w) cost at 1/4 resolution (and the left features there) -> (B, 1, H, W) disparity in input
-        pixels, cropped to ``size``."""
+    def regress(self, cost: torch.Tensor, size: tuple[int, int], features: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, D, h, w) cost at 1/4 resolution -> (B, 1, H, W) disparity in input pixels, cropped to ``size``.
+        ``features`` (the left features at 1/4) are given for the final head only: the convex upsampler then uses
+        them, and the intermediate heads (training outputs) are upsampled bilinearly, which costs far less."""
         s = self.stride
         if self.upsample == "cost":
             fine = upsample_aligned(cost[:, None], s, candidates=True)[:, 0]
@@ -233,7 +236,7 @@ class GwcStereo(nn.Module):
         else:
             candidates = s * torch.arange(cost.shape[1], device=cost.device, dtype=cost.dtype)
             coarse = soft_argmin(cost, candidates)
-            if self.upsampler is not None:
+            if self.upsampler is not None and features is not None:
                 disparity = self.upsampler(coarse, features)
             else:
                 disparity = upsample_aligned(coarse, s)
@@ -259,7 +262,11 @@ class GwcStereo(nn.Module):
             stages.append(hourglass(stages[-1]))
         if not self.training:
             return {"disparity": self.refined(self.regress(self.heads[-1](stages[-1]), (H, W), features), image)}
-        disparities = [self.regress(head(stage), (H, W), features) for head, stage in zip(self.heads, stages)]
+        last = len(stages) - 1
+        disparities = [
+            self.regress(head(stage), (H, W), features if i == last else None)
+            for i, (head, stage) in enumerate(zip(self.heads, stages))
+        ]
         if self.refinement is not None:
             disparities.append(self.refined(disparities[-1], image))
         return {"disparity": disparities[-1], "disparities": disparities}
