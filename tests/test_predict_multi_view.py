@@ -2,6 +2,7 @@
 into a cloud inside the README's bounding box and the silhouettes; a tiny MVSNet checkpoint end to end; bad requests
 name the file or key and write nothing."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ SWEEP = [
     f"data.views={VIEWS}",
     "data.num_source=2",
     "model.num_depths=32",
+    "checks.silhouette_threshold=0.19",
 ]
 DATA = {
     "_target_": "recon.data.multi_view_formats.MultiViewFormatDataModule",
@@ -90,7 +92,7 @@ def swept(tmp_path_factory):
 def test_plane_sweep_on_the_dino_ring_writes_depth_maps_and_a_fused_cloud(swept):
     cfg, result, out = swept
     stems = [f"dinoSR000{i + 1}" for i in VIEWS]
-    assert sorted(p.name for p in out.iterdir()) == ["confidence", "depth", "fused.ply", "fused.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["confidence", "depth", "fused.ply", "fused.png", "summary.json"]
     assert sorted(p.name for p in (out / "depth").iterdir()) == sorted(
         [f"{s}.pfm" for s in stems] + [f"{s}.png" for s in stems]
     )
@@ -118,6 +120,11 @@ def test_plane_sweep_on_the_dino_ring_writes_depth_maps_and_a_fused_cloud(swept)
     # the real-data check: the fused surface lies on the dino (measured: 99.97% in the box, >= 83% in every silhouette)
     assert inside_box(points).mean() > 0.9
     assert silhouette_fractions(points).min() > 0.75
+    # the same checks in the run's summary.json (tight box; silhouettes scaled to the 1/4 images)
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    assert metrics["real/fused_points"] == len(points) and result["metrics"] == metrics
+    assert metrics["real/in_box_fraction"] == pytest.approx(inside_box(points, enlarge=1.0).mean(), abs=1e-6)
+    assert 0.75 < metrics["real/silhouette_agreement"] <= 1
 
 
 def test_the_console_command_composes_data_and_model(tmp_path):
@@ -279,6 +286,9 @@ def test_a_set_without_depth_range_needs_one(tmp_path):
         (PLANE_SWEEP, {"fusion": {"min_views": -1}}, "fusion.min_views"),
         (PLANE_SWEEP, {"fusion": {"confidence": 2.0}}, "fusion.confidence"),
         (PLANE_SWEEP, {"fusion": {"views": 2}}, "fusion: unknown keys"),
+        (PLANE_SWEEP, {"checks": {"bounding_box": [[0, 0, 0], [1, 1]]}}, "checks.bounding_box must be"),
+        (PLANE_SWEEP, {"checks": {"bounding_box": [[0, 0, 0], [1, -1, 1]]}}, "min < max"),
+        (PLANE_SWEEP, {"checks": {"silhouette_threshold": "dark"}}, "checks.silhouette_threshold"),
     ],
 )
 def test_bad_requests_name_the_key(tmp_path, model, keys, match):

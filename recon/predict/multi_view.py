@@ -16,6 +16,10 @@ nothing. Outputs in ``output_dir`` at the items' resolution, ``<view>`` being th
 - ``fused.ply``: the depth maps fused into one world-frame cloud coloured by the images
   (:func:`~recon.geometry.fusion.fuse_depth_maps` with ``fusion.*``; not written when no point survives);
 - ``fused.png``: ``first view | fused cloud`` seen through the first view's camera (:func:`fused_figure`);
+- ``summary.json``: the run's config and ``metrics``: ``real/fused_points`` and, with ``checks.bounding_box``,
+  ``real/in_box_fraction`` (:func:`~recon.metrics.cloud_checks.in_box_fraction`), with
+  ``checks.silhouette_threshold``, ``real/silhouette_agreement`` (the points' projections into every view that
+  land on its dark-background silhouette, :func:`~recon.metrics.cloud_checks.silhouette_agreement`);
 
 and a table is printed.
 """
@@ -33,11 +37,14 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recon.engine.summary import run_info, write_summary
 from recon.geometry.cameras import project, transform_points
 from recon.geometry.fusion import fuse_depth_maps
+from recon.metrics.cloud_checks import dark_background_silhouettes, in_box_fraction, silhouette_agreement
 from recon.predict.common import (
     check_request,
     colorize,
+    finite_number,
     inference_device,
     load_model,
     output_stems,
@@ -149,6 +156,48 @@ def fused_figure(
     return fig
 
 
+def check_settings(cfg: DictConfig) -> tuple[torch.Tensor | None, float | None]:
+    """``checks.bounding_box`` as a (2, 3) tensor and ``checks.silhouette_threshold`` (each None when not asked
+    for); ``ValueError`` naming the key for a malformed value, before any work."""
+    checks = cfg.get("checks") or {}
+    box, threshold = checks.get("bounding_box"), checks.get("silhouette_threshold")
+    if box is not None:
+        box = OmegaConf.to_container(box) if OmegaConf.is_config(box) else box
+        try:
+            box = torch.tensor(box, dtype=torch.float32)
+        except (TypeError, ValueError):
+            box = None
+        if box is None or box.shape != (2, 3) or not bool((box[0] < box[1]).all()):
+            raise ValueError(
+                f"checks.bounding_box must be [[x,y,z],[x,y,z]] with min < max, got {checks.get('bounding_box')}"
+            )
+    if threshold is not None:
+        threshold = finite_number("checks.silhouette_threshold", threshold)
+    return box, threshold
+
+
+def cloud_metrics(
+    points: torch.Tensor,
+    K: torch.Tensor,
+    T_cw: torch.Tensor,
+    images: torch.Tensor,
+    box: torch.Tensor | None,
+    threshold: float | None,
+    image_scale: float = 1.0,
+) -> dict[str, float]:
+    """``real/fused_points`` and the checks asked for (module docstring) of the fused ``points`` (N, 3) seen by the
+    views ``K`` (V, 3, 3), ``T_cw`` (V, 4, 4) with ``images`` (V, 3, H, W), read at ``image_scale`` times their
+    files' size (the silhouettes' 10 px dilation and 7 px erosion are scaled with it)."""
+    metrics = {"real/fused_points": float(len(points))}
+    if box is not None:
+        metrics["real/in_box_fraction"] = in_box_fraction(points, box.to(points.dtype))
+    if threshold is not None:
+        dilate, erode = (max(1, round(r * image_scale)) for r in (10, 7))
+        masks = dark_background_silhouettes(images, threshold, dilate, erode)
+        metrics["real/silhouette_agreement"] = silhouette_agreement(points, K, T_cw, masks)
+    return metrics
+
+
 def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -> dict:
     """Run a multi-view model on every view of ``cfg.data`` and write the outputs of the module docstring.
 
@@ -176,11 +225,12 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
     )
     check_data(cfg)
     fusion = fusion_settings(cfg)
+    box, silhouette_threshold = check_settings(cfg)
     dataset = load_datamodule(cfg).datasets["predict"]
     model = load_model(checkpoint, config)
     device = inference_device()
 
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     depths, confidences, Ks, poses, images = [], [], [], [], []
     with torch.inference_mode():
         for i in range(len(dataset)):
@@ -219,6 +269,10 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
             }
         )
     ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
+    scale = float(cfg.data.get("image_scale") or 1.0)
+    metrics = cloud_metrics(points, K, T_cw, image, box, silhouette_threshold, scale)
+    if cfg.get("paths") is not None:
+        write_summary(out, {**run_info(cfg, status="completed", started=started_at), "metrics": metrics})
     result = {
         "views": views,
         "size": f"{W}x{H}",
@@ -226,10 +280,14 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
         "ply": ply,
         "png": save_figure(figure, out / "fused.png"),
         "seconds": seconds,
+        "metrics": metrics,
     }
     threshold = fusion["confidence_threshold"]
+    checked = "".join(
+        f", {k.removeprefix('real/').replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if "/f" not in k
+    )
     fused = (
-        f"{len(points)} fused points -> {ply.name}"
+        f"{len(points)} fused points -> {ply.name}{checked}"
         if ply
         else "no fused point (lower fusion.confidence or fusion.min_views)"
     )
