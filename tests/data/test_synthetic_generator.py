@@ -324,3 +324,23 @@ def test_bad_config_values():
         SyntheticConfig(textures=("wood",))
     with pytest.raises(ValueError, match="split"):
         load_or_generate(SyntheticConfig(), "/tmp", "training")
+
+
+def test_test_families_hold_meshes_out_of_training_and_keep_earlier_cache_keys():
+    cfg = replace(CFG, num_train=12, num_val=4, num_test=6, mesh_dir=str(MESH_DIR), test_families=("mesh",))
+    cfg = replace(cfg, shape_families=("primitive", "composite"))
+    assert cfg.families_for("train") == cfg.families_for("val") == ("primitive", "composite")
+    assert cfg.families_for("test") == ("mesh",)
+    for split, allowed in (
+        ("train", {"primitive", "composite"}),
+        ("val", {"primitive", "composite"}),
+        ("test", {"mesh"}),
+    ):
+        assert set(generate_split(cfg, split, progress=False)["family"]) <= allowed, split
+    # unused, the field leaves the config's dict (and so every earlier cache key) as it was
+    assert "test_families" not in SyntheticConfig().to_dict() and "test_families" in cfg.to_dict()
+    for bad, match in (((), "non-empty"), (("boxes",), "non-empty"), (("mesh",), "needs mesh_dir")):
+        with pytest.raises(ValueError, match=match):
+            replace(CFG, mesh_dir=None, shape_families=("primitive",), test_families=bad)
+    stereo = StereoSceneConfig(num_train=2, num_val=1, num_test=2, mesh_dir=str(MESH_DIR), test_families=["mesh"])
+    assert stereo.families_for("test") == ("mesh",) and "mesh" not in stereo.families_for("train")

@@ -44,6 +44,8 @@ class GeneratorConfig:
     light_elevation_deg: tuple[float, float] = (20.0, 75.0)
     light_azimuth_deg: tuple[float, float] = (-70.0, 70.0)  # relative to the (first) camera
     seed: int = 0
+    # families of the TEST split only, e.g. ("mesh",) with mesh_dir: objects never trained on; None: as the others
+    test_families: tuple[str, ...] | None = None
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -52,6 +54,25 @@ class GeneratorConfig:
         if self.mesh_dir and "mesh" not in fams:
             fams = fams + ("mesh",)
         return fams
+
+    def families_for(self, split: str) -> tuple[str, ...]:
+        """The shape families of ``split``: with ``test_families``, those for the test split and ``shape_families``
+        alone for train and val (so a mesh folder given for the test objects is never trained on); else
+        :attr:`families` for every split."""
+        if self.test_families is None:
+            return self.families
+        return tuple(self.test_families) if split == "test" else tuple(self.shape_families)
+
+    def check_test_families(self) -> None:
+        """Raise ``ValueError`` for unknown or empty ``test_families`` or "mesh" among them without ``mesh_dir``."""
+        if self.test_families is None:
+            return
+        object.__setattr__(self, "test_families", tuple(self.test_families))
+        unknown = sorted(set(self.test_families) - set(SHAPE_FAMILIES))
+        if not self.test_families or unknown:
+            raise ValueError(f"test_families must be a non-empty list of {SHAPE_FAMILIES}, got {self.test_families}")
+        if "mesh" in self.test_families and not self.mesh_dir:
+            raise ValueError('test_families "mesh" needs mesh_dir')
 
     def intrinsics(self, dtype=None) -> torch.Tensor:
         """K (3, 3) of every camera (square pixels of ``focal_px``, principal point at the image centre)."""
@@ -68,7 +89,10 @@ class GeneratorConfig:
         return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["test_families"] is None:  # absent when unused: the cache keys of earlier configs stay the same
+            del d["test_families"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,11 @@ class SyntheticConfig(GeneratorConfig):
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
             raise ValueError(f"SyntheticConfig: {msg}")
+
+        try:
+            self.check_test_families()
+        except ValueError as e:
+            raise ValueError(f"SyntheticConfig: {e}") from None
 
         for name, allowed in (
             ("shape_families", SHAPE_FAMILIES),
@@ -214,6 +243,11 @@ class StereoSceneConfig(GeneratorConfig):
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
             raise ValueError(f"StereoSceneConfig: {msg}")
+
+        try:
+            self.check_test_families()
+        except ValueError as e:
+            raise ValueError(f"StereoSceneConfig: {e}") from None
 
         for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES), ("backgrounds", BACKGROUNDS)):
             values = tuple(getattr(self, name))
@@ -336,6 +370,11 @@ class MultiViewSceneConfig(GeneratorConfig):
     def __post_init__(self) -> None:
         def bad(key: str, msg: str) -> None:  # messages start with the key (the datamodule prefixes its path)
             raise ValueError(f"MultiViewSceneConfig: {key} {msg}")
+
+        try:
+            self.check_test_families()
+        except ValueError as e:
+            raise ValueError(f"MultiViewSceneConfig: {e}") from None
 
         for name, allowed in (("shape_families", SHAPE_FAMILIES), ("textures", TEXTURES), ("backgrounds", BACKGROUNDS)):
             values = tuple(getattr(self, name))
@@ -460,6 +499,7 @@ class MultiViewSceneConfig(GeneratorConfig):
             light_azimuth_deg=self.light_azimuth_deg,
             supersample=self.supersample,
             seed=self.seed,
+            test_families=self.test_families,
         )
 
 

@@ -105,9 +105,9 @@ def _ground(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> RenderMesh:
     return RenderMesh(disc.vertices, disc.faces, shapes.flat_normals(disc), sample_texture(cfg.textures, rng), A)
 
 
-def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator):
-    """Objects standing on the ground without overlapping: render meshes, world parts and normals, their count."""
-    families = cfg.families
+def _objects(cfg: MultiViewSceneConfig, rng: np.random.Generator, families: tuple[str, ...]):
+    """Objects of ``families`` standing on the ground without overlapping: render meshes, world parts and normals,
+    their count."""
     meshes, parts_out, normals_out, discs = [], [], [], []  # discs: (x, y, r) footprints placed so far
     for _ in range(int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))):
         family = families[rng.integers(len(families))]
@@ -161,8 +161,8 @@ def _orbit_cameras(cfg: MultiViewSceneConfig, rng: np.random.Generator, target: 
     ).numpy()
 
 
-def _orbit_scene(cfg: MultiViewSceneConfig, rng: np.random.Generator) -> MultiViewScene:
-    meshes, parts, normals, n_objects = _objects(cfg, rng)
+def _orbit_scene(cfg: MultiViewSceneConfig, rng: np.random.Generator, families: tuple[str, ...]) -> MultiViewScene:
+    meshes, parts, normals, n_objects = _objects(cfg, rng, families)
     target = np.array([0.0, 0.0, 0.5 * max(p.vertices[:, 2].max() for p in parts)])
     meshes.append(_ground(cfg, rng))
     T_cw = _orbit_cameras(cfg, rng, target)
@@ -198,7 +198,8 @@ def sample_multi_view_scene(cfg: MultiViewSceneConfig, split: str, index: int) -
     """The (deterministic) scene ``index`` of ``split``, from ``default_rng([seed, split, index])``."""
     if cfg.layout == "trajectory":
         return _trajectory_scene(cfg, split, index)
-    return _orbit_scene(cfg, np.random.default_rng([cfg.seed, SPLITS.index(split), index]))
+    rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index])
+    return _orbit_scene(cfg, rng, cfg.families_for(split))
 
 
 def generate_multi_view_scene(

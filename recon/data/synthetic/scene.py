@@ -105,7 +105,7 @@ def _cameras(cfg: SyntheticConfig, rng: np.random.Generator, center: np.ndarray)
 def sample_scene(cfg: SyntheticConfig, split: str, index: int) -> Scene:
     """The (deterministic) scene ``index`` of ``split``."""
     rng = scene_rng(cfg, split, index)
-    families = cfg.families
+    families = cfg.families_for(split)
     family = families[rng.integers(len(families))]
     kind, parts, normals = sample_object(cfg, family, rng)
 

@@ -173,7 +173,7 @@ def sample_stereo_scene(cfg: StereoSceneConfig, split: str, index: int) -> Stere
         add_flat(wall, to_world(z0 * m), z0)
 
     # objects: screen radius s px at disparity d -> radius s z / f; centre depths keep +- radius in the slab
-    families = cfg.families
+    families = cfg.families_for(split)
     object_parts, object_normals, n_objects = [], [], 0
     for _ in range(int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))):
         family = families[rng.integers(len(families))]
