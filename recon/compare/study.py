@@ -523,10 +523,15 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     return rows
 
 
+PROBLEMS = ("single_view", "multi_view", "stereo")
+
+
 def task_module(run: Run) -> str:
-    """``stereo`` for ``recon.tasks.stereo.StereoTask``: the problem the run's task solves."""
+    """``stereo`` for ``recon.tasks.stereo.StereoTask`` (and for ``recon.tasks.stereo_adaptation....``): the problem
+    the run's task solves, from its module's name."""
     parts = str((run.config.get("task") or {}).get("_target_", "")).split(".")
-    return parts[-2] if len(parts) >= 2 else ""
+    module = parts[-2] if len(parts) >= 2 else ""
+    return next((problem for problem in PROBLEMS if module.startswith(problem)), module)
 
 
 def _test_metrics(summaries: list[Run]) -> list[str]:
