@@ -21,7 +21,7 @@ def dark_background_silhouettes(images: torch.Tensor, threshold: float, dilate: 
     """Object masks (V, H, W) bool of images (V, 3, H, W) in [0, 1] shot against a black background: grey value
     above ``threshold``, dilated by ``dilate`` px, then eroded by ``erode`` px (the Middlebury multi-view sets'
     recipe, which keeps the silhouettes conservative: dark shadows on the object stay inside)."""
-    grey = images.mean(dim=1).numpy() > threshold
+    grey = images.mean(dim=1).cpu().numpy() > threshold
     disk = lambda r: np.hypot(*np.mgrid[-r : r + 1, -r : r + 1]) <= r  # noqa: E731
     masks = []
     for mask in grey:
@@ -30,7 +30,7 @@ def dark_background_silhouettes(images: torch.Tensor, threshold: float, dilate: 
         if erode:
             mask = ndimage.binary_erosion(mask, structure=disk(erode), border_value=1)
         masks.append(mask)
-    return torch.from_numpy(np.stack(masks))
+    return torch.from_numpy(np.stack(masks)).to(images.device)
 
 
 def silhouette_agreement(points: torch.Tensor, K: torch.Tensor, T_cw: torch.Tensor, masks: torch.Tensor) -> float:
@@ -49,6 +49,6 @@ def silhouette_agreement(points: torch.Tensor, K: torch.Tensor, T_cw: torch.Tens
     seen = front & (u >= 0) & (u < W) & (v >= 0) & (v < H)
     if not bool(seen.any()):
         return float("nan")
-    view = torch.arange(V)[:, None].expand_as(u)
-    on_mask = masks[view[seen], v[seen], u[seen]]
+    view = torch.arange(V, device=u.device)[:, None].expand_as(u)
+    on_mask = masks.to(u.device)[view[seen], v[seen], u[seen]]
     return float(on_mask.float().mean())

@@ -11,6 +11,7 @@ import torch
 import recon.metrics
 from recon.geometry.pointcloud import KDTREE_MIN_PAIRS, chamfer_loss, nearest_neighbors
 from recon.metrics.chamfer import Accuracy, ChamferL1, ChamferL2, Completeness, FScore, PointCloudMetrics
+from recon.metrics.cloud_checks import dark_background_silhouettes, in_box_fraction, silhouette_agreement
 from recon.metrics.depth import DepthMetrics, depth_errors
 from recon.metrics.latent import KLPerDimension, KLSummary, kl_summary
 from recon.metrics.occupancy import OccupancyIoU
@@ -55,6 +56,17 @@ def maps(low: float, high: float, B: int = 3, H: int = 24, W: int = 40) -> tuple
 def samples(B: int = 2, K: int = 3, N: int = 600, M: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     g = generator()
     return torch.randn(B, K, N, 3, generator=g) * 0.5, torch.randn(B, M, 3, generator=g) * 0.5
+
+
+def images(V: int = 2, H: int = 24, W: int = 32) -> torch.Tensor:
+    return torch.rand(V, 3, H, W, generator=generator())
+
+
+def silhouette_views(V: int = 2, H: int = 24, W: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Points in front of ``V`` identity-pose pinhole cameras (focal 20 px, centred principal point)."""
+    points = torch.randn(400, 3, generator=generator()) * 0.3 + torch.tensor([0.0, 0.0, 2.0])
+    K = torch.tensor([[20.0, 0.0, (W - 1) / 2], [0.0, 20.0, (H - 1) / 2], [0.0, 0.0, 1.0]]).expand(V, 3, 3)
+    return points, K, torch.eye(4).expand(V, 4, 4)
 
 
 def grids(B: int = 3, R: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,6 +134,11 @@ CASES = {
     "BadPixelRate": lambda d: updated(BadPixelRate(1.5).to(d), maps(0.0, 40.0)),
     "D1Error": lambda d: updated(D1Error().to(d), maps(0.0, 40.0)),
     "disparity_errors": lambda d: disparity_errors(*(t[0].to(d) for t in maps(0.0, 40.0))),
+    "in_box_fraction": lambda d: in_box_fraction(clouds()[0][0].to(d), torch.tensor([[-0.4] * 3, [0.5] * 3]).to(d)),
+    "dark_background_silhouettes": lambda d: dark_background_silhouettes(images().to(d), 0.5, dilate=2, erode=1),
+    "silhouette_agreement": lambda d: silhouette_agreement(
+        *(t.to(d) for t in silhouette_views()), dark_background_silhouettes(images().to(d), 0.5, dilate=2, erode=1)
+    ),
 }
 
 
