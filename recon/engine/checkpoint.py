@@ -19,7 +19,7 @@ TRUSTED_PREFIX = "recon."
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a recon checkpoint (a file, or ``zoo:<name>`` for a shipped one, :mod:`recon.zoo`) with tensor-only
+    """Load a recon checkpoint (a file, or ``zoo:<name>`` for a shipped one, :mod:`recon.engine.zoo`) with tensor-only
     unpickling; clear errors for missing or foreign files."""
     path = zoo.resolve(path)
     if not path.is_file():

@@ -54,7 +54,6 @@ def load_check(name: str, zoo_dir: Path | None = None) -> dict:
 def export(checkpoint_path: str | Path, name: str, zoo_dir: Path | None = None) -> Path:
     """Write a training checkpoint's inference part as the entry ``name`` (its ``model.ckpt``); returns the path.
 
-
     The card and the check are written by hand from the run's records (see any existing entry)."""
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     if CONFIG_KEY not in checkpoint or "state_dict" not in checkpoint:
