@@ -14,7 +14,8 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 from torch.utils.data import DataLoader
 
-from recon.engine.runner import train
+from recon.engine.runner import evaluate, train
+from recon.engine.validation import ConfigError
 from recon.metrics.stereo import StereoMetrics
 from recon.models.gwc_stereo import GwcStereo
 from recon.models.learned_sgm import LearnedSGMStereo
@@ -292,6 +293,25 @@ def test_gwc_runs_on_the_synthetic_stereo_datamodule(make_config, tmp_path):
     assert summary["status"] == "completed" and summary["global_steps"] == 1
     assert summary["data"]["max_disparity"] == 16
     assert np.isfinite(summary["metrics"]["test/epe_all"]) and np.isfinite(summary["metrics"]["test/reference/d1_all"])
+
+
+def test_recon_eval_max_disparity_widens_a_checkpoints_search_to_the_datas_range(make_config, tmp_path):
+    train(stereo_config(make_config, ["trainer.max_epochs=1", "logger=none"], random_dots=False))
+    ckpt = read_summary(tmp_path / "run")["checkpoints"]["best"]
+    wide_data = [*TINY_STEREO_DATA, "data.max_disparity=32", "data.synthetic.disparity_range=[1.0,30.0]"]
+
+    def evaluation(name: str, *overrides: str):
+        return make_config([f"ckpt_path={ckpt}", *wide_data, *overrides], config_name="eval", run_dir=tmp_path / name)
+
+    with pytest.raises(ConfigError, match="data.max_disparity = 32 exceeds model.max_disparity = 16"):
+        evaluate(evaluation("narrow"))
+    for bad in ("0", "-8", "nan", "wide"):
+        with pytest.raises(ConfigError, match="max_disparity must be a positive number"):
+            evaluate(evaluation(f"bad_{bad}", f"max_disparity={bad}"))
+    metrics = evaluate(evaluation("wide", "max_disparity=32"))
+    summary = read_summary(tmp_path / "wide")
+    assert summary["status"] == "completed" and summary["data"]["max_disparity"] == 32
+    assert np.isfinite(metrics["test/epe_all"])
 
 
 # --- learning -----------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from hydra.utils import instantiate
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results" / "stereo_inference.md"
-MODELS = ("sgbm", "gwc_stereo", "learned_sgm")
+MODELS = ("sgbm", "gwc_stereo", "gwc_stereo_refined", "sgbm_refined", "learned_sgm")
 SIZE = (375, 450)
 
 

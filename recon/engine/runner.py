@@ -145,6 +145,25 @@ def _optimized_value(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, fl
     return None if value is None or math.isnan(value) else value
 
 
+def search_range(max_disparity, stored: dict) -> dict | None:
+    """``max_disparity=`` of recon-eval as a model override, or None; a ``ConfigError`` for a value that is not a
+    positive number or a model without a disparity range."""
+    if max_disparity is None:
+        return None
+    try:
+        value = float(max_disparity)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"max_disparity must be a positive number of pixels, got {max_disparity!r}")
+    if "max_disparity" not in stored["model"]:
+        raise ConfigError(
+            f"max_disparity={max_disparity}: the checkpoint's model {stored['model']['_target_']} "
+            "has no disparity range (stereo models only)"
+        )
+    return {"max_disparity": value}
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score a checkpoint on the test split of its own or the given datamodule; write summary.json."""
     with distributed_job():
@@ -165,7 +184,11 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
         else:
             datamodule = instantiate(stored["data"])
         overrides = cfg.get("task_overrides")
-        task = restore_task(checkpoint, OmegaConf.to_container(overrides, resolve=True) if overrides else None)
+        task = restore_task(
+            checkpoint,
+            OmegaConf.to_container(overrides, resolve=True) if overrides else None,
+            search_range(cfg.get("max_disparity"), stored),
+        )
         validate_components(datamodule, task.model, task)
         pl.seed_everything(cfg.seed, workers=True)
         trainer = build_trainer(

@@ -53,22 +53,39 @@ class ConvexUpsampler(nn.Module):
 
 class DisparityRefinement(nn.Module):
     """Image-guided residual refinement at full resolution (StereoNet-style): the left image and the disparity
-    (divided by ``scale``, so the network sees the same range whatever the search range is) through dilated
-    residual convolutions to a correction, returned as ``relu(disparity + scale * correction)``.
+    (divided by ``scale``, so the network sees the same range whatever the search range is), plus
+    ``guidance_channels`` optional per-pixel cues, through dilated residual convolutions to a correction, returned as
+    ``relu(disparity + scale * correction)``.
 
-    ``forward(disparity (B, 1, H, W), image (B, 3, H, W) in [0, 1], scale: float) -> (B, 1, H, W)``.
+    ``forward(disparity (B, 1, H, W), image (B, 3, H, W) in [0, 1], scale: float, guidance (B, G, H, W) | None)
+    -> (B, 1, H, W)``.
     """
 
-    def __init__(self, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 1), norm: str = "batch"):
+    def __init__(
+        self,
+        channels: int = 32,
+        dilations: tuple[int, ...] = (1, 2, 4, 8, 1),
+        norm: str = "batch",
+        guidance_channels: int = 0,
+    ):
         super().__init__()
-        self.stem = conv_norm_act(4, channels, norm)
+        self.guidance_channels = guidance_channels
+        self.stem = conv_norm_act(4 + guidance_channels, channels, norm)
         self.blocks = nn.ModuleList([conv_norm_act(channels, channels, norm, dilation=d) for d in dilations])
         self.out = nn.Conv2d(channels, 1, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, disparity: torch.Tensor, image: torch.Tensor, scale: float) -> torch.Tensor:
-        x = self.stem(torch.cat([disparity / scale, image * 2 - 1], dim=1))
+    def forward(
+        self, disparity: torch.Tensor, image: torch.Tensor, scale: float, guidance: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        inputs = [disparity / scale, image * 2 - 1]
+        if self.guidance_channels:
+            if guidance is None or guidance.shape[1] != self.guidance_channels:
+                got = None if guidance is None else tuple(guidance.shape)
+                raise ValueError(f"guidance must have {self.guidance_channels} channels, got {got}")
+            inputs.append(guidance)
+        x = self.stem(torch.cat(inputs, dim=1))
         for block in self.blocks:
             x = x + block(x)
         return F.relu(disparity + scale * self.out(x))
