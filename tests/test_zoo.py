@@ -10,7 +10,7 @@ from PIL import Image
 
 from recon.cli.zoo import main as zoo_cli
 from recon.engine import zoo
-from recon.engine.checkpoint import load_checkpoint
+from recon.engine.checkpoint import load_checkpoint, restore_task
 from recon.engine.runner import evaluate
 from recon.predict import predict
 from tests.helpers.single_view_checkpoint import save_checkpoint
@@ -52,6 +52,21 @@ def test_export_keeps_weights_and_config_only(tiny_zoo, tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
     with pytest.raises(ValueError, match="not a recon checkpoint"):
         zoo.export(tmp_path / "foreign.ckpt", "foreign")
+
+
+def test_a_half_precision_entry_loads_into_the_float32_model_with_rounded_weights(tiny_zoo, tmp_path):
+    zoo.export(tmp_path / "trained.ckpt", "tiny_half", half=True)
+    original = torch.load(tmp_path / "trained.ckpt", weights_only=True)["state_dict"]
+    stored = torch.load(tiny_zoo / "tiny_half" / zoo.CHECKPOINT, weights_only=True)["state_dict"]
+    assert {v.dtype for k, v in stored.items() if original[k].dtype == torch.float32} == {torch.float16}
+    assert all(stored[k].dtype == v.dtype for k, v in original.items() if v.dtype != torch.float32)
+    task = restore_task(load_checkpoint("zoo:tiny_half"))
+    for key, value in task.state_dict().items():
+        assert value.dtype == original[key].dtype, key
+        torch.testing.assert_close(value, original[key].half().to(value.dtype) if value.is_floating_point() else value)
+    assert (tiny_zoo / "tiny_half" / zoo.CHECKPOINT).stat().st_size < 0.7 * (
+        tiny_zoo / "tiny_points" / zoo.CHECKPOINT
+    ).stat().st_size
 
 
 def test_predict_loads_an_entry_by_name(tiny_zoo, make_config, tmp_path):

@@ -12,9 +12,10 @@ def main(argv: list[str] | None = None) -> None:
     export = commands.add_parser("export", help="write <checkpoint>'s weights and config as experiments/zoo/<name>/")
     export.add_argument("checkpoint")
     export.add_argument("name")
+    export.add_argument("--half", action="store_true", help="store float32 weights as float16 (half the size)")
     args = parser.parse_args(argv)
     if args.command == "export":
-        path = zoo.export(args.checkpoint, args.name)
+        path = zoo.export(args.checkpoint, args.name, half=args.half)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); add card.md and check.yaml beside it")
         return
     for name in zoo.names():

@@ -51,10 +51,12 @@ def load_check(name: str, zoo_dir: Path | None = None) -> dict:
     return check
 
 
-def export(checkpoint_path: str | Path, name: str, zoo_dir: Path | None = None) -> Path:
+def export(checkpoint_path: str | Path, name: str, zoo_dir: Path | None = None, half: bool = False) -> Path:
     """Write a training checkpoint's inference part as the entry ``name`` (its ``model.ckpt``); returns the path.
 
-    The card and the check are written by hand from the run's records (see any existing entry)."""
+    ``half`` stores float32 tensors as float16 (half the size; loading casts them back to the model's float32, so
+    the weights change by float16 rounding: record the check's metric from the exported entry). The card and the
+    check are written by hand from the run's records (see any existing entry)."""
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     if CONFIG_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise ValueError(f"{checkpoint_path} is not a recon checkpoint (no '{CONFIG_KEY}' config or 'state_dict')")
@@ -62,7 +64,10 @@ def export(checkpoint_path: str | Path, name: str, zoo_dir: Path | None = None) 
         raise ValueError(f"zoo entry names are plain folder names, got {name!r}")
     folder = Path(zoo_dir or ZOO_DIR) / name
     folder.mkdir(parents=True, exist_ok=True)
-    kept = {CONFIG_KEY: checkpoint[CONFIG_KEY], "state_dict": checkpoint["state_dict"]}
+    state = checkpoint["state_dict"]
+    if half:
+        state = {k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()}
+    kept = {CONFIG_KEY: checkpoint[CONFIG_KEY], "state_dict": state}
     for key in ("epoch", "global_step", "pytorch-lightning_version"):
         if key in checkpoint:
             kept[key] = checkpoint[key]
