@@ -63,6 +63,13 @@ class StereoAugment:
     With Lightning's ``seed_everything`` (the runner's ``seed``) the draws are reproducible, also in DataLoader
     workers (seeded per worker) and across a resumed run (the RNG state is checkpointed).
 
+    - ``scale`` (low, high): first, both views and the ground truth are resized by one factor ``s`` drawn
+      log-uniformly from the range (raised to what ``crop_size`` needs), as if the pair had been shot at ``s`` times
+      the resolution: images bilinearly (anti-aliased when shrinking), the disparity maps and masks by nearest
+      neighbour (no mixing across depth edges) with the disparities times ``s``; ``focal`` and ``K`` scale too
+      (pixel-centre convention, ``c' = (c + 0.5) s - 0.5``). Disparities beyond the model's range are left to the
+      loss's mask. Real pairs come at any resolution and their objects at any size in pixels; training on one
+      image size teaches a matcher one scale of texture and of structures.
     - ``crop_size`` (h, w): one random window for both views and every ground-truth map; ``K``'s principal point
       (when the item has one) moves with it, and ``nonoccluded`` drops left pixels whose match leaves the
       crop (``x - d < 0``).
@@ -78,6 +85,7 @@ class StereoAugment:
     """
 
     crop_size: tuple[int, int] | None = None
+    scale: tuple[float, float] | None = None
     brightness: float = 0.0
     contrast: float = 0.0
     gamma: float = 0.0
@@ -91,6 +99,10 @@ class StereoAugment:
             self.crop_size = tuple(int(v) for v in self.crop_size)
             if len(self.crop_size) != 2 or min(self.crop_size) < 1:
                 raise ValueError(f"data.augment.crop_size must be two positive ints (h, w), got {list(self.crop_size)}")
+        if self.scale is not None:
+            self.scale = tuple(float(v) for v in self.scale)
+            if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] or not math.isfinite(self.scale[1]):
+                raise ValueError(f"data.augment.scale must be [low, high] with 0 < low <= high, got {list(self.scale)}")
         for name in ("brightness", "contrast", "gamma", "colour", "noise", "blur", "y_shift"):
             value = float(getattr(self, name))
             setattr(self, name, value)
@@ -114,6 +126,41 @@ class StereoAugment:
         if self.noise:
             img = img + torch.randn_like(img) * (float(torch.rand(())) * self.noise)
         return img.clamp(0, 1)
+
+    def _rescale(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        H, W = item["left"].shape[-2:]
+        low, high = self.scale
+        if self.crop_size is not None:
+            low = max(low, self.crop_size[0] / H, self.crop_size[1] / W)
+            high = max(high, low)
+        s = math.exp(math.log(low) + float(torch.rand(())) * (math.log(high) - math.log(low)))
+        size = (max(1, round(H * s)), max(1, round(W * s)))
+        if self.crop_size is not None:
+            size = (max(size[0], self.crop_size[0]), max(size[1], self.crop_size[1]))
+        if size == (H, W):
+            return dict(item)
+        sy, sx = size[0] / H, size[1] / W
+        out = dict(item)
+        for key in _SPATIAL:
+            if key not in item:
+                continue
+            x = item[key][None]
+            if key in ("left", "right"):
+                out[key] = F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=sx < 1)[0]
+            else:
+                resized = F.interpolate(x.float(), size, mode="nearest-exact")[0]
+                out[key] = resized.to(item[key].dtype) if item[key].dtype == torch.bool else resized * sx
+        if "K" in item:
+            K = item["K"].clone()
+            K[0] = K[0] * sx
+            K[1] = K[1] * sy
+            K[0, 2] += 0.5 * sx - 0.5
+            K[1, 2] += 0.5 * sy - 0.5
+            out["K"] = K
+        if "focal" in item:
+            out["focal"] = item["focal"] * sx
+        out["nonoccluded"] = out["nonoccluded"] & right_view_in_frame(out["disparity"])
+        return out
 
     def _crop(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         h, w = self.crop_size
@@ -139,6 +186,8 @@ class StereoAugment:
         return F.grid_sample(img[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
 
     def __call__(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.scale is not None:
+            item = self._rescale(item)
         if self.crop_size is not None:
             item = self._crop(item)
         else:

@@ -389,3 +389,43 @@ def test_noise_and_blur_change_each_view_independently_and_leave_geometry(val):
     for bad in ({"noise": 1.5}, {"blur": -1.0}):
         with pytest.raises(ValueError, match=f"data.augment.{next(iter(bad))}"):
             StereoAugment(**bad)
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.75])
+def test_rescaling_keeps_the_pair_consistent_under_the_scaled_ground_truth(val, factor):
+    """A pair resized by s with its disparities times s is still a pair: the right image warped by the new ground
+    truth reproduces the new left image (the same check and tolerance as the rendered pairs), and one pixel off is
+    clearly worse. ``K`` and ``focal`` follow the pixel-centre convention."""
+    item = {k: v[2] for k, v in val.items()}
+    scaled = StereoAugment(scale=(factor, factor))(item)
+    H, W = item["left"].shape[-2:]
+    size = (round(H * factor), round(W * factor))
+    for key, (channels, dtype) in KEYS.items():
+        assert scaled[key].shape == channels + size and scaled[key].dtype == dtype, key
+    sx = size[1] / W
+    # nearest neighbour: every new pixel carries the value of the old pixel its centre falls in, times s
+    rows = ((torch.arange(size[0]) + 0.5) * H / size[0]).floor().long()
+    cols = ((torch.arange(size[1]) + 0.5) * W / size[1]).floor().long()
+    torch.testing.assert_close(scaled["disparity"], item["disparity"][:, rows][:, :, cols] * sx)
+    assert torch.equal(scaled["valid"], item["valid"][:, rows][:, :, cols])
+    torch.testing.assert_close(scaled["focal"], item["focal"] * sx)
+    torch.testing.assert_close(scaled["K"][0, 2], (item["K"][0, 2] + 0.5) * sx - 0.5)
+    batch = {k: v[None] for k, v in scaled.items()}
+    keep = consistent_pixels(batch)
+    err = (warp_right_to_left(batch["right"], batch["disparity"]) - batch["left"]).abs().mean(1, keepdim=True)
+    err1 = (warp_right_to_left(batch["right"], batch["disparity"] + 1) - batch["left"]).abs().mean(1, keepdim=True)
+    assert keep.sum() > 200 and err[keep].mean() < 0.015, err[keep].mean()
+    assert err[keep].mean() < 0.6 * err1[keep].mean()
+
+
+def test_random_scales_span_the_range_and_leave_room_for_the_crop(val):
+    item = {k: v[0] for k, v in val.items()}
+    torch.manual_seed(0)
+    augment = StereoAugment(scale=(0.5, 2.0), crop_size=(32, 48))
+    focals = torch.stack([augment(item)["focal"] for _ in range(40)]) / item["focal"]
+    assert focals.min() >= 48 / 64 - 1e-6  # the crop needs >= 48 of the 64 columns: scales below 0.75 are raised
+    assert focals.max() > 1.5 and focals.min() < 0.85
+    assert all(augment(item)["left"].shape == (3, 32, 48) for _ in range(5))
+    for bad in ([0.0, 1.0], [2.0, 1.0], [1.0]):
+        with pytest.raises(ValueError, match="data.augment.scale"):
+            StereoAugment(scale=bad)
