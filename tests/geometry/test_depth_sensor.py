@@ -1,4 +1,4 @@
-"""Depth-sensor effects against hand-derived cases: normals and obliquity of planes, depth edges, noise, quantisation."""
+"""Depth-sensor effects against hand-derived cases: plane normals and obliquity, depth edges, noise, quantisation."""
 
 import math
 
