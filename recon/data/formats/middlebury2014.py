@@ -239,3 +239,26 @@ def motorcycle_pair() -> tuple[dict[str, torch.Tensor], Middlebury2014Calib]:
     item = make_stereo_item(to_tensor(left), to_tensor(right), disparity, None, calib.focal, calib.baseline)
     item["index"] = torch.tensor(0, dtype=torch.int64)
     return item, calib
+
+
+def write_motorcycle_rgbd(folder: str | Path) -> dict[str, Path]:
+    """The Motorcycle pair's left view as an RGB-D frame in the common conventions (:mod:`recon.data.formats.rgbd`):
+    ``color.png``, ``depth.png`` (16-bit millimetres: ``depth_scale`` 1000 gives metres) from the ground-truth
+    disparity, ``Z = f * baseline / (d + doffs)``, 0 where it has none, and ``K.txt`` (the scaled ``cam0``).
+
+    Returns the three paths (keys ``color``, ``depth``, ``intrinsics``)."""
+    from PIL import Image
+
+    from recon.data.formats.rgbd import write_depth_png
+
+    item, calib = motorcycle_pair()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"color": folder / "color.png", "depth": folder / "depth.png", "intrinsics": folder / "K.txt"}
+    rgb = (item["left"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(rgb).save(paths["color"])
+    disparity, valid = item["disparity"][0].numpy(), item["valid"][0].numpy()
+    depth_m = np.where(valid, calib.focal * calib.baseline / (disparity + calib.doffs) / 1000.0, 0.0)
+    write_depth_png(paths["depth"], depth_m, 1000.0)
+    paths["intrinsics"].write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in calib.cam0) + "\n")
+    return paths
