@@ -12,7 +12,7 @@ object), otherwise relative to ``(0, 0, init_depth)`` like the single-view model
 encoders, and with them the batch keys the model reads (:attr:`inputs`): the modality ablation of a study trains
 one model per choice.
 
-``variational=True`` adds the conditional latent of :class:`~recon.models.point_vae.PointVAE` (prior from the fused
+:class:`MultiModalVAE` adds the conditional latent of :class:`~recon.models.point_vae.PointVAE` (prior from the fused
 code, residual posterior that also sees the ground-truth shape in training, hybrid objective): the VAE variant.
 """
 
@@ -40,7 +40,7 @@ class MultiModalAutoencoder(nn.Module):
 
     ``forward(**batch)`` with the keys of :attr:`inputs` -- ``image (B, 3, H, W)`` and ``has_image (B,)`` for the
     image, ``partial_points (B, K, 3)`` and ``has_depth (B,)`` for the depth -- returns ``{"points": (B, N, 3)}`` in
-    the camera frame; the variational model in training (given ``points``) also ``"kl"`` (B,).
+    the camera frame.
 
     Args:
         modalities: a non-empty subset of ``("image", "depth")``.
@@ -50,8 +50,7 @@ class MultiModalAutoencoder(nn.Module):
         feature_dim: width of each modality's code and of the fused code.
         hidden_dim: the decoder's hidden width.
         init_depth: the object depth the decoder starts from without depth.
-        variational, latent_dim, prior_fraction, shape_widths, shape_points, latent_hidden_dim: the VAE variant
-            (see :class:`~recon.models.point_vae.PointVAE`).
+        latent_dim: extra decoder inputs (a subclass's latent code; 0 here).
     """
 
     problem = "multi_modal"
@@ -68,22 +67,14 @@ class MultiModalAutoencoder(nn.Module):
         feature_dim: int = 256,
         hidden_dim: int = 1024,
         init_depth: float = 3.2,
-        variational: bool = False,
-        latent_dim: int = 32,
-        prior_fraction: float = 0.5,
-        shape_widths: tuple[int, ...] = (32, 64, 128),
-        shape_points: int = 512,
-        latent_hidden_dim: int = 256,
+        latent_dim: int = 0,
     ):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(MODALITIES):
             raise ValueError(f"model.modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
         check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
-        if not 0 <= prior_fraction <= 1:
-            raise ValueError(f"model.prior_fraction must be in [0, 1], got {prior_fraction}")
-        self.modalities, self.num_points = modalities, num_points
-        self.variational, self.prior_fraction = bool(variational), float(prior_fraction)
+        self.modalities, self.num_points, self.feature_dim = modalities, num_points, feature_dim
         keys: list[str] = []
         if "image" in modalities:
             self.image_encoder = ImageEncoder(tuple(widths), feature_dim, pool, norm)
@@ -99,14 +90,7 @@ class MultiModalAutoencoder(nn.Module):
             nn.Linear(feature_dim, feature_dim),
             nn.ReLU(inplace=True),
         )
-        decoder_in = feature_dim
-        if self.variational:
-            self.latent_dim = latent_dim
-            self.train_inputs = (*self.inputs, "points")
-            self.shape_encoder = PointNetEncoder(tuple(shape_widths), shape_points)
-            self.latent = ConditionalLatent(feature_dim, self.shape_encoder.out_dim, latent_dim, latent_hidden_dim)
-            decoder_in += latent_dim
-        self.decoder = point_set_decoder(decoder_in, hidden_dim, num_points)
+        self.decoder = point_set_decoder(feature_dim + latent_dim, hidden_dim, num_points)
         self.register_buffer("default_anchor", torch.tensor([0.0, 0.0, float(init_depth)]), persistent=False)
 
     def encode(self, **batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,10 +114,41 @@ class MultiModalAutoencoder(nn.Module):
         out = self.decoder(code)
         return out.view(*out.shape[:-1], self.num_points, 3) + anchor[..., None, :]
 
+    def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"points": self.decode(*self.encode(**batch))}
+
+
+class MultiModalVAE(MultiModalAutoencoder):
+    """:class:`MultiModalAutoencoder` with the conditional latent of :class:`~recon.models.point_vae.PointVAE`: the
+    prior ``p(z | fused code)``, a residual posterior that also sees the ground-truth ``points`` (relative to the
+    anchor) in training, the hybrid objective (``prior_fraction`` of a batch decoded from the prior mean), and
+    :meth:`sample`. ``forward`` in training with ``points`` also returns ``"kl"`` (B,).
+
+    Args (beyond the autoencoder's): ``latent_dim``, ``prior_fraction``, ``shape_widths``, ``shape_points``,
+    ``latent_hidden_dim`` as in :class:`~recon.models.point_vae.PointVAE`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        latent_dim: int = 32,
+        prior_fraction: float = 0.5,
+        shape_widths: tuple[int, ...] = (32, 64, 128),
+        shape_points: int = 512,
+        latent_hidden_dim: int = 256,
+        **kwargs,
+    ):
+        if not 0 <= prior_fraction <= 1:
+            raise ValueError(f"model.prior_fraction must be in [0, 1], got {prior_fraction}")
+        check_positive(latent_dim=latent_dim)
+        super().__init__(*args, latent_dim=latent_dim, **kwargs)
+        self.latent_dim, self.prior_fraction = latent_dim, float(prior_fraction)
+        self.train_inputs = (*self.inputs, "points")
+        self.shape_encoder = PointNetEncoder(tuple(shape_widths), shape_points)
+        self.latent = ConditionalLatent(self.feature_dim, self.shape_encoder.out_dim, latent_dim, latent_hidden_dim)
+
     def forward(self, points: torch.Tensor | None = None, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
         h, anchor = self.encode(**batch)
-        if not self.variational:
-            return {"points": self.decode(h, anchor)}
         prior = self.latent.prior(h)
         if points is None or not self.training:
             return {"points": self.decode(torch.cat([h, prior[0]], -1), anchor)}
@@ -143,9 +158,7 @@ class MultiModalAutoencoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, k: int, generator: torch.Generator | None = None, **batch: torch.Tensor) -> torch.Tensor:
-        """``k`` shapes per item from the prior (variational model only): ``(B, k, N, 3)``."""
-        if not self.variational:
-            raise ValueError("sample() needs model.variational=true")
+        """``k`` shapes per item from the prior: ``(B, k, N, 3)``."""
         h, anchor = self.encode(**batch)
         mu, logvar = self.latent.prior(h)
         z = reparameterize(mu[:, None].expand(-1, k, -1), logvar[:, None].expand(-1, k, -1), generator)

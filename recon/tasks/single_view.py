@@ -203,14 +203,18 @@ class SingleViewTask(ReconTask):
                 raise ValueError("the mean-occupancy reference needs training occupancy: set data.occupancy_resolution")
             occupancy.fit(train.occupancy).to(self.device)
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self.update_metrics(self.test_metrics, self(batch), batch)
+    def update_reference_metrics(self, batch: dict[str, torch.Tensor]) -> None:
+        """Score the non-learned references on a test batch."""
         if self.reference is not None:
             self.reference_metrics["points"].update(self.reference(batch["center"])["points"], batch["points"])
         if self.occupancy_reference is not None:
             grids = self.occupancy_reference(batch["center"])
             self.reference_metrics["iou"].update(grids["occupancy"], batch["occupancy"])
             self.reference_metrics["iou_tuned"].update(grids["occupancy_tuned"], batch["occupancy"])
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self.update_metrics(self.test_metrics, self(batch), batch)
+        self.update_reference_metrics(batch)
         if self.sampling:
             # a generator seeded by the batch's first item: the same samples in training's test and in recon-eval
             generator = torch.Generator(device=batch["image"].device).manual_seed(int(batch["index"][0]))

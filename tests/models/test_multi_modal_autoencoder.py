@@ -4,7 +4,7 @@ the depth, gradients everywhere, the VAE variant's sampling and KL, bad settings
 import pytest
 import torch
 
-from recon.models.multi_modal_autoencoder import MultiModalAutoencoder
+from recon.models.multi_modal_autoencoder import MultiModalAutoencoder, MultiModalVAE
 
 SMALL = dict(num_points=64, widths=(8, 16), feature_dim=32, hidden_dim=64, point_widths=(16, 32), partial_points=100)
 
@@ -24,7 +24,7 @@ def batch(B: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("variational", [False, True])
 def test_every_subset_reads_its_keys_and_every_weight_learns(modalities, variational):
     torch.manual_seed(0)
-    model = MultiModalAutoencoder(modalities=modalities, variational=variational, **SMALL)
+    model = (MultiModalVAE if variational else MultiModalAutoencoder)(modalities=modalities, **SMALL)
     expected = {"image": ("image", "has_image"), "depth": ("partial_points", "has_depth")}
     assert model.inputs == tuple(k for m in modalities for k in expected[m])
     data = batch()
@@ -66,13 +66,12 @@ def test_the_completion_moves_with_the_measured_cloud():
 
 
 def test_the_vae_samples_k_shapes_around_its_mean():
-    model = MultiModalAutoencoder(variational=True, **SMALL).eval()
+    model = MultiModalVAE(**SMALL).eval()
     data = batch()
     inputs = {k: data[k] for k in model.inputs}
     samples = model.sample(4, generator=torch.Generator().manual_seed(0), **inputs)
     assert samples.shape == (3, 4, 64, 3) and not torch.allclose(samples[:, 0], samples[:, 1])
-    with pytest.raises(ValueError, match="variational"):
-        MultiModalAutoencoder(**SMALL).sample(2, **inputs)
+    assert not hasattr(MultiModalAutoencoder(**SMALL), "sample")  # the task samples only generative models
 
 
 @pytest.mark.parametrize(
@@ -83,8 +82,10 @@ def test_the_vae_samples_k_shapes_around_its_mean():
         ({"modalities": ("depth", "depth")}, "model.modalities"),
         ({"num_points": 0}, "num_points"),
         ({"prior_fraction": 1.5}, "model.prior_fraction"),
+        ({"latent_dim": 0}, "latent_dim"),
     ],
 )
 def test_bad_settings_name_the_key(kwargs, match):
+    model = MultiModalVAE if {"prior_fraction", "latent_dim"} & set(kwargs) else MultiModalAutoencoder
     with pytest.raises(ValueError, match=match):
-        MultiModalAutoencoder(**{**SMALL, **kwargs})
+        model(**{**SMALL, **kwargs})
