@@ -267,6 +267,20 @@ def test_baselines_reference_row_and_best_marks(tmp_path):
     assert (tmp_path / "plots" / "curve_val_chamfer_l1.png").is_file()
 
 
+def test_a_setting_added_later_with_a_null_default_describes_the_same_test_set(tmp_path):
+    four_good_runs(tmp_path)
+    newer = tmp_path / "0" / "summary.json"
+    summary = json.loads(newer.read_text())
+    summary["data"]["generator"]["test_families"] = None  # written after the setting existed
+    newer.write_text(json.dumps(summary))
+    assert main([str(tmp_path), "--no-plots"]) == 0
+    assert int(group_rows(tmp_path)["ModelA"]["n"]) == 2
+    summary["data"]["generator"]["test_families"] = ["mesh"]  # a real difference still excludes the run
+    newer.write_text(json.dumps(summary))
+    assert main([str(tmp_path), "--no-plots"]) == 0
+    assert int(group_rows(tmp_path)["ModelA"]["n"]) == 1
+
+
 def test_config_differences_inside_a_group_are_noted_and_group_by_splits_them(tmp_path, capsys):
     for i, (seed, lr) in enumerate([(1, 1e-3), (2, 1e-3), (1, 3e-4), (2, 3e-4)]):
         fake_run(tmp_path, str(i), "ModelA", seed, 0.1 + i / 100, lr=lr)

@@ -13,7 +13,7 @@ Both test sets come from the same generator and scene distribution (``data=stere
 Each row is one ``recon-eval`` run (its ``summary.json`` is kept under ``--work``); SGBM (holes filled, the task's
 reference) is scored in the same test loop at the same range. The acceptance figure is the ratio of the model's
 bad-2 (all valid pixels) at 2x to in range: at most 1.3. Prints a markdown report and writes
-``results/stereo_disparity_range.md``.
+``results/stereo_disparity_range_<zoo name or checkpoint stem>.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = Path(__file__).resolve().parent / "results" / "stereo_disparity_range.md"
+RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = {
     "in range": ["data.max_disparity=64"],
     "2x range": [
@@ -97,8 +97,9 @@ def main() -> None:
     lines += ["", f"Model bad-2 (all) at 2x range / in range: **{ratio:.2f}x** (target <= 1.3x).", ""]
     report = "\n".join(lines)
     print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = args.ckpt.removeprefix("zoo:") if args.ckpt.startswith("zoo:") else Path(args.ckpt).stem
+    (RESULTS / f"stereo_disparity_range_{name}.md").write_text(report)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", default="zoo:gwc_stereo_synthetic")
     parser.add_argument("--max-disparity", type=int, default=64)
-    parser.add_argument("--out", type=Path, default=HERE, help="folder for gap.md and gap.png")
+    parser.add_argument("--out", type=Path, default=HERE / "gap", help="folder for gap.md and gap.png")
     args = parser.parse_args()
     torch.set_num_threads(2)
     item, _ = motorcycle_pair()

@@ -315,10 +315,17 @@ def load_runs(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
     return [run for run, _ in runs], skipped
 
 
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def test_set_data(run: Run) -> dict:
     """The run's data description without ``targets`` (extra ground truth of the same scenes, such as occupancy
-    grids for voxel models: it adds labels, not test items)."""
-    return {k: v for k, v in (run.summary.get("data") or {}).items() if k != "targets"}
+    grids for voxel models: it adds labels, not test items) and without null settings (a setting added later with
+    a null default, e.g. ``test_families``, describes the same data as a record written before it existed)."""
+    return _without_nulls({k: v for k, v in (run.summary.get("data") or {}).items() if k != "targets"})
 
 
 def test_set_signature(run: Run) -> str:
