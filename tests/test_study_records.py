@@ -264,3 +264,19 @@ def test_collect_refuses_two_runs_with_one_record_name(tmp_path):
     with pytest.raises(SystemExit, match="would both be recorded as 'run'"):
         main(["--collect", str(tmp_path / "a"), str(tmp_path / "b"), "--into", str(tmp_path / "records")])
     assert not (tmp_path / "records").exists()
+
+
+def test_collect_refreshes_a_record_from_its_own_run_but_never_overwrites_another_runs(tmp_path):
+    fake_run(tmp_path / "a", "run", "ModelA", 1, 0.10)
+    records = tmp_path / "records"
+    main(["--collect", str(tmp_path / "a"), "--into", str(records)])
+    fake_run(tmp_path / "again", "run", "ModelA", 1, 0.30)  # a later run that happens to have the same name
+    before = (records / "run" / "summary.json").read_text()
+    with pytest.raises(SystemExit, match="already records the run .*/a/run.*would overwrite"):
+        main(["--collect", str(tmp_path / "again"), "--into", str(records)])
+    assert (records / "run" / "summary.json").read_text() == before
+    summary = json.loads((tmp_path / "a" / "run" / "summary.json").read_text())
+    summary["metrics"]["test/chamfer_l1"] = 0.05  # the same run, finished after a resume: refreshed
+    (tmp_path / "a" / "run" / "summary.json").write_text(json.dumps(summary))
+    main(["--collect", str(tmp_path / "a"), "--into", str(records)])
+    assert json.loads((records / "run" / "summary.json").read_text())["metrics"]["test/chamfer_l1"] == 0.05

@@ -181,6 +181,22 @@ def _eval_run_dir(summary_path: Path) -> Path:
     return Path(checkpoint).parent.parent
 
 
+def _refuse_other_run(recorded: Path, run_dir: Path) -> None:
+    """A record may be refreshed from its own run, never overwritten by another run of the same name."""
+    if not recorded.is_file() or not (run_dir / "summary.json").is_file():
+        return
+    try:
+        theirs = json.loads(recorded.read_text()).get("run_dir")
+        mine = json.loads((run_dir / "summary.json").read_text()).get("run_dir")
+    except (OSError, ValueError):
+        return
+    if theirs and mine and Path(theirs) != Path(mine):
+        raise SystemExit(
+            f"recon-compare --collect: {recorded.parent} already records the run {theirs}; {run_dir} would overwrite "
+            "it: rename the run dir or collect into another folder"
+        )
+
+
 def plan_collect(sources: list[Path], into: Path, eval_name: str | None = None) -> dict[Path, Path]:
     """Destination -> source file for every record file to copy; checks everything before anything is copied."""
     plan: dict[Path, Path] = {}
@@ -200,6 +216,7 @@ def plan_collect(sources: list[Path], into: Path, eval_name: str | None = None) 
                     raise SystemExit(
                         f"recon-compare --collect: {origin[name]} and {run_dir} would both be recorded as {name!r}"
                     )
+                _refuse_other_run(into / name / "summary.json", run_dir)
                 for rel, src in _run_files(run_dir).items():
                     plan[into / name / rel] = src
         else:
