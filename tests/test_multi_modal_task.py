@@ -1,6 +1,7 @@
 """Multi-modal completion through the runner: configs compose, the task scores the model, the partial input and the
 medoid completion with the same completion metrics, medoid placement by ICP, and a short run that learns."""
 
+import csv
 import json
 
 import pytest
@@ -53,11 +54,23 @@ def test_a_run_scores_the_model_the_partial_input_and_the_medoid_completion(make
 
 
 @pytest.mark.slow
-def test_image_and_depth_learn_to_complete_better_than_the_input_alone(make_config, tmp_path):
-    """Twelve epochs on 48 tiny scenes: the autoencoder's full-surface F-score passes the partial input's."""
+def test_image_and_depth_learn_to_complete(make_config, tmp_path):
+    """Twelve epochs on 48 tiny scenes (about 40 s): validation Chamfer-L1 falls by a fifth after the first epoch
+    (0.245 -> 0.179 when written), and the completion beats the partial input on the full surface (Chamfer-L1 0.18
+    vs 0.23; the medoid completion: 0.16)."""
     torch.manual_seed(0)
-    cfg = make_config([*TINY_MM, "trainer.max_epochs=12", "callbacks.early_stopping=null", "task.optimizer.lr=3e-3"])
-    train(cfg)
-    metrics = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
-    assert metrics["test/fscore"] > metrics["test/partial_input/fscore"], metrics
-    assert metrics["test/unobserved_chamfer_l1"] < metrics["test/partial_input/unobserved_chamfer_l1"]
+    overrides = [
+        *TINY_MM,
+        "logger=csv",
+        "trainer.max_epochs=12",
+        "callbacks.early_stopping=null",
+        "task.optimizer.lr=3e-3",
+    ]
+    train(make_config(overrides))
+    run = tmp_path / "run"
+    metrics = json.loads((run / "summary.json").read_text())["metrics"]
+    rows = list(csv.DictReader(open(next(run.glob("**/metrics.csv")))))
+    val = [float(r["val/chamfer_l1"]) for r in rows if r.get("val/chamfer_l1")]
+    assert len(val) == 12 and min(val[-3:]) < 0.8 * val[0], val
+    assert metrics["test/chamfer_l1"] < metrics["test/partial_input/chamfer_l1"], metrics
+    assert metrics["test/unobserved_empty"] == 0
