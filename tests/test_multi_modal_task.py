@@ -11,20 +11,19 @@ from recon.engine.runner import train
 from recon.geometry.alignment import fit_translation
 from tests.helpers.configs import TINY_DATA
 
-TINY_MM = [
+TINY_MM_DATA = [
     "data=multi_modal",
     *TINY_DATA,
     "data.num_partial_points=64",
-    "model=mm_autoencoder",
-    "model.num_points=64",
-    "model.widths=[8,16]",
-    "model.feature_dim=32",
-    "model.hidden_dim=64",
-    "model.point_widths=[16,32]",
-    "model.partial_points=64",
     "task.reference_points=128",
     "logger=none",
 ]
+TINY_MODELS = {
+    "mm_autoencoder": ["model.num_points=64", "model.widths=[8,16]", "model.feature_dim=32", "model.hidden_dim=64"],
+    "mm_graph": ["model.num_nodes=32", "model.k=4", "model.widths=[8,8]", "model.code_dim=16", "model.num_coarse=8"],
+}
+TINY_MODELS["mm_vae"] = TINY_MODELS["mm_autoencoder"]
+TINY_MM = [*TINY_MM_DATA, "model=mm_autoencoder", *TINY_MODELS["mm_autoencoder"], "model.point_widths=[16,32]"]
 
 
 def test_fit_translation_recovers_a_shift_from_one_side_of_the_shape():
@@ -37,9 +36,9 @@ def test_fit_translation_recovers_a_shift_from_one_side_of_the_shape():
     torch.testing.assert_close(t, shift, atol=2e-3, rtol=0)
 
 
-@pytest.mark.parametrize("model", ["mm_autoencoder", "mm_vae"])
+@pytest.mark.parametrize("model", ["mm_autoencoder", "mm_vae", "mm_graph"])
 def test_a_run_scores_the_model_the_partial_input_and_the_medoid_completion(make_config, tmp_path, model):
-    cfg = make_config([*TINY_MM, f"model={model}", "trainer.max_epochs=1"])
+    cfg = make_config([*TINY_MM_DATA, f"model={model}", *TINY_MODELS[model], "trainer.max_epochs=1"])
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
     for prefix in ("test/", "test/reference/", "test/partial_input/"):
