@@ -14,7 +14,12 @@ from recon.engine.validation import validate_components
 from tests.helpers.configs import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_STEREO_DATA
 
 # tiny data of each problem: a model option is instantiated with the data of the problem it declares
-TINY_DATA_OF = {"single_view": TINY_DATA, "stereo": TINY_STEREO_DATA, "multi_view": TINY_MULTI_VIEW_DATA}
+TINY_DATA_OF = {
+    "single_view": TINY_DATA,
+    "stereo": TINY_STEREO_DATA,
+    "multi_view": TINY_MULTI_VIEW_DATA,
+    "multi_modal": ["data=multi_modal", *TINY_DATA],
+}
 
 
 def options(group: str) -> list[str]:

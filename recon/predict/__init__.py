@@ -3,8 +3,9 @@
 :func:`predict` reads the model (``ckpt_path=<checkpoint>`` or ``model=<name>``), finds the problem it solves and
 hands the request to that problem's predictor: single-view images (``inputs=[...]``,
 :mod:`recon.predict.single_view`), a rectified stereo pair (``left=... right=...``, :mod:`recon.predict.stereo`) or a
-calibrated image set (``data=multi_view_<format>``, :mod:`recon.predict.multi_view`). Each predictor checks the whole
-request before it writes anything.
+calibrated image set (``data=multi_view_<format>``, :mod:`recon.predict.multi_view`) or an RGB-D frame
+(``color=... depth=... depth_scale=... intrinsics=...``, :mod:`recon.predict.multi_modal`). Each predictor checks
+the whole request before it writes anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recon.engine.checkpoint import inference_config, load_checkpoint
 from recon.predict.common import model_problem
+from recon.predict.multi_modal import predict_multi_modal
 from recon.predict.multi_view import predict_multi_view
 from recon.predict.single_view import predict_single_view
 from recon.predict.stereo import predict_stereo
@@ -49,6 +51,8 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     """
     checkpoint, config = model_source(cfg)
     problem = model_problem(config["model"])
+    if problem == "multi_modal" or cfg.get("color") is not None or cfg.get("depth") is not None:
+        return predict_multi_modal(cfg, checkpoint, config)
     if problem == "multi_view" or cfg.get("data") is not None:
         return predict_multi_view(cfg, checkpoint, config)
     if problem == "stereo" or cfg.get("left") is not None or cfg.get("right") is not None:

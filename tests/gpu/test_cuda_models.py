@@ -15,7 +15,12 @@ from tests.helpers.configs import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_STEREO_D
 from tests.helpers.run_if import run_if
 
 DEVICE = "cuda"
-TINY_DATA_OF = {"single_view": TINY_DATA, "stereo": TINY_STEREO_DATA, "multi_view": TINY_MULTI_VIEW_DATA}
+TINY_DATA_OF = {
+    "single_view": TINY_DATA,
+    "stereo": TINY_STEREO_DATA,
+    "multi_view": TINY_MULTI_VIEW_DATA,
+    "multi_modal": ["data=multi_modal", *TINY_DATA],
+}
 AUTOCAST_DTYPE = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 pytestmark = [pytest.mark.gpu, run_if(min_gpus=1)]
