@@ -83,11 +83,9 @@ class CompletionMetrics(Metric):
                 unobserved.append(self._empty_prediction(missing))
         for key in self.keys:
             setattr(self, key, getattr(self, key) + full[key].sum().to(torch.float64))
-            total = sum(
-                (values[key].to(torch.float64) for values in unobserved), torch.tensor(0.0, dtype=torch.float64)
-            )
             name = f"unobserved_{key}"
-            setattr(self, name, getattr(self, name) + total.to(getattr(self, name).device))
+            state = getattr(self, name)
+            setattr(self, name, sum((values[key].to(state) for values in unobserved), state))
         self.count += len(pred)
         self.unobserved_samples += len(unobserved)
         self.unobserved_empty += sum(values["empty"] for values in unobserved)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from recon.geometry.disparity import warp_right_to_left
 from recon.models.blocks import NORMS, DisparityRefinement
-from recon.models.sgbm import SGBMStereo
+from recon.models.blocks.sgbm import SGBMStereo
 
 
 class SGBMRefinedStereo(nn.Module):
@@ -36,7 +36,7 @@ class SGBMRefinedStereo(nn.Module):
         dilations: one residual 3x3 convolution per entry (its dilation); the receptive field grows with their sum
             and has to span the holes SGBM leaves (occlusions tens of pixels wide).
         norm: ``batch``, ``group`` or ``none``.
-        sgbm: keyword arguments of :class:`~recon.models.sgbm.SGBMStereo` (block size, penalties, ...).
+        sgbm: keyword arguments of :class:`~recon.models.blocks.sgbm.SGBMStereo` (block size, penalties, ...).
     """
 
     problem = "stereo"

@@ -12,6 +12,7 @@ import recon.metrics
 from recon.geometry.pointcloud import KDTREE_MIN_PAIRS, chamfer_loss, nearest_neighbors
 from recon.metrics.chamfer import Accuracy, ChamferL1, ChamferL2, Completeness, FScore, PointCloudMetrics
 from recon.metrics.cloud_checks import dark_background_silhouettes, in_box_fraction, silhouette_agreement
+from recon.metrics.completion import CompletionMetrics, farther_than
 from recon.metrics.depth import DepthMetrics, depth_errors
 from recon.metrics.latent import KLPerDimension, KLSummary, kl_summary
 from recon.metrics.occupancy import OccupancyIoU
@@ -103,6 +104,12 @@ def variable_clouds() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     return preds, gts
 
 
+def completion() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``pred``, ``gt`` and a ``partial`` cloud that sees part of ``gt`` (its x < 0 half): both parts are scored."""
+    pred, gt = clouds()
+    return pred, gt, gt[:, gt[0, :, 0] < 0][:, :200].contiguous()
+
+
 # name -> how to score the case's fixed inputs on a device (a dict or tensor of results)
 CASES = {
     "PointCloudMetrics": lambda d: updated(PointCloudMetrics().to(d), clouds(), variable_clouds()),
@@ -134,6 +141,8 @@ CASES = {
     "BadPixelRate": lambda d: updated(BadPixelRate(1.5).to(d), maps(0.0, 40.0)),
     "D1Error": lambda d: updated(D1Error().to(d), maps(0.0, 40.0)),
     "disparity_errors": lambda d: disparity_errors(*(t[0].to(d) for t in maps(0.0, 40.0))),
+    "CompletionMetrics": lambda d: updated(CompletionMetrics(radius=0.3, threshold=0.1).to(d), completion()),
+    "farther_than": lambda d: farther_than(*(t.to(d) for t in completion()[1:]), 0.3),
     "in_box_fraction": lambda d: in_box_fraction(clouds()[0][0].to(d), torch.tensor([[-0.4] * 3, [0.5] * 3]).to(d)),
     "dark_background_silhouettes": lambda d: dark_background_silhouettes(images().to(d), 0.5, dilate=2, erode=1),
     "silhouette_agreement": lambda d: silhouette_agreement(

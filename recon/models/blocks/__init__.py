@@ -6,6 +6,9 @@
 - :mod:`~recon.models.blocks.cost_volume`: 3D hourglass, cost head, soft-argmin (stereo and multi-view networks).
 - :mod:`~recon.models.blocks.upsampling`: upsampling aligned with stride-2 convolutions.
 - :mod:`~recon.models.blocks.refinement`: convex upsampling and image-guided residual refinement (dense maps).
+- :mod:`~recon.models.blocks.sgbm`: OpenCV semi-global matching as a module (model=sgbm, the stereo reference,
+  the first stage of model=sgbm_refined).
+- :mod:`~recon.models.blocks.graph`: k-NN graphs and EdgeConv (graph networks on point sets).
 - :mod:`~recon.models.blocks.depth_planes`: multi-view contract, depth hypotheses, plane sweep of source views.
 - :mod:`~recon.models.blocks.point_set`: size check and fully connected point-set decoder (single-view point models).
 - :mod:`~recon.models.blocks.conditional_latent`: PointNet shape encoder and conditional Gaussian latent (VAEs).
