@@ -89,3 +89,15 @@ def test_debug_options_compose(make_config, name):
 def test_eval_and_predict_configs_compose(make_config):
     assert make_config(["ckpt_path=x.ckpt"], config_name="eval").ckpt_path == "x.ckpt"
     assert make_config(["ckpt_path=x.ckpt", "inputs=[a.png]"], config_name="predict").inputs == ["a.png"]
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_every_experiment_composes_and_names_its_runs(make_config, name):
+    cfg = make_config([f"experiment={name}", *(["init_from=x.ckpt"] if name == "stereo_adapt_motorcycle" else [])])
+    assert cfg.task_name and cfg.run_name
+
+
+def test_the_multi_modal_study_names_each_run_by_family_modalities_and_seed(make_config):
+    cfg = make_config(["experiment=multi_modal_study", "model=mm_graph", "model.modalities=[image,depth]", "seed=2"])
+    assert cfg.data._target_.endswith("MultiModalDataModule")
+    assert OmegaConf.to_container(cfg, resolve=True)["run_name"] == "mm_graph_image+depth_seed2"
