@@ -63,7 +63,7 @@ def test_the_real_frame_is_completed_into_a_ply_that_keeps_the_measured_surface(
     result = predict(make_config(request(checkpoint, frame), config_name="predict", run_dir=out))
     cloud = o3d.io.read_point_cloud(str(result["ply"]))
     points = np.asarray(cloud.points)
-    assert len(points) == result["measured"] + result["completed"] and result["completed"] == 64
+    assert len(points) == result["measured"] + result["completed"] and result["completed"] == 64 + 64  # kept + decoded
     assert np.isfinite(points).all() and (out / "color.png").is_file()
     # >= 90% of the valid input pixels, back-projected, lie within 1% of their depth of an output point
     measured = read_rgbd_frame(frame["color"], frame["depth"], frame["intrinsics"], 1000)["partial_points"].numpy()

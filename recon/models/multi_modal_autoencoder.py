@@ -39,8 +39,8 @@ class MultiModalAutoencoder(nn.Module):
     """Image + partial cloud -> complete point cloud (module docstring).
 
     ``forward(**batch)`` with the keys of :attr:`inputs` -- ``image (B, 3, H, W)`` and ``has_image (B,)`` for the
-    image, ``partial_points (B, K, 3)`` and ``has_depth (B,)`` for the depth -- returns ``{"points": (B, N, 3)}`` in
-    the camera frame.
+    image, ``partial_points (B, K, 3)`` and ``has_depth (B,)`` for the depth -- returns ``{"points": (B, K + N, 3)}``
+    in the camera frame (``(B, N, 3)`` without depth or ``keep_measured``).
 
     Args:
         modalities: a non-empty subset of ``("image", "depth")``.
@@ -50,6 +50,9 @@ class MultiModalAutoencoder(nn.Module):
         feature_dim: width of each modality's code and of the fused code.
         hidden_dim: the decoder's hidden width.
         init_depth: the object depth the decoder starts from without depth.
+        keep_measured: with depth, return the measured points followed by the decoded ones (``K + N`` points): the
+            completion keeps what the sensor saw exactly (as the partial-input baselines do) and the decoder learns
+            the rest.
         latent_dim: extra decoder inputs (a subclass's latent code; 0 here).
     """
 
@@ -67,6 +70,7 @@ class MultiModalAutoencoder(nn.Module):
         feature_dim: int = 256,
         hidden_dim: int = 1024,
         init_depth: float = 3.2,
+        keep_measured: bool = True,
         latent_dim: int = 0,
     ):
         super().__init__()
@@ -75,6 +79,7 @@ class MultiModalAutoencoder(nn.Module):
             raise ValueError(f"model.modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
         check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
         self.modalities, self.num_points, self.feature_dim = modalities, num_points, feature_dim
+        self.keep_measured = bool(keep_measured) and "depth" in modalities
         keys: list[str] = []
         if "image" in modalities:
             self.image_encoder = ImageEncoder(tuple(widths), feature_dim, pool, norm)
@@ -114,8 +119,18 @@ class MultiModalAutoencoder(nn.Module):
         out = self.decoder(code)
         return out.view(*out.shape[:-1], self.num_points, 3) + anchor[..., None, :]
 
+    def with_measured(self, decoded: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``keep_measured``: the measured points ``(B, K, 3)`` followed by the decoded ones ``(B, N, 3)`` (an item
+        without depth repeats its decoded points in place of the measured ones); otherwise ``decoded``."""
+        if not self.keep_measured:
+            return decoded
+        partial = batch["partial_points"]
+        filler = decoded[:, torch.arange(partial.shape[1], device=decoded.device) % decoded.shape[1]]
+        measured = torch.where(batch["has_depth"].bool()[:, None, None], partial, filler)
+        return torch.cat([measured, decoded], dim=1)
+
     def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"points": self.decode(*self.encode(**batch))}
+        return {"points": self.with_measured(self.decode(*self.encode(**batch)), batch)}
 
 
 class MultiModalVAE(MultiModalAutoencoder):
@@ -151,10 +166,11 @@ class MultiModalVAE(MultiModalAutoencoder):
         h, anchor = self.encode(**batch)
         prior = self.latent.prior(h)
         if points is None or not self.training:
-            return {"points": self.decode(torch.cat([h, prior[0]], -1), anchor)}
+            return {"points": self.with_measured(self.decode(torch.cat([h, prior[0]], -1), anchor), batch)}
         mu_q, logvar_q = self.latent.posterior(h, self.shape_encoder(points - anchor[:, None]), prior)
         z = hybrid_latent(reparameterize(mu_q, logvar_q), prior[0], self.prior_fraction)
-        return {"points": self.decode(torch.cat([h, z], -1), anchor), "kl": gaussian_kl(mu_q, logvar_q, *prior).sum(-1)}
+        decoded = self.with_measured(self.decode(torch.cat([h, z], -1), anchor), batch)
+        return {"points": decoded, "kl": gaussian_kl(mu_q, logvar_q, *prior).sum(-1)}
 
     @torch.no_grad()
     def sample(self, k: int, generator: torch.Generator | None = None, **batch: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,8 @@ def test_every_subset_reads_its_keys_and_every_weight_learns(modalities, variati
     data = batch()
     keys = model.train_inputs if variational else model.inputs
     out = model(**{k: data[k] for k in keys})
-    assert out["points"].shape == (3, 64, 3) and torch.isfinite(out["points"]).all()
+    count = 64 + (100 if "depth" in modalities else 0)  # the measured points come first
+    assert out["points"].shape == (3, count, 3) and torch.isfinite(out["points"]).all()
     loss = out["points"].square().mean() + (out["kl"].mean() if variational else 0)
     if variational:
         assert out["kl"].shape == (3,) and (out["kl"] >= 0).all()
@@ -53,6 +54,21 @@ def test_a_missing_modality_is_ignored_whatever_its_tensor_holds():
             p1, p2 = model(**{k: first[k] for k in model.inputs}), model(**{k: second[k] for k in model.inputs})
         torch.testing.assert_close(p1["points"][0], p2["points"][0])  # item 0 does not see the swapped modality
         assert not torch.allclose(p1["points"][1:], p2["points"][1:])
+
+
+def test_the_measured_points_are_kept_exactly_and_only_where_there_is_depth():
+    model = MultiModalAutoencoder(**SMALL).eval()
+    data = batch()
+    data["has_depth"] = torch.tensor([True, False, True])
+    with torch.no_grad():
+        points = model(**{k: data[k] for k in model.inputs})["points"]
+        decoded = MultiModalAutoencoder(**SMALL, keep_measured=False).eval()
+        decoded.load_state_dict(model.state_dict())
+        alone = decoded(**{k: data[k] for k in model.inputs})["points"]
+    assert points.shape == (3, 164, 3) and alone.shape == (3, 64, 3)
+    torch.testing.assert_close(points[[0, 2], :100], data["partial_points"][[0, 2]])
+    torch.testing.assert_close(points[:, 100:], alone)
+    assert set(map(tuple, points[1, :100].tolist())) <= set(map(tuple, alone[1].tolist()))  # no depth: no zeros
 
 
 def test_the_completion_moves_with_the_measured_cloud():
