@@ -88,6 +88,14 @@ class DepthSensor:
         return torch.where((depth > 0) & ~lost & (measured > 0), measured, 0.0)
 
 
+def fixed_size_subset(available: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` indices into ``available >= 1`` items: a random subset when there are more, otherwise every item
+    once and random ones again to fill up. (count,) long."""
+    if available >= count:
+        return torch.randperm(available, generator=generator)[:count]
+    return torch.cat([torch.arange(available), torch.randint(available, (count - available,), generator=generator)])
+
+
 def sample_partial_points(
     depth: torch.Tensor, K: torch.Tensor, count: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,12 +111,7 @@ def sample_partial_points(
         pixels = has[b].nonzero()[:, 0]
         if len(pixels) == 0:
             continue
-        if len(pixels) >= count:
-            chosen = pixels[torch.randperm(len(pixels), generator=generator)[:count]]
-        else:
-            extra = pixels[torch.randint(len(pixels), (count - len(pixels),), generator=generator)]
-            chosen = torch.cat([pixels, extra])
-        points[b] = cloud[b, chosen]
+        points[b] = cloud[b, pixels[fixed_size_subset(len(pixels), count, generator)]]
     return points, has.any(1)
 
 

@@ -26,8 +26,7 @@ from recon.geometry.cameras import project
 from recon.geometry.pointcloud import fibonacci_sphere
 from recon.models.blocks import NORMS, check_positive, conv_norm_act
 from recon.models.blocks.graph import EdgeConv, knn_graph
-
-MODALITIES = ("image", "depth")
+from recon.models.blocks.modalities import MODALITIES, check_modalities
 
 
 class GraphCompletion(nn.Module):
@@ -62,9 +61,7 @@ class GraphCompletion(nn.Module):
         init_depth: float = 3.2,
     ):
         super().__init__()
-        modalities = tuple(modalities)
-        if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(MODALITIES):
-            raise ValueError(f"model.modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
+        modalities = check_modalities(modalities)
         check_positive(num_nodes=num_nodes, num_coarse=num_coarse, fold=fold, code_dim=code_dim)
         if not widths or k < 1 or k >= num_nodes:
             raise ValueError(f"model.widths must be non-empty and 1 <= model.k < model.num_nodes, got {widths}, {k}")

@@ -31,8 +31,7 @@ from recon.models.blocks import (
     point_set_decoder,
     reparameterize,
 )
-
-MODALITIES = ("image", "depth")
+from recon.models.blocks.modalities import MODALITIES, check_modalities
 
 
 class MultiModalAutoencoder(nn.Module):
@@ -74,9 +73,7 @@ class MultiModalAutoencoder(nn.Module):
         latent_dim: int = 0,
     ):
         super().__init__()
-        modalities = tuple(modalities)
-        if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(MODALITIES):
-            raise ValueError(f"model.modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
+        modalities = check_modalities(modalities)
         check_positive(num_points=num_points, feature_dim=feature_dim, hidden_dim=hidden_dim)
         self.modalities, self.num_points, self.feature_dim = modalities, num_points, feature_dim
         self.keep_measured = bool(keep_measured) and "depth" in modalities

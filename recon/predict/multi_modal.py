@@ -24,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from recon.data.formats.rgbd import read_rgbd_frame
+from recon.data.multi_modal import fixed_size_subset
 from recon.data.synthetic.config import SyntheticConfig
 from recon.predict.common import check_request, inference_device, load_model, parse_intrinsics, print_table
 from recon.predict.single_view import GREY, crop_resize
@@ -68,9 +69,7 @@ def predict_multi_modal(cfg: DictConfig, checkpoint: dict | None, config: dict) 
     scale = float(data.camera_distance[0]) / float(measured[:, 2].median())
     count = int(config["data"].get("num_partial_points", 1024))
     generator = torch.Generator().manual_seed(int(cfg.get("seed", 0) or 0))
-    pick = torch.randperm(len(measured), generator=generator)[:count]
-    if len(pick) < count:
-        pick = torch.cat([pick, pick[torch.randint(len(pick), (count - len(pick),), generator=generator)]])
+    pick = fixed_size_subset(len(measured), count, generator)
 
     model = load_model(checkpoint, config)
     device = inference_device()

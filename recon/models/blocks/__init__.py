@@ -8,6 +8,7 @@
 - :mod:`~recon.models.blocks.refinement`: convex upsampling and image-guided residual refinement (dense maps).
 - :mod:`~recon.models.blocks.sgbm`: OpenCV semi-global matching as a module (model=sgbm, the stereo reference,
   the first stage of model=sgbm_refined).
+- :mod:`~recon.models.blocks.modalities`: the multi-modal models' input modalities and their check.
 - :mod:`~recon.models.blocks.graph`: k-NN graphs and EdgeConv (graph networks on point sets).
 - :mod:`~recon.models.blocks.depth_planes`: multi-view contract, depth hypotheses, plane sweep of source views.
 - :mod:`~recon.models.blocks.point_set`: size check and fully connected point-set decoder (single-view point models).
