@@ -9,8 +9,9 @@ projection, and a coarse-to-fine decoder for the missing part (DGCNN encoder, PC
    graphs rebuilt in feature space (dynamic, DGCNN); their outputs concatenated, max- and mean-pooled to a code.
 4. Coarse: a fully connected layer gives ``num_coarse`` points of the missing part; fine: each coarse point is
    unfolded into ``fold x fold`` points by an MLP on (code, coarse point, 2D grid offset) (PCN's folding).
-5. Output ``points``: the nodes that came from the measurement (kept as measured) followed by the fine points,
-   ``num_nodes + num_coarse * fold**2`` in all, in the camera frame; ``coarse`` (B, num_coarse, 3) too.
+5. Output ``points``: with depth, every measured point (``partial_points``, K of them, kept as measured) followed by
+   the fine points, ``K + num_coarse * fold**2`` in all (without depth, the fine points only), in the camera frame;
+   ``coarse`` (B, num_coarse, 3) too.
 
 ``modalities`` chooses the inputs: ``depth`` (``partial_points``, ``has_depth``), ``image`` (``image``,
 ``has_image``, ``K``), or both.
@@ -26,7 +27,7 @@ from recon.geometry.cameras import project
 from recon.geometry.pointcloud import fibonacci_sphere
 from recon.models.blocks import NORMS, check_positive, conv_norm_act
 from recon.models.blocks.graph import EdgeConv, knn_graph
-from recon.models.blocks.modalities import MODALITIES, check_modalities
+from recon.models.blocks.modalities import MODALITIES, check_modalities, measured_then_decoded
 
 
 class GraphCompletion(nn.Module):
@@ -34,7 +35,7 @@ class GraphCompletion(nn.Module):
 
     Args:
         modalities: a non-empty subset of ``("image", "depth")``.
-        num_nodes: graph nodes taken from the partial cloud (also the measured points kept in the output).
+        num_nodes: graph nodes taken from the partial cloud.
         k: neighbours per node.
         widths: EdgeConv output widths.
         code_dim: width of the pooled code.
@@ -68,7 +69,7 @@ class GraphCompletion(nn.Module):
         if norm not in NORMS:
             raise ValueError(f"model.norm must be one of {NORMS}, got {norm!r}")
         self.modalities, self.num_nodes, self.num_coarse, self.fold = modalities, num_nodes, num_coarse, fold
-        self.num_points = num_nodes + num_coarse * fold * fold
+        self.num_points = num_coarse * fold * fold
         keys: list[str] = []
         point_dim = 3
         if "image" in modalities:
@@ -95,12 +96,12 @@ class GraphCompletion(nn.Module):
         self.coarse = nn.Sequential(
             nn.Linear(code_dim, code_dim), nn.ReLU(inplace=True), nn.Linear(code_dim, num_coarse * 3)
         )
+        # the folding MLP on [code, coarse point, grid offset]; its first layer is split so that the code's product
+        # is computed once per item, not once per fine point
+        self.fold_code = nn.Linear(code_dim, 256)
+        self.fold_point = nn.Linear(3 + 2, 256, bias=False)
         self.folding = nn.Sequential(
-            nn.Linear(code_dim + 3 + 2, 256),
-            nn.ReLU(inplace=True),
-            nn.Linear(256, 128),
-            nn.ReLU(inplace=True),
-            nn.Linear(128, 3),
+            nn.ReLU(inplace=True), nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Linear(128, 3)
         )
         side = torch.linspace(-grid_scale, grid_scale, fold)
         self.register_buffer("grid", torch.stack(torch.meshgrid(side, side, indexing="ij"), -1).view(-1, 2), False)
@@ -146,10 +147,9 @@ class GraphCompletion(nn.Module):
         coarse = self.coarse(code).view(-1, self.num_coarse, 3)
         G = self.fold * self.fold
         seeds = coarse[:, :, None].expand(-1, -1, G, -1)
-        unfold = torch.cat(
-            [code[:, None, None].expand(-1, self.num_coarse, G, -1), seeds, self.grid.expand(*seeds.shape[:2], -1, -1)],
-            dim=-1,
-        )
-        fine = (seeds + self.folding(unfold)).reshape(-1, self.num_coarse * G, 3) + anchor[:, None]
-        kept = torch.where(measured[:, None, None], nodes, fine[:, : self.num_nodes])
-        return {"points": torch.cat([kept, fine], dim=1), "coarse": coarse + anchor[:, None]}
+        local = torch.cat([seeds, self.grid.expand(*seeds.shape[:2], -1, -1)], dim=-1)
+        offsets = self.folding(self.fold_code(code)[:, None, None] + self.fold_point(local))
+        fine = (seeds + offsets).reshape(-1, self.num_coarse * G, 3) + anchor[:, None]
+        if "depth" in self.modalities:
+            fine = measured_then_decoded(fine, batch["partial_points"], measured)
+        return {"points": fine, "coarse": coarse + anchor[:, None]}

@@ -31,7 +31,7 @@ from recon.models.blocks import (
     point_set_decoder,
     reparameterize,
 )
-from recon.models.blocks.modalities import MODALITIES, check_modalities
+from recon.models.blocks.modalities import MODALITIES, check_modalities, measured_then_decoded
 
 
 class MultiModalAutoencoder(nn.Module):
@@ -117,14 +117,10 @@ class MultiModalAutoencoder(nn.Module):
         return out.view(*out.shape[:-1], self.num_points, 3) + anchor[..., None, :]
 
     def with_measured(self, decoded: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``keep_measured``: the measured points ``(B, K, 3)`` followed by the decoded ones ``(B, N, 3)`` (an item
-        without depth repeats its decoded points in place of the measured ones); otherwise ``decoded``."""
+        """``keep_measured``: :func:`~recon.models.blocks.modalities.measured_then_decoded`; otherwise ``decoded``."""
         if not self.keep_measured:
             return decoded
-        partial = batch["partial_points"]
-        filler = decoded[:, torch.arange(partial.shape[1], device=decoded.device) % decoded.shape[1]]
-        measured = torch.where(batch["has_depth"].bool()[:, None, None], partial, filler)
-        return torch.cat([measured, decoded], dim=1)
+        return measured_then_decoded(decoded, batch["partial_points"], batch["has_depth"])
 
     def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"points": self.with_measured(self.decode(*self.encode(**batch)), batch)}
