@@ -415,3 +415,27 @@ def test_each_reference_namespace_is_its_own_row_named_for_the_problem(tmp_path)
     assert [float(r["test/epe_all_mean"]) for r in rows.values()] == [2.5, 5.0, 9.0]
     runs = read_csv(tmp_path / "runs.csv")
     assert [(r["test/reference/epe_all"], r["test/reference_raw/epe_all"]) for r in runs] == [("5.0", "9.0")] * 2
+
+
+def test_multi_modal_runs_get_both_baseline_rows(tmp_path):
+    """Multi-modal tests log the medoid completion (``test/reference/*``) and the partial input alone
+    (``test/partial_input/*``); each is its own row, named for the problem."""
+    for name, seed, cd in (("0", 1, 0.05), ("1", 2, 0.07)):
+        path = fake_run(tmp_path, name, "GraphCompletion", seed, 0.1) / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["config"]["task"]["_target_"] = "recon.tasks.multi_modal.MultiModalTask"
+        summary["metrics"] = {
+            "test/chamfer_l1": cd,
+            "test/reference/chamfer_l1": 0.11,
+            "test/partial_input/chamfer_l1": 0.15,
+        }
+        path.write_text(json.dumps(summary))
+    assert main([str(tmp_path), "--metrics", "test/chamfer_l1", "--no-plots"]) == 0
+    rows = {r["group"]: float(r["test/chamfer_l1_mean"]) for r in read_csv(tmp_path / "results.csv")}
+    assert rows == pytest.approx(
+        {
+            "GraphCompletion": 0.06,
+            "reference (partial input + medoid shape placed by ICP)": 0.11,
+            "reference (partial input alone)": 0.15,
+        }
+    )

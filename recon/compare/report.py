@@ -108,7 +108,9 @@ def markdown(study: Study, plots: list[Path], out: Path, view: dict | None = Non
         "Baselines are non-learned models; reference rows are the non-learned references every test "
         "logs beside its model (`test/reference/*`: single view: medoid shape, and for IoU the mean "
         "occupancy grid; stereo: OpenCV SGBM with holes filled, `test/reference_raw/*` the same SGBM with holes "
-        "scored as errors; multi-view: plane sweep), over all compared runs. Wall time: mean per run of the group.",
+        "scored as errors; multi-view: plane sweep; multi-modal: the partial input plus the medoid shape placed on "
+        "it, `test/partial_input/*` the partial input alone), over all compared runs. "
+        "Wall time: mean per run of the group.",
     ]
     evals = sorted({m.split(":", 1)[0] for m in study.metrics if ":" in m})
     if evals:

@@ -67,13 +67,15 @@ PREFERRED_METRICS = (
 )
 # The non-learned references a task scores beside every test, by metric namespace (``test/<namespace>/*``), and
 # their row labels per problem (the task's module name).
-REFERENCE_NAMESPACES = ("reference", "reference_raw")
+REFERENCE_NAMESPACES = ("reference", "reference_raw", "partial_input")
 REFERENCE_LABELS = {
     ("single_view", "reference"): "reference (medoid shape)",
     ("single_view", "reference_raw"): "reference (raw)",
     ("stereo", "reference"): "reference (OpenCV SGBM, holes filled)",
     ("stereo", "reference_raw"): "reference (OpenCV SGBM raw, holes as errors)",
     ("multi_view", "reference"): "reference (plane sweep)",
+    ("multi_modal", "reference"): "reference (partial input + medoid shape placed by ICP)",
+    ("multi_modal", "partial_input"): "reference (partial input alone)",
 }
 # Config keys that say where or how verbosely a run was logged, not what it computed.
 BOOKKEEPING = (
@@ -525,12 +527,14 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
         referenced = [r for r in runs if any(column_value(r, m, namespace) is not None for m in metrics)]
         if referenced:
             problem = Counter(task_module(r) for r in referenced).most_common(1)[0][0]
-            label = REFERENCE_LABELS.get((problem, namespace)) or REFERENCE_LABELS[("single_view", namespace)]
+            label = REFERENCE_LABELS.get((problem, namespace)) or REFERENCE_LABELS.get(
+                ("single_view", namespace), f"reference ({namespace})"
+            )
             rows.append(make_row(label, "reference", referenced, metrics, namespace))
     return rows
 
 
-PROBLEMS = ("single_view", "multi_view", "stereo")
+PROBLEMS = ("single_view", "multi_view", "multi_modal", "stereo")
 
 
 def task_module(run: Run) -> str:
