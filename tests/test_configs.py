@@ -11,7 +11,7 @@ from recon.cli.main import CONFIG_DIR
 from recon.engine.ddp import HydraJobDDPStrategy
 from recon.engine.runner import instantiate_group
 from recon.engine.validation import validate_components
-from tests.helpers.configs import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_STEREO_DATA
+from tests.helpers.configs import TINY_DATA, TINY_MULTI_VIEW_DATA, TINY_POSE_DATA, TINY_STEREO_DATA
 
 # tiny data of each problem: a model option is instantiated with the data of the problem it declares
 TINY_DATA_OF = {
@@ -19,6 +19,7 @@ TINY_DATA_OF = {
     "stereo": TINY_STEREO_DATA,
     "multi_view": TINY_MULTI_VIEW_DATA,
     "multi_modal": ["data=multi_modal", *TINY_DATA],
+    "pose": TINY_POSE_DATA,
 }
 
 

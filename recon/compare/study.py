@@ -76,6 +76,7 @@ REFERENCE_LABELS = {
     ("multi_view", "reference"): "reference (plane sweep)",
     ("multi_modal", "reference"): "reference (partial input + medoid shape placed by ICP)",
     ("multi_modal", "partial_input"): "reference (partial input alone)",
+    ("pose", "reference"): "reference (SIFT + essential matrix + RANSAC)",
 }
 # Config keys that say where or how verbosely a run was logged, not what it computed.
 BOOKKEEPING = (
@@ -534,7 +535,7 @@ def build_rows(runs: list[Run], metrics: list[str]) -> list[Row]:
     return rows
 
 
-PROBLEMS = ("single_view", "multi_view", "multi_modal", "stereo")
+PROBLEMS = ("single_view", "multi_view", "multi_modal", "stereo", "pose")
 
 
 def task_module(run: Run) -> str:

@@ -63,6 +63,18 @@ TINY_MULTI_VIEW_DATA = [
     "data.render_workers=0",
 ]
 
+TINY_POSE_DATA = [
+    "data=pose",
+    "data.synthetic.num_train=6",
+    "data.synthetic.num_val=2",
+    "data.synthetic.num_test=2",
+    "data.synthetic.image_size=[32,48]",
+    "data.synthetic.num_views=6",
+    "data.synthetic.num_points=128",
+    "data.batch_size=8",
+    "data.render_workers=0",
+]
+
 
 # Stands for the run directory in a composed config until for_run puts a real one in its place.
 RUN_DIR = "__run_dir__"

@@ -1,0 +1,81 @@
+"""Relative camera pose task: the loss and metrics of any relative-pose model (the rest:
+:class:`~recon.tasks.base.ReconTask`).
+
+A model declares ``problem = "pose"`` and ``inputs`` (e.g. ``("images", "K")``) and returns ``R (B, 3, 3)``,
+``t (B, 3)`` (view 0's frame to view 1's), ``valid (B,)`` and ``translation_defined (B,)``.
+
+Loss (learned models): the rotation's chordal distance ``||R - R_true||_F`` plus ``translation_weight`` times
+``1 - cos`` of the angle between ``t`` and the true direction.
+
+Metrics (:class:`~recon.metrics.poses.RelativePoseMetrics`; failures count 180 degrees): ``rotation_error`` and
+``translation_error`` (medians, degrees), ``auc@5`` / ``auc@10`` / ``auc@20`` of the pose error, ``failure_rate``,
+``pairs``; on the test split also per subset of the items' boolean keys in ``subsets`` (default ``wide``,
+``low_texture``): ``test/<subset>/*``. The classical :class:`~recon.models.essential_pose.EssentialPose` (SIFT +
+essential matrix + RANSAC) is scored on the same test pairs as ``test/reference/*`` and ``test/reference/<subset>/*``
+(``reference: true``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recon.metrics.poses import RelativePoseMetrics
+from recon.models.essential_pose import EssentialPose
+from recon.tasks.base import ReconTask, metric_collection
+
+
+class PoseTask(ReconTask):
+    """Relative pose (module docstring). Args: ``translation_weight`` (>= 0), ``reference`` (score the classical
+    baseline on the test split), ``subsets`` (boolean item keys scored separately on the test split)."""
+
+    problem = "pose"
+    batch_size_key = "images"
+    progress_metric = "val/auc@10"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        translation_weight: float = 1.0,
+        reference: bool = True,
+        subsets: Sequence[str] = ("wide", "low_texture"),
+    ):
+        super().__init__(model, optimizer, scheduler)
+        if not translation_weight >= 0:
+            raise ValueError(f"task.translation_weight must be >= 0, got {translation_weight}")
+        self.translation_weight = float(translation_weight)
+        self.subsets = tuple(subsets)
+        self.val_metrics = metric_collection({"pose": RelativePoseMetrics()}, "val/")
+        self.test_metrics = self.scored("test/")
+        if reference:
+            self.reference = EssentialPose()
+            self.reference_metrics = self.scored("test/reference/")
+
+    def scored(self, prefix: str):
+        metrics = {"pose": RelativePoseMetrics()}
+        metrics.update({subset: RelativePoseMetrics(prefix=f"{subset}/") for subset in self.subsets})
+        return metric_collection(metrics, prefix)
+
+    def loss_terms(self, out: dict, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        rotation = (out["R"] - batch["R"]).flatten(1).norm(dim=-1).mean()
+        direction = F.normalize(batch["t"], dim=-1)
+        translation = (1 - (F.normalize(out["t"], dim=-1) * direction).sum(-1)).mean()
+        return {"rotation": rotation, "translation": translation}, {
+            "rotation": 1.0,
+            "translation": self.translation_weight,
+        }
+
+    def update_metrics(self, metrics, out: dict, batch: dict) -> None:
+        args = (out["R"], out["t"] * out["translation_defined"][:, None], out["valid"], batch["R"], batch["t"])
+        for subset, metric in metrics.items(keep_base=True):
+            if subset == "pose":
+                metric.update(*args)
+                continue
+            keep = batch[subset].bool()
+            if keep.any():
+                metric.update(*(a[keep] for a in args))
