@@ -9,8 +9,11 @@ Per pair, in this order:
 3. A rotation explains the matches (the homography fitted to the normalised matches, projected to the closest
    rotation, moves them to within ``rotation_px`` pixels of their match, median): that rotation, translation
    undefined (a camera turning on the spot has no epipolar geometry).
-4. Otherwise the essential matrix and ``recoverPose``; fewer than ``min_inliers`` matches in front of both cameras:
-   failed. ``t`` is a unit direction (the scale is unobservable).
+4. Otherwise the essential matrix by each robust estimator of ``estimators`` (OpenCV's RANSAC, and its USAC MAGSAC++
+   and USAC accurate variants), each candidate decomposed by ``recoverPose``; the pose with the most matches in
+   front of both cameras wins (near-degenerate pairs, e.g. narrow fields of view, can give an essential matrix that
+   fits the matches but that almost no match passes in front of both cameras). Fewer than ``min_inliers`` such
+   matches: failed. ``t`` is a unit direction (the scale is unobservable).
 
 Output (``B`` pairs): ``R (B, 3, 3)``, ``t (B, 3)`` mapping view 0's frame to view 1's (``x_1 = R x_0 + t``),
 ``valid (B,)`` (False: failed; R = I, t = 0 then), ``translation_defined (B,)``, ``inliers (B,)``.
@@ -23,7 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EssentialPose", "two_view_pose"]
+__all__ = ["ESTIMATORS", "EssentialPose", "two_view_pose"]
+
+ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC, "accurate": cv2.USAC_ACCURATE}
 
 
 def _grey(image: Tensor) -> np.ndarray:
@@ -55,6 +60,7 @@ def two_view_pose(
     min_inliers: int = 15,
     min_parallax_px: float = 0.5,
     rotation_px: float = 1.0,
+    estimators: tuple[str, ...] = ("ransac", "magsac", "accurate"),
 ) -> dict:
     """The pose of one pair of grey uint8 images (module docstring): ``{"R", "t", "valid", "translation_defined",
     "inliers", "matches", "reason"}`` (numpy; ``reason`` says why a pair failed or was a rotation)."""
@@ -87,13 +93,20 @@ def two_view_pose(
     # both views in view 0's pixel frame (p1 re-imaged through K0), so the RANSAC threshold is in pixels
     q1 = np.c_[n1, np.ones(len(n1))] @ K0.T
     q1 = q1[:, :2] / q1[:, 2:]
-    try:
-        E, mask = cv2.findEssentialMat(p0, q1, K0, method=cv2.RANSAC, prob=0.999, threshold=ransac_px)
-    except cv2.error as error:  # a degenerate sample in the five-point solver
-        return {**failed, **base, "reason": f"essential matrix solver: {str(error).strip().splitlines()[-1]}"}
-    if E is None or E.shape != (3, 3):
-        return {**failed, **base, "reason": "no essential matrix"}
-    inliers, R, t, _ = cv2.recoverPose(E, p0, q1, K0, mask=mask)
+    best, error = (0, None, None), "no essential matrix"
+    for method in estimators:
+        try:
+            E, mask = cv2.findEssentialMat(p0, q1, K0, method=ESTIMATORS[method], prob=0.999, threshold=ransac_px)
+        except cv2.error as e:  # a degenerate sample in the five-point solver
+            error = f"essential matrix solver: {str(e).strip().splitlines()[-1]}"
+            continue
+        for k in range(0 if E is None else len(E) // 3):  # the solver may return several candidates
+            count, R, t, _ = cv2.recoverPose(E[3 * k : 3 * k + 3], p0, q1, K0, mask=mask.copy())
+            if count > best[0]:
+                best = (count, R, t)
+    inliers, R, t = best
+    if R is None:
+        return {**failed, **base, "reason": error}
     if inliers < min_inliers:
         return {**failed, **base, "inliers": int(inliers), "reason": f"{inliers} inliers < {min_inliers}"}
     return {**base, "R": R, "t": t.ravel(), "valid": True, "translation_defined": True, "inliers": int(inliers),
@@ -119,6 +132,7 @@ class EssentialPose(nn.Module):
         min_inliers: int = 15,
         min_parallax_px: float = 0.5,
         rotation_px: float = 1.0,
+        estimators: tuple[str, ...] = ("ransac", "magsac", "accurate"),
     ):
         super().__init__()
         if not 0 < ratio <= 1:
@@ -132,6 +146,9 @@ class EssentialPose(nn.Module):
                 raise ValueError(f"model.{name} must be positive, got {value}")
         if min_matches < 5 or min_inliers < 5 or num_features < 8:
             raise ValueError("model.min_matches and model.min_inliers must be >= 5 and model.num_features >= 8")
+        estimators = tuple(estimators)
+        if not estimators or set(estimators) - set(ESTIMATORS):
+            raise ValueError(f"model.estimators must be a non-empty subset of {sorted(ESTIMATORS)}, got {estimators}")
         self.settings = dict(
             num_features=num_features,
             ratio=ratio,
@@ -140,6 +157,7 @@ class EssentialPose(nn.Module):
             min_inliers=min_inliers,
             min_parallax_px=min_parallax_px,
             rotation_px=rotation_px,
+            estimators=estimators,
         )
         self.register_buffer("_device", torch.zeros(0), persistent=False)
 

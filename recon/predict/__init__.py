@@ -4,7 +4,8 @@
 hands the request to that problem's predictor: single-view images (``inputs=[...]``,
 :mod:`recon.predict.single_view`), a rectified stereo pair (``left=... right=...``, :mod:`recon.predict.stereo`) or a
 calibrated image set (``data=multi_view_<format>``, :mod:`recon.predict.multi_view`) or an RGB-D frame
-(``color=... depth=... depth_scale=... intrinsics=...``, :mod:`recon.predict.multi_modal`). Each predictor checks
+(``color=... depth=... depth_scale=... intrinsics=...``, :mod:`recon.predict.multi_modal`) or the relative poses of an
+uncalibrated image list (``inputs=[...]`` with a pose model, :mod:`recon.predict.pose`). Each predictor checks
 the whole request before it writes anything.
 """
 
@@ -16,6 +17,7 @@ from recon.engine.checkpoint import inference_config, load_checkpoint
 from recon.predict.common import model_problem
 from recon.predict.multi_modal import predict_multi_modal
 from recon.predict.multi_view import predict_multi_view
+from recon.predict.pose import predict_pose
 from recon.predict.single_view import predict_single_view
 from recon.predict.stereo import predict_stereo
 
@@ -51,6 +53,8 @@ def predict(cfg: DictConfig) -> list[dict] | dict:
     """
     checkpoint, config = model_source(cfg)
     problem = model_problem(config["model"])
+    if problem == "pose":
+        return predict_pose(cfg, checkpoint, config)
     if problem == "multi_modal" or cfg.get("color") is not None or cfg.get("depth") is not None:
         return predict_multi_modal(cfg, checkpoint, config)
     if problem == "multi_view" or cfg.get("data") is not None:
