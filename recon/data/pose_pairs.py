@@ -5,6 +5,8 @@ Items (one pair of views ``(i, j)``, ``i < j``, of one scene):
 - ``images``      (2, 3, H, W) float32 RGB in [0, 1]; ``K`` (2, 3, 3) float32 intrinsics in pixels
 - ``R`` (3, 3), ``t`` (3,) float32: view 0's frame to view 1's, ``x_1 = R x_0 + t`` (OpenCV axes; ``t`` in scene
   units, the methods estimate its direction)
+- ``depth``       (2, 1, H, W) float32 z-depth of both views, 0 = none (training supervision: the task turns it into
+  ground-truth correspondences for models that match)
 - ``angle``       () float32 the rotation angle between the views, degrees
 - ``wide``        () bool: ``angle >= wide_angle_deg`` (the wide-baseline subset)
 - ``low_texture`` () bool: the less textured image of the pair has a mean grey-level gradient (Sobel, 0-255 grey per
@@ -50,16 +52,17 @@ def rotation_z(angle_rad: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], -1).view(*c.shape, 3, 3)
 
 
-def roll_view(image: torch.Tensor, K: torch.Tensor, angle_rad: torch.Tensor) -> torch.Tensor:
-    """The image ``(3, H, W)`` of the camera rotated by ``R_z(angle)`` about its optical axis (new camera frame
-    ``x' = R_z x``): pixel ``u'`` shows what the old camera saw at ``K R_z^T K^-1 u'`` (bilinear, 0 outside)."""
+def roll_view(image: torch.Tensor, K: torch.Tensor, angle_rad: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """The image ``(C, H, W)`` of the camera rotated by ``R_z(angle)`` about its optical axis (new camera frame
+    ``x' = R_z x``): pixel ``u'`` shows what the old camera saw at ``K R_z^T K^-1 u'`` (``mode`` bilinear, or nearest
+    for depth; 0 outside). A rotation about the optical axis keeps every point's z-depth."""
     _, H, W = image.shape
     v, u = torch.meshgrid(torch.arange(H, dtype=K.dtype), torch.arange(W, dtype=K.dtype), indexing="ij")
     pixels = torch.stack([u, v, torch.ones_like(u)], -1).view(-1, 3)
     source = pixels @ (K @ rotation_z(angle_rad).T @ torch.linalg.inv(K)).T
     uv = source[:, :2] / source[:, 2:]
     grid = torch.stack([(uv[:, 0] + 0.5) / W * 2 - 1, (uv[:, 1] + 0.5) / H * 2 - 1], -1).view(1, H, W, 2)
-    return F.grid_sample(image[None], grid.to(image.dtype), align_corners=False, padding_mode="zeros")[0]
+    return F.grid_sample(image[None], grid.to(image.dtype), mode=mode, align_corners=False, padding_mode="zeros")[0]
 
 
 class PosePairDataset(Dataset):
@@ -78,6 +81,7 @@ class PosePairDataset(Dataset):
         self.augment, self.roll = augment, torch.deg2rad(torch.tensor(float(roll_deg)))
         self.rgb = torch.from_numpy(arrays["rgb"])  # (S, V, H, W, 3) uint8
         self.K = torch.from_numpy(arrays["K"]).float()
+        self.depth = torch.from_numpy(arrays["depth"])  # (S, V, H, W)
         T_cw = torch.from_numpy(arrays["T_cw"]).double()
         points = torch.from_numpy(arrays["points"]).double()
         visible = torch.from_numpy(arrays["point_visible"])
@@ -109,12 +113,14 @@ class PosePairDataset(Dataset):
         s, a, b = self.pairs[n].tolist()
         images = self.rgb[s, [a, b]].permute(0, 3, 1, 2).float().div_(255.0)
         K, R, t = self.K[s, [a, b]], self.T[n, :3, :3], self.T[n, :3, 3]
+        depth = self.depth[s, [a, b]].float()[:, None]
         if self.augment:
             if torch.rand(()) < 0.5:
-                images, K, R, t = images.flip(0), K.flip(0), R.T, -R.T @ t
+                images, K, R, t, depth = images.flip(0), K.flip(0), R.T, -R.T @ t, depth.flip(0)
             if self.roll > 0:
                 angles = (torch.rand(2) * 2 - 1) * self.roll
                 images = torch.stack([roll_view(images[k], K[k], angles[k]) for k in range(2)])
+                depth = torch.stack([roll_view(depth[k], K[k], angles[k], mode="nearest") for k in range(2)])
                 roll0, roll1 = rotation_z(angles)
                 R, t = roll1 @ R @ roll0.T, roll1 @ t
         return {
@@ -122,6 +128,7 @@ class PosePairDataset(Dataset):
             "K": K,
             "R": R,
             "t": t,
+            "depth": depth,
             "angle": self.angle[n],
             "wide": self.wide[n],
             "low_texture": self.low_texture[n],
@@ -190,6 +197,7 @@ class PosePairDataModule(MultiViewDataModule):
             "K": self.config.intrinsics().expand(B, 2, 3, 3).clone(),
             "R": T[:3, :3].expand(B, 3, 3).clone(),
             "t": T[:3, 3].expand(B, 3).clone(),
+            "depth": torch.full((B, 2, 1, H, W), 2.5),
             "angle": torch.full((B,), 30.0),
             "wide": torch.zeros(B, dtype=torch.bool),
             "low_texture": torch.zeros(B, dtype=torch.bool),

@@ -14,6 +14,7 @@ from torch import Tensor
 
 __all__ = [
     "absolute_trajectory_error",
+    "cell_correspondences",
     "matrix_to_rotation_6d",
     "pose_auc",
     "relative_pose_error",
@@ -135,3 +136,38 @@ def relative_pose_error(T_wc_pred: Tensor, T_wc_true: Tensor, delta: int = 1) ->
     translation = error[:, :3, 3].square().sum(-1).mean().sqrt()
     eye = torch.eye(3, dtype=error.dtype, device=error.device).expand_as(error[:, :3, :3])
     return translation, rotation_error_deg(error[:, :3, :3], eye).mean()
+
+
+def cell_correspondences(
+    depth0: Tensor, depth1: Tensor, K0: Tensor, K1: Tensor, R: Tensor, t: Tensor, grid: tuple[int, int],
+    max_relative_depth: float = 0.05,
+) -> Tensor:  # fmt: skip
+    """Ground-truth matches between the cells of a ``grid = (h, w)`` laid over two views: for each cell of view 0,
+    the index (row-major) of the view-1 cell its centre's surface point falls in, or -1 where view 0 has no depth
+    there, the point leaves view 1 or lies behind it, or view 1 sees another surface there (its depth differs by more
+    than ``max_relative_depth``: occluded).
+
+    Args:
+        depth0, depth1: (B, 1, H, W) z-depth, 0 = none. K0, K1: (B, 3, 3). R (B, 3, 3), t (B, 3): view 0 -> view 1.
+    Returns:
+        (B, h * w) int64.
+    """
+    B, _, H, W = depth0.shape
+    h, w = grid
+    u = ((torch.arange(w, device=depth0.device, dtype=depth0.dtype) + 0.5) * (W / w) - 0.5).round().long()
+    v = ((torch.arange(h, device=depth0.device, dtype=depth0.dtype) + 0.5) * (H / h) - 0.5).round().long()
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    z0 = depth0[:, 0, vv, uu].reshape(B, -1)
+    pixels = torch.stack([uu, vv, torch.ones_like(uu)], -1).reshape(-1, 3).to(depth0.dtype)
+    points0 = z0[..., None] * (pixels @ torch.linalg.inv(K0).transpose(-1, -2))
+    points1 = points0 @ R.transpose(-1, -2) + t[:, None]
+    z1 = points1[..., 2]
+    uv1 = (points1 @ K1.transpose(-1, -2))[..., :2] / z1.clamp(min=1e-9)[..., None]
+    col, row = uv1[..., 0].round().long(), uv1[..., 1].round().long()
+    inside = (z0 > 0) & (z1 > 1e-9) & (col >= 0) & (col < W) & (row >= 0) & (row < H)
+    seen = depth1[:, 0].reshape(B, -1).gather(1, (row.clamp(0, H - 1) * W + col.clamp(0, W - 1)))
+    visible = inside & ((seen - z1).abs() <= max_relative_depth * z1)
+    cell = ((row.clamp(0, H - 1) + 0.5) * h / H).long().clamp(max=h - 1) * w + (
+        (col.clamp(0, W - 1) + 0.5) * w / W
+    ).long().clamp(max=w - 1)
+    return torch.where(visible, cell, torch.full_like(cell, -1))
