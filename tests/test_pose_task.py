@@ -41,6 +41,24 @@ def test_loss_is_zero_at_the_truth_and_grows_with_the_error():
         PoseTask(RelativePoseNet(input_size=(16, 16), widths=(8,), head_widths=(8,)), translation_weight=-1)
 
 
+def test_match_loss_is_small_at_the_true_matches_and_skips_cells_without_one():
+    """Two views of a plane 2 units away, the second camera 0.5 to the left: view-0 cell (r, c) matches cell
+    (r, c + 1) and the right column has no match; logits peaked at the true cells give a near-zero loss, flat
+    logits log(4) (four cells)."""
+    K = torch.tensor([[16.0, 0.0, 3.5], [0.0, 16.0, 3.5], [0.0, 0.0, 1.0]]).expand(1, 2, 3, 3)
+    batch = {
+        "images": torch.zeros(1, 2, 3, 8, 8),
+        "K": K,
+        "depth": torch.full((1, 2, 1, 8, 8), 2.0),
+        "R": torch.eye(3)[None],
+        "t": torch.tensor([[0.5, 0.0, 0.0]]),
+    }
+    peaked = torch.full((1, 4, 4), -50.0)
+    peaked[0, 0, 1] = peaked[0, 2, 3] = 50.0
+    assert float(PoseTask.match_loss(peaked, batch)) == pytest.approx(0.0, abs=1e-6)
+    assert float(PoseTask.match_loss(torch.zeros(1, 4, 4), batch)) == pytest.approx(math.log(4))
+
+
 def test_a_run_scores_the_model_and_the_classical_baseline_per_subset(make_config, tmp_path):
     train(make_config([*TINY_POSE, "trainer.max_epochs=1"]))
     metrics = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]

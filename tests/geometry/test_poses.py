@@ -10,6 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from recon.geometry.poses import (
     absolute_trajectory_error,
+    cell_correspondences,
     matrix_to_rotation_6d,
     pose_auc,
     relative_pose_error,
@@ -135,3 +136,22 @@ def test_ate_and_rpe_are_zero_up_to_a_similarity_and_measure_a_known_offset():
     assert float(relative_pose_error(turned, true)[1]) == pytest.approx(6.0 / 7, abs=1e-4)
     with pytest.raises(ValueError, match="delta"):
         relative_pose_error(true, true, delta=8)
+
+
+def test_cell_correspondences_hand_cases():
+    """A fronto-parallel plane at depth 2 seen by two cameras 16 px-of-disparity apart, an 8x8 image on a 2x2 grid of
+    4-px cells: the identity maps each cell to itself; moving the second camera left by 0.5 (x_1 = x_0 + (0.5,0,0))
+    shifts every point by f * 0.5 / 2 = 4 px, one cell to the right, and the right column leaves the view; a nearer
+    surface in view 1 (occlusion) or no depth in view 0 gives -1."""
+    K = torch.tensor([[16.0, 0.0, 3.5], [0.0, 16.0, 3.5], [0.0, 0.0, 1.0]]).expand(1, 3, 3)
+    depth = torch.full((1, 1, 8, 8), 2.0)
+    eye, zero = torch.eye(3).expand(1, 3, 3), torch.zeros(1, 3)
+    assert cell_correspondences(depth, depth, K, K, eye, zero, (2, 2)).tolist() == [[0, 1, 2, 3]]
+    shifted = cell_correspondences(depth, depth, K, K, eye, torch.tensor([[0.5, 0.0, 0.0]]), (2, 2))
+    assert shifted.tolist() == [[1, -1, 3, -1]]
+    occluder = depth.clone()
+    occluder[..., :, 4:] = 1.0  # view 1 sees something nearer on its right half
+    assert cell_correspondences(depth, occluder, K, K, eye, zero, (2, 2)).tolist() == [[0, -1, 2, -1]]
+    holes = depth.clone()
+    holes[..., :4, :] = 0.0
+    assert cell_correspondences(holes, depth, K, K, eye, zero, (2, 2)).tolist() == [[-1, -1, 2, 3]]
