@@ -380,6 +380,10 @@ def test_rerun_replaces_results_in_place(tmp_path):
         ("test/iou", "max"),
         ("test/epe", "min"),
         ("test/reference/chamfer_l1", "min"),
+        ("test/auc@10", "max"),
+        ("test/wide/auc@10", "max"),
+        ("test/rotation_error", "min"),
+        ("test/failure_rate", "min"),
         ("test/something_new", None),
     ],
 )

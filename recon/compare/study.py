@@ -103,8 +103,8 @@ BOOKKEEPING = (
 COMPLETED_KEYS = ("metrics", "splits", "data", "model_family", "wall_time_s")
 # Metric names (last path component) and whether lower is better. Chamfer "accuracy"/"completeness" are
 # distances (Occupancy Networks), so lower is better; unknown names get no arrow and no bold.
-LOWER = re.compile(r"chamfer|^accuracy$|^completeness$|loss|err|epe|rmse|mae|abs_rel|sq_rel|^d1|bad|outlier")
-HIGHER = re.compile(r"fscore|^f1|precision|recall|iou|^delta|^a[123]$|psnr|ssim")
+LOWER = re.compile(r"chamfer|^accuracy$|^completeness$|loss|err|epe|rmse|mae|abs_rel|sq_rel|^d1|bad|outlier|failure")
+HIGHER = re.compile(r"fscore|^f1|precision|recall|iou|^delta|^a[123]$|psnr|ssim|^auc")
 
 
 class InvalidSummary(ValueError):
