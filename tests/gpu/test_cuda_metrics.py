@@ -10,12 +10,14 @@ import torch
 
 import recon.metrics
 from recon.geometry.pointcloud import KDTREE_MIN_PAIRS, chamfer_loss, nearest_neighbors
+from recon.geometry.poses import matrix_to_rotation_6d, rotation_6d_to_matrix
 from recon.metrics.chamfer import Accuracy, ChamferL1, ChamferL2, Completeness, FScore, PointCloudMetrics
 from recon.metrics.cloud_checks import dark_background_silhouettes, in_box_fraction, silhouette_agreement
 from recon.metrics.completion import CompletionMetrics, farther_than
 from recon.metrics.depth import DepthMetrics, depth_errors
 from recon.metrics.latent import KLPerDimension, KLSummary, kl_summary
 from recon.metrics.occupancy import OccupancyIoU
+from recon.metrics.poses import RelativePoseMetrics, pose_errors
 from recon.metrics.samples import BestOfKChamfer, SampleDiversity
 from recon.metrics.stereo import (
     BadPixelRate,
@@ -110,6 +112,17 @@ def completion() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return pred, gt, gt[:, gt[0, :, 0] < 0][:, :200].contiguous()
 
 
+def poses(B: int = 40) -> tuple[torch.Tensor, ...]:
+    """Relative poses: predictions near the truth, a few failed, one true pure rotation (t = 0)."""
+    g = generator()
+    R_true = rotation_6d_to_matrix(torch.randn(B, 6, generator=g))
+    R_pred = rotation_6d_to_matrix(matrix_to_rotation_6d(R_true) + 0.1 * torch.randn(B, 6, generator=g))
+    t_true, t_pred = torch.randn(B, 3, generator=g), torch.randn(B, 3, generator=g)
+    t_true[0] = 0
+    valid = torch.rand(B, generator=g) > 0.2
+    return R_pred, t_pred, valid, R_true, t_true
+
+
 # name -> how to score the case's fixed inputs on a device (a dict or tensor of results)
 CASES = {
     "PointCloudMetrics": lambda d: updated(PointCloudMetrics().to(d), clouds(), variable_clouds()),
@@ -142,6 +155,8 @@ CASES = {
     "D1Error": lambda d: updated(D1Error().to(d), maps(0.0, 40.0)),
     "disparity_errors": lambda d: disparity_errors(*(t[0].to(d) for t in maps(0.0, 40.0))),
     "CompletionMetrics": lambda d: updated(CompletionMetrics(radius=0.3, threshold=0.1).to(d), completion()),
+    "RelativePoseMetrics": lambda d: updated(RelativePoseMetrics().to(d), poses(), poses(7)),
+    "pose_errors": lambda d: dict(zip(("rotation", "translation", "pose"), pose_errors(*moved(poses(), d)))),
     "farther_than": lambda d: farther_than(*(t.to(d) for t in completion()[1:]), 0.3),
     "in_box_fraction": lambda d: in_box_fraction(clouds()[0][0].to(d), torch.tensor([[-0.4] * 3, [0.5] * 3]).to(d)),
     "dark_background_silhouettes": lambda d: dark_background_silhouettes(images().to(d), 0.5, dilate=2, erode=1),
