@@ -66,6 +66,8 @@ class RelativePoseMetrics(Metric):
         cat = [torch.cat(x) if isinstance(x, list) else x for x in (self.rotation, self.translation, self.pose)]
         rotation, translation, pose = cat
         failed = torch.cat(self.failed) if isinstance(self.failed, list) else self.failed
+        if len(pose) == 0:  # only empty updates (a subset absent from the split)
+            return {}
         out = {
             "rotation_error": rotation.median(),
             "translation_error": translation.nanmedian(),

@@ -100,6 +100,5 @@ class PoseTask(ReconTask):
             if subset == "pose":
                 metric.update(*args)
                 continue
-            keep = batch[subset].bool()
-            if keep.any():
-                metric.update(*(a[keep] for a in args))
+            keep = batch[subset].bool()  # a batch without the subset still updates it (no pairs): no warning
+            metric.update(*(a[keep] for a in args))
