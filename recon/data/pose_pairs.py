@@ -65,6 +65,15 @@ def roll_view(image: torch.Tensor, K: torch.Tensor, angle_rad: torch.Tensor, mod
     return F.grid_sample(image[None], grid.to(image.dtype), mode=mode, align_corners=False, padding_mode="zeros")[0]
 
 
+def check_thresholds(**values: float) -> None:
+    """``ValueError`` naming ``data.<key>`` unless each angle (``*_deg``) is in (0, 180] degrees and each gradient in
+    (0, 255] grey levels."""
+    for name, value in values.items():
+        high = 180 if name.endswith("_deg") else 255
+        if not (isinstance(value, (int, float)) and 0 < value <= high):
+            raise ValueError(f"data.{name} must be in (0, {high}], got {value!r}")
+
+
 class PosePairDataset(Dataset):
     """Pairs of one split's views (module docstring). Attributes: ``pairs`` (N, 3) ``(scene, i, j)``, ``angle`` (N,),
     ``wide``, ``low_texture`` (N,) bool, ``ids``."""
@@ -166,13 +175,9 @@ class PosePairDataModule(MultiViewDataModule):
     ):
         del num_source, depth_range  # keys of the multi-view config this one extends; pairs use neither
         super().__init__(synthetic, cache_dir, batch_size, num_workers, render_workers, pin_memory, num_source=1)
-        for name, value in (
-            ("max_angle_deg", max_angle_deg),
-            ("wide_angle_deg", wide_angle_deg),
-            ("low_texture_gradient", low_texture_gradient),
-        ):
-            if not (isinstance(value, (int, float)) and 0 < value <= (180 if "angle" in name else 255)):
-                raise ValueError(f"data.{name} must be in (0, {180 if 'angle' in name else 255}], got {value!r}")
+        check_thresholds(
+            max_angle_deg=max_angle_deg, wide_angle_deg=wide_angle_deg, low_texture_gradient=low_texture_gradient
+        )
         self.max_angle_deg, self.wide_angle_deg = float(max_angle_deg), float(wide_angle_deg)
         self.low_texture_gradient = float(low_texture_gradient)
         if not 0 <= roll_deg <= 180:

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from recon.data.base import SPLITS, ReconDataModule
 from recon.data.multi_view_formats import READERS, ScaledSet, check_sizes, scale_intrinsics
-from recon.data.pose_pairs import mean_gradient
+from recon.data.pose_pairs import check_thresholds, mean_gradient
 from recon.geometry.multiview import relative_pose
 from recon.geometry.poses import rotation_error_deg
 
@@ -88,6 +88,7 @@ class PoseSetDataModule(ReconDataModule):
             raise FileNotFoundError(f"data.root = {root} does not exist: give the calibrated image set's folder")
         if not 0 < image_scale <= 1:
             raise ValueError(f"data.image_scale must be in (0, 1], got {image_scale}")
+        check_thresholds(wide_angle_deg=wide_angle_deg, low_texture_gradient=low_texture_gradient)
         self.format, self.root, self.options = format, str(root), dict(options or {})
         self.image_scale = float(image_scale)
         self.wide_angle_deg, self.low_texture_gradient = float(wide_angle_deg), float(low_texture_gradient)

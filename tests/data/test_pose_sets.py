@@ -36,6 +36,10 @@ def test_bad_sets_are_refused_with_the_key(tmp_path):
         PoseSetDataModule("middlebury_mvs", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="data.format"):
         PoseSetDataModule("nerf", str(tmp_path))
+    with pytest.raises(ValueError, match="data.wide_angle_deg"):
+        PoseSetDataModule("middlebury_mvs", str(tmp_path), wide_angle_deg=0)
+    with pytest.raises(ValueError, match="data.low_texture_gradient"):
+        PoseSetDataModule("middlebury_mvs", str(tmp_path), low_texture_gradient=300)
     write_dataset(tmp_path, make_poses(1))
     with pytest.raises(ValueError, match="at least 2"):
         PoseSetDataModule("middlebury_mvs", str(tmp_path)).setup()
