@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from recon.data.formats.images import read_image
+from recon.data.multi_view_formats import scale_intrinsics
 from recon.geometry.cameras import intrinsics_from_fov
 from recon.geometry.poses import rotation_error_deg
 from recon.predict.common import check_request, finite_number, inference_device, load_model, parse_intrinsics
@@ -99,8 +100,7 @@ def predict_pose(cfg: DictConfig, checkpoint: dict | None, config: dict) -> dict
             H, W = a.shape[-2:]
             sy, sx = H / b.shape[-2], W / b.shape[-1]
             b = torch.nn.functional.interpolate(b[None], size=(H, W), mode="bilinear", antialias=True)[0]
-            scale = torch.tensor([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
-            K_b = scale @ Ks[i + 1]
+            K_b = torch.from_numpy(scale_intrinsics(Ks[i + 1].double().numpy(), sx, sy)).float()
         else:
             K_b = Ks[i + 1]
         with torch.inference_mode():
