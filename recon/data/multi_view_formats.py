@@ -48,6 +48,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from recon.data.base import ReconDataModule
+from recon.data.estimated_poses import with_estimated_poses
 from recon.data.formats.colmap_text import read_colmap_text
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
@@ -215,6 +216,10 @@ class MultiViewFormatDataModule(ReconDataModule):
             range is the box's z-range in its view (module docstring); used when ``depth_range`` is null.
         min_baseline: smallest source baseline for the axis-angle view selection, times the reference's ``near``.
         image_scale: resize factor of images and intrinsics, in (0, 1] (module docstring).
+        poses: ``calibrated`` (the file's), or ``estimated``: structure from motion on the selected views' images
+            with the file's intrinsics (:mod:`recon.data.estimated_poses`; the depth ranges come from its sparse
+            points, ``depth_range`` and ``bounding_box`` being in the calibrated world's units; views it cannot
+            register are left out; the file's poses are kept in ``withheld_T_cw`` for evaluation only).
         batch_size, num_workers, pin_memory: loaders; ``batch_size > 1`` needs sets of one size.
         val_fraction, split_seed, test_split: the splits (module docstring).
     """
@@ -233,6 +238,7 @@ class MultiViewFormatDataModule(ReconDataModule):
         bounding_box: list[list[float]] | None = None,
         min_baseline: float = 0.01,
         image_scale: float = 1.0,
+        poses: str = "calibrated",
         batch_size: int = 1,
         num_workers: int = 0,
         pin_memory: bool = False,
@@ -273,6 +279,8 @@ class MultiViewFormatDataModule(ReconDataModule):
             bounding_box = box
         if not 0 < image_scale <= 1:
             raise ValueError(f"data.image_scale must be in (0, 1], got {image_scale}")
+        if poses not in ("calibrated", "estimated"):
+            raise ValueError(f"data.poses must be 'calibrated' or 'estimated', got {poses!r}")
         if not min_baseline >= 0:
             raise ValueError(
                 f"data.min_baseline must be >= 0 (a fraction of the reference's near depth), got {min_baseline}"
@@ -289,7 +297,8 @@ class MultiViewFormatDataModule(ReconDataModule):
         self.scenes = None if scenes is None else [str(s) for s in scenes]
         self.views = None if views is None else list(views)
         self.num_source, self.depth_range, self.bounding_box = int(num_source), depth_range, bounding_box
-        self.min_baseline, self.image_scale = float(min_baseline), float(image_scale)
+        self.min_baseline, self.image_scale, self.poses = float(min_baseline), float(image_scale), poses
+        self.withheld_T_cw: dict[int, np.ndarray] = {}
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
 
     @property
@@ -312,14 +321,25 @@ class MultiViewFormatDataModule(ReconDataModule):
                 f"{cameras.root} has {len(picked)}{' selected by data.views' if self.views else ''}"
             )
         H, W = check_sizes(cameras, picked)
+        estimated = self.poses == "estimated"
+        if estimated:
+            cameras, self.withheld_T_cw[s], _ = with_estimated_poses(cameras, picked)
+            picked = list(range(len(cameras)))
+            if len(picked) < 1 + self.num_source:
+                raise ValueError(
+                    f"data.num_source = {self.num_source} needs at least {1 + self.num_source} views but only "
+                    f"{len(picked)} of {cameras.root} were registered with data.poses=estimated"
+                )
         h, w = max(1, round(H * self.image_scale)), max(1, round(W * self.image_scale))
         K = np.stack([scale_intrinsics(K, w / W, h / H) for K in cameras.K])
         scaled = ScaledSet(cameras, (h, w), torch.from_numpy(K).float(), torch.from_numpy(cameras.T_cw).float())
-        if self.depth_range is None and self.bounding_box is not None:
+        if self.depth_range is None and self.bounding_box is not None and not estimated:
             box_ranges = box_depth_ranges(self.bounding_box, scaled.K[picked], scaled.T_cw[picked], h, w).tolist()
         ranges = []
         for k, v in enumerate(picked):
-            if self.depth_range is not None:
+            if estimated:
+                depth_range = cameras[v].depth_range
+            elif self.depth_range is not None:
                 depth_range = self.depth_range
             elif self.bounding_box is not None:
                 depth_range = tuple(box_ranges[k])
@@ -400,6 +420,7 @@ class MultiViewFormatDataModule(ReconDataModule):
             "bounding_box": None if self.bounding_box is None else self.bounding_box.tolist(),
             "min_baseline": self.min_baseline,
             "image_scale": self.image_scale,
+            "poses": self.poses,
             "test_split": self.test_split,
         }
 

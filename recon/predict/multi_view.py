@@ -22,6 +22,12 @@ nothing. Outputs in ``output_dir`` at the items' resolution, ``<view>`` being th
   land on its dark-background silhouette, :func:`~recon.metrics.cloud_checks.silhouette_agreement`);
 
 and a table is printed.
+
+With ``data.poses=estimated`` the poses come from structure from motion on the images
+(:mod:`recon.data.estimated_poses`), up to a similarity: the cloud is written in that frame, and for the checks it is
+mapped into the calibrated frame by the Sim(3) that best aligns the estimated camera centres to the withheld
+calibrated ones (:func:`~recon.geometry.poses.umeyama_alignment`); ``real/registered_views`` and
+``real/camera_position_error`` (the centres' RMSE after that alignment, scene units: the ATE) are added.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 from recon.engine.summary import run_info, write_summary
 from recon.geometry.cameras import project, transform_points
 from recon.geometry.fusion import fuse_depth_maps
+from recon.geometry.poses import absolute_trajectory_error, umeyama_alignment
 from recon.metrics.cloud_checks import dark_background_silhouettes, in_box_fraction, silhouette_agreement
 from recon.predict.common import (
     check_request,
@@ -198,6 +205,20 @@ def cloud_metrics(
     return metrics
 
 
+def align_to_withheld(
+    points: torch.Tensor, T_cw: torch.Tensor, T_cw_true: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``points (N, 3)`` of a reconstruction with estimated ``T_cw (V, 4, 4)`` mapped into the frame of the
+    withheld ``T_cw_true (V, 4, 4)`` by the Sim(3) aligning the camera centres, and the pose metrics of the
+    module docstring."""
+    T_wc, T_wc_true = torch.linalg.inv(T_cw.double()), torch.linalg.inv(T_cw_true.double())
+    s, R, t = umeyama_alignment(T_wc[:, :3, 3], T_wc_true[:, :3, 3])
+    return (s * points.double() @ R.T + t).to(points.dtype), {
+        "real/registered_views": float(len(T_cw)),
+        "real/camera_position_error": float(absolute_trajectory_error(T_wc, T_wc_true)),
+    }
+
+
 def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -> dict:
     """Run a multi-view model on every view of ``cfg.data`` and write the outputs of the module docstring.
 
@@ -226,7 +247,8 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
     check_data(cfg)
     fusion = fusion_settings(cfg)
     box, silhouette_threshold = check_settings(cfg)
-    dataset = load_datamodule(cfg).datasets["predict"]
+    datamodule = load_datamodule(cfg)
+    dataset = datamodule.datasets["predict"]
     model = load_model(checkpoint, config)
     device = inference_device()
 
@@ -270,7 +292,14 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
         )
     ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
     scale = float(cfg.data.get("image_scale") or 1.0)
-    metrics = cloud_metrics(points, K, T_cw, image, box, silhouette_threshold, scale)
+    withheld = getattr(datamodule, "withheld_T_cw", {}).get(0)
+    aligned, pose_metrics = points, {}
+    if withheld is not None:
+        aligned, pose_metrics = align_to_withheld(points, T_cw, torch.from_numpy(withheld))
+    metrics = cloud_metrics(aligned, K, T_cw, image, box, None, scale)
+    if silhouette_threshold is not None:
+        metrics.update(cloud_metrics(points, K, T_cw, image, None, silhouette_threshold, scale))
+    metrics.update(pose_metrics)
     if cfg.get("paths") is not None:
         write_summary(out, {**run_info(cfg, status="completed", started=started_at), "metrics": metrics})
     result = {

@@ -213,6 +213,7 @@ def test_views_select_references_and_sources(tmp_path):
         ({"image_scale": 1.5}, ValueError, "data.image_scale"),
         ({"val_fraction": 1.0}, ValueError, "data.val_fraction"),
         ({"test_split": "train"}, ValueError, "data.test_split"),
+        ({"poses": "guessed"}, ValueError, r"data\.poses must be 'calibrated' or 'estimated'"),
     ],
 )
 def test_bad_arguments_name_the_key(tmp_path, kwargs, error, match):
