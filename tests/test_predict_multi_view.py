@@ -1,6 +1,7 @@
 """recon-predict on a calibrated image set: the plane sweep on the real dinoSparseRing (downscaled, a few views) fuses
-into a cloud inside the README's bounding box and the silhouettes; a tiny MVSNet checkpoint end to end; bad requests
-name the file or key and write nothing."""
+into a cloud inside the README's bounding box and the silhouettes, with the file's poses or with poses estimated from
+the images (data.poses=estimated; also a folder of images without a camera file); a tiny MVSNet checkpoint end to
+end; bad requests name the file or key and write nothing."""
 
 import json
 import os
@@ -18,8 +19,10 @@ from omegaconf import OmegaConf
 from PIL import Image
 from scipy import ndimage
 
+from recon.data.formats.image_folder import read_image_folder
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.pfm import read_pfm
+from recon.data.multi_view_formats import MultiViewFormatDataModule
 from recon.models.mvsnet import MVSNet
 from recon.models.plane_sweep import PlaneSweepStereo
 from recon.predict import predict
@@ -324,3 +327,67 @@ def test_an_empty_fused_cloud_writes_the_depth_maps_and_no_ply(tmp_path):
     result = predict(cfg)
     assert result["points"] == 0 and result["ply"] is None
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["confidence", "depth", "fused.png"]
+
+
+DINO_INTRINSICS = "[3310.400000,3325.500000,316.730000,200.550000]"  # dinoSR_par.txt's K (the same for every view)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Five dino images in a folder of their own, no camera file."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in VIEWS:
+        shutil.copy(DINO / f"dinoSR000{i + 1}.png", folder / f"photo{i}.png")
+    return folder
+
+
+def test_a_folder_of_images_is_posed_and_fused(image_folder, tmp_path):
+    out = tmp_path / "out"
+    overrides = [
+        "model=plane_sweep",
+        "data=multi_view_images",
+        f"data.root={image_folder}",
+        f"data.options.intrinsics={DINO_INTRINSICS}",
+        "data.image_scale=0.25",
+        "data.num_source=2",
+        "model.num_depths=32",
+        f"output_dir={out}",
+    ]
+    result = predict(compose_config("predict", overrides, tmp_path / "run", tmp_path))
+    assert [v["id"] for v in result["views"]] == [f"photo{i}.png" for i in VIEWS]
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    assert metrics["real/registered_views"] == 5 and "real/camera_position_error" not in metrics  # nothing to align to
+    cloud = np.asarray(o3d.io.read_point_cloud(str(out / "fused.ply")).points)
+    assert len(cloud) == result["points"] > 5000 and np.isfinite(cloud).all()
+    # up to scale: the reconstruction's first camera sees the dino at a median depth of about 1
+    assert 0.8 < result["views"][0]["median_depth"] < 1.2
+
+
+def test_a_folder_with_one_image_is_refused(image_folder, tmp_path):
+    for extra in image_folder.glob("photo[1-4].png"):
+        extra.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{image_folder} holds 1 image\(s\)"):
+        read_image_folder(image_folder)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"poses": "calibrated"}, r"data\.format=image_folder has no poses: use data\.poses=estimated"),
+        ({"options": {"intrinsics": [100.0, 100.0, 50.0]}}, r"data\.options\.intrinsics must be \[fx, fy, cx, cy\]"),
+        ({"options": {"intrinsics": [-100.0, 100.0, 50.0, 40.0]}}, r"data\.options\.intrinsics: focal lengths"),
+        ({"options": {"fov_deg": 180}}, r"data\.options\.fov_deg must be in \(0, 180\)"),
+    ],
+)
+def test_bad_image_folder_settings_name_the_key(image_folder, kwargs, match):
+    datamodule_kwargs = {"format": "image_folder", "root": str(image_folder), "poses": "estimated", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        MultiViewFormatDataModule(**datamodule_kwargs).setup()
+
+
+def test_a_folder_without_intrinsics_guesses_them_from_the_field_of_view(image_folder):
+    cameras = read_image_folder(image_folder, fov_deg=60.0)
+    focal = 320 / np.tan(np.radians(30))  # across the longer side, 640 px
+    np.testing.assert_allclose(cameras.K[0], [[focal, 0, 319.5], [0, focal, 239.5], [0, 0, 1]])
+    assert cameras.ids == [f"photo{i}.png" for i in VIEWS] and np.isnan(cameras.T_cw).all()

@@ -25,10 +25,11 @@ def grey_image(cameras: CameraSet, v: int) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def with_estimated_poses(cameras: CameraSet, picked: list[int]) -> tuple[CameraSet, np.ndarray, Reconstruction]:
+def with_estimated_poses(cameras: CameraSet, picked: list[int]) -> tuple[CameraSet, np.ndarray | None, Reconstruction]:
     """The ``picked`` views of ``cameras`` with estimated poses and depth ranges (module docstring): the new set
-    (registered views only, in ``picked``'s order), their withheld calibrated ``T_cw (n, 4, 4)`` and the
-    reconstruction. Raises ``ValueError`` naming the set when fewer than two views register."""
+    (registered views only, in ``picked``'s order), their withheld calibrated ``T_cw (n, 4, 4)`` (None for a set
+    without poses, e.g. an image folder) and the reconstruction. Raises ``ValueError`` naming the set when fewer
+    than two views register."""
     images = [grey_image(cameras, v) for v in picked]
     K = cameras.K[picked]
     try:
@@ -53,4 +54,5 @@ def with_estimated_poses(cameras: CameraSet, picked: list[int]) -> tuple[CameraS
         size = images[k].shape
         views.append(replace(view, T_cw=reconstruction.T_cw[k], depth_range=reconstruction.depth_range(k, K[k], size)))
     withheld = cameras.T_cw[[picked[k] for k in kept]]
+    withheld = withheld if np.isfinite(withheld).all() else None
     return CameraSet(cameras.root, tuple(views), None), withheld, reconstruction

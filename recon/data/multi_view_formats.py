@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader, Dataset
 from recon.data.base import ReconDataModule
 from recon.data.estimated_poses import with_estimated_poses
 from recon.data.formats.colmap_text import read_colmap_text
+from recon.data.formats.image_folder import read_image_folder
 from recon.data.formats.images import image_size
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.data.formats.multiview_base import CameraSet
@@ -59,7 +60,12 @@ from recon.geometry.cameras import intrinsics_from_focal, look_at
 from recon.geometry.depth_bounds import box_depth_ranges
 from recon.geometry.view_selection import optical_axis_scores, select_views
 
-READERS = {"mvsnet": read_mvsnet, "colmap_text": read_colmap_text, "middlebury_mvs": read_middlebury_mvs}
+READERS = {
+    "mvsnet": read_mvsnet,
+    "colmap_text": read_colmap_text,
+    "middlebury_mvs": read_middlebury_mvs,
+    "image_folder": read_image_folder,
+}
 
 
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -281,6 +287,8 @@ class MultiViewFormatDataModule(ReconDataModule):
             raise ValueError(f"data.image_scale must be in (0, 1], got {image_scale}")
         if poses not in ("calibrated", "estimated"):
             raise ValueError(f"data.poses must be 'calibrated' or 'estimated', got {poses!r}")
+        if format == "image_folder" and poses != "estimated":
+            raise ValueError("data.format=image_folder has no poses: use data.poses=estimated (data=multi_view_images)")
         if not min_baseline >= 0:
             raise ValueError(
                 f"data.min_baseline must be >= 0 (a fraction of the reference's near depth), got {min_baseline}"
@@ -298,7 +306,7 @@ class MultiViewFormatDataModule(ReconDataModule):
         self.views = None if views is None else list(views)
         self.num_source, self.depth_range, self.bounding_box = int(num_source), depth_range, bounding_box
         self.min_baseline, self.image_scale, self.poses = float(min_baseline), float(image_scale), poses
-        self.withheld_T_cw: dict[int, np.ndarray] = {}
+        self.withheld_T_cw: dict[int, np.ndarray | None] = {}
         self.val_fraction, self.split_seed, self.test_split = float(val_fraction), int(split_seed), test_split
 
     @property

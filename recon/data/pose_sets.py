@@ -82,8 +82,9 @@ class PoseSetDataModule(ReconDataModule):
         pin_memory: bool = False,
     ):
         super().__init__(batch_size, num_workers, pin_memory)
-        if format not in READERS:
-            raise ValueError(f"data.format must be one of {sorted(READERS)}, got {format!r}")
+        if format not in READERS or format == "image_folder":
+            known = sorted(set(READERS) - {"image_folder"})
+            raise ValueError(f"data.format must be one of {known} (a set with poses to score), got {format!r}")
         if not root or not Path(root).exists():
             raise FileNotFoundError(f"data.root = {root} does not exist: give the calibrated image set's folder")
         if not 0 < image_scale <= 1:

@@ -27,7 +27,8 @@ With ``data.poses=estimated`` the poses come from structure from motion on the i
 (:mod:`recon.data.estimated_poses`), up to a similarity: the cloud is written in that frame, and for the checks it is
 mapped into the calibrated frame by the Sim(3) that best aligns the estimated camera centres to the withheld
 calibrated ones (:func:`~recon.geometry.poses.umeyama_alignment`); ``real/registered_views`` and
-``real/camera_position_error`` (the centres' RMSE after that alignment, scene units: the ATE) are added.
+``real/camera_position_error`` (the centres' RMSE after that alignment, scene units: the ATE) are added (the
+latter only where the set has poses: ``data=multi_view_images``, a folder of images, has none).
 """
 
 from __future__ import annotations
@@ -205,18 +206,12 @@ def cloud_metrics(
     return metrics
 
 
-def align_to_withheld(
-    points: torch.Tensor, T_cw: torch.Tensor, T_cw_true: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, float]]:
+def align_to_withheld(points: torch.Tensor, T_cw: torch.Tensor, T_cw_true: torch.Tensor) -> tuple[torch.Tensor, float]:
     """``points (N, 3)`` of a reconstruction with estimated ``T_cw (V, 4, 4)`` mapped into the frame of the
-    withheld ``T_cw_true (V, 4, 4)`` by the Sim(3) aligning the camera centres, and the pose metrics of the
-    module docstring."""
+    withheld ``T_cw_true (V, 4, 4)`` by the Sim(3) aligning the camera centres, and the centres' RMSE after it."""
     T_wc, T_wc_true = torch.linalg.inv(T_cw.double()), torch.linalg.inv(T_cw_true.double())
     s, R, t = umeyama_alignment(T_wc[:, :3, 3], T_wc_true[:, :3, 3])
-    return (s * points.double() @ R.T + t).to(points.dtype), {
-        "real/registered_views": float(len(T_cw)),
-        "real/camera_position_error": float(absolute_trajectory_error(T_wc, T_wc_true)),
-    }
+    return (s * points.double() @ R.T + t).to(points.dtype), float(absolute_trajectory_error(T_wc, T_wc_true))
 
 
 def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -> dict:
@@ -292,10 +287,13 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
         )
     ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
     scale = float(cfg.data.get("image_scale") or 1.0)
-    withheld = getattr(datamodule, "withheld_T_cw", {}).get(0)
+    withheld = getattr(datamodule, "withheld_T_cw", {})
     aligned, pose_metrics = points, {}
-    if withheld is not None:
-        aligned, pose_metrics = align_to_withheld(points, T_cw, torch.from_numpy(withheld))
+    if 0 in withheld:  # data.poses=estimated
+        pose_metrics["real/registered_views"] = float(len(T_cw))
+        if withheld[0] is not None:
+            aligned, error = align_to_withheld(points, T_cw, torch.from_numpy(withheld[0]))
+            pose_metrics["real/camera_position_error"] = error
     metrics = cloud_metrics(aligned, K, T_cw, image, box, None, scale)
     if silhouette_threshold is not None:
         metrics.update(cloud_metrics(points, K, T_cw, image, None, silhouette_threshold, scale))

@@ -22,23 +22,11 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
-from recon.data.formats.images import read_image
+from recon.data.formats.images import image_intrinsics_guess, read_image
 from recon.data.multi_view_formats import scale_intrinsics
-from recon.geometry.cameras import intrinsics_from_fov
 from recon.geometry.poses import rotation_error_deg
 from recon.predict.common import check_request, finite_number, inference_device, load_model, parse_intrinsics
-
-
-def exif_focal_px(path: Path, width: int) -> float | None:
-    """The focal length in pixels from EXIF ``FocalLengthIn35mmFilm`` (tag 41989), or None."""
-    try:
-        exif = Image.open(path).getexif()
-        f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
-    except Exception:  # noqa: BLE001 - unreadable EXIF: no focal length
-        return None
-    return float(f35) / 36.0 * width if f35 else None
 
 
 def image_intrinsics(cfg: DictConfig, paths: list[Path], sizes: list[tuple[int, int]]) -> tuple[list, list[str]]:
@@ -50,16 +38,8 @@ def image_intrinsics(cfg: DictConfig, paths: list[Path], sizes: list[tuple[int, 
     fov = finite_number("fov_deg", cfg.get("fov_deg", 60.0), positive=True)
     if not fov < 180:
         raise ValueError(f"fov_deg must be in (0, 180) degrees, got {fov}")
-    Ks, sources = [], []
-    for path, (H, W) in zip(paths, sizes, strict=True):
-        focal = exif_focal_px(path, max(H, W))
-        if focal is None:
-            Ks.append(intrinsics_from_fov(fov, max(H, W), max(H, W)).clone())
-            Ks[-1][0, 2], Ks[-1][1, 2] = (W - 1) / 2, (H - 1) / 2
-            sources.append(f"fov_deg={fov:g} guess")
-        else:
-            Ks.append(torch.tensor([[focal, 0.0, (W - 1) / 2], [0.0, focal, (H - 1) / 2], [0.0, 0.0, 1.0]]))
-            sources.append("EXIF")
+    guesses = [image_intrinsics_guess(path, H, W, fov) for path, (H, W) in zip(paths, sizes, strict=True)]
+    Ks, sources = [K for K, _ in guesses], [source for _, source in guesses]
     guessed = [p.name for p, s in zip(paths, sources, strict=True) if s != "EXIF"]
     if guessed and len(set(sizes)) > 1:
         raise ValueError(

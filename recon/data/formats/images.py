@@ -9,6 +9,7 @@ YCbCr, LAB, HSV) are converted too, unless ``strict=True`` (user photos in ``rec
 disparity PNGs or Middlebury's 8-bit disparity and mask PNGs.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,25 @@ def check_same_size(shape_a: tuple[int, ...], path_a: Path, shape_b: tuple[int, 
         raise ValueError(
             f"size mismatch: {path_a} is {shape_a[-1]}x{shape_a[-2]} (WxH) but {path_b} is {shape_b[-1]}x{shape_b[-2]}"
         )
+
+
+def exif_focal_px(path: Path, width: int) -> float | None:
+    """The focal length in pixels from EXIF ``FocalLengthIn35mmFilm`` (tag 41989; ``f = f35 / 36 mm * width``, the
+    longer side), or None."""
+    try:
+        exif = Image.open(path).getexif()
+        f35 = exif.get_ifd(0x8769).get(41989) or exif.get(41989)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: no focal length
+        return None
+    return float(f35) / 36.0 * width if f35 else None
+
+
+def image_intrinsics_guess(path: Path, H: int, W: int, fov_deg: float) -> tuple[torch.Tensor, str]:
+    """``K (3, 3)`` of an image of ``H x W`` pixels without calibration, and where it came from: the EXIF focal
+    length (:func:`exif_focal_px`), else ``fov_deg`` across the longer side; square pixels, the principal point at
+    the centre."""
+    focal = exif_focal_px(path, max(H, W))
+    source = "EXIF"
+    if focal is None:
+        focal, source = max(H, W) / 2 / math.tan(math.radians(fov_deg) / 2), f"fov_deg={fov_deg:g} guess"
+    return torch.tensor([[focal, 0.0, (W - 1) / 2], [0.0, focal, (H - 1) / 2], [0.0, 0.0, 1.0]]), source
