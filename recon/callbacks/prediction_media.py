@@ -9,12 +9,38 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
+from recon.geometry.cameras import transform_points, unproject
+from recon.geometry.disparity import disparity_to_depth
 from recon.geometry.pointcloud import chamfer_distances
 from recon.metrics.stereo import disparity_errors
 from recon.viz.export import write_point_cloud
 from recon.viz.figures import GT_COLOR, PRED_COLOR, figure_to_array, point_cloud_figure, save_figure
 from recon.viz.multi_view import depth_figure, labelled_depth_errors
 from recon.viz.stereo import disparity_figure
+
+
+def _uint8(images: torch.Tensor) -> np.ndarray:
+    """``(..., 3, H, W)`` in [0, 1] -> ``(..., H, W, 3)`` uint8."""
+    return (images.float().clamp(0, 1) * 255).round().byte().movedim(-3, -1).cpu().numpy()
+
+
+def save_sample(path: Path, problem: str, **arrays) -> Path:
+    """``test_<i>.npz`` for the report: ``problem`` (``points``, ``stereo`` or ``multi_view``) and the sample's arrays:
+    points: ``image (H, W, 3) uint8, gt (N, 3), pred (M, 3)``; stereo: ``left (H, W, 3) uint8, gt, pred (H, W)``
+    disparities, ``valid (H, W)``, and with ``focal`` and ``baseline`` also ``K`` (the item's, else square pixels
+    and a centred principal point); multi_view: ``images (V, H, W, 3) uint8, K
+    (V, 3, 3), T_cw (V, 4, 4), depth_range (2,), gt, pred, confidence (H, W), mask (H, W)``; float arrays float32."""
+
+    def as_array(value):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            return (value.float() if value.is_floating_point() else value).numpy()
+        return np.asarray(value)
+
+    arrays = {k: as_array(v) for k, v in arrays.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, problem=np.array(problem), **arrays)
+    return path
 
 
 def _rgb(hex_color: str) -> np.ndarray:
@@ -42,6 +68,10 @@ class PredictionMedia(pl.Callback):
     The task's ``test_step`` returns nothing, so the prediction is recomputed here (``pl_module(batch)`` under
     ``no_grad``) for the few items needed, on rank zero only. Under DDP rank zero sees its shard of the test set,
     so the items are the first ones of that shard.
+
+    Every sample also gets ``test_<i>.npz``: its arrays for ``recon-report`` (:mod:`recon.viz.report`; keys in
+    :func:`save_sample`). Stereo samples with ``focal`` and ``baseline`` and multi-view samples also send their
+    back-projected cloud (the prediction's valid pixels, coloured by the image) to TensorBoard's mesh plugin.
 
     A run that fails (e.g. a later test pair cannot be decoded) keeps none of these files: ``on_exception`` removes
     what this run wrote, and ``output_dir`` if that leaves it empty. Media already sent to a logger stay there.
@@ -118,6 +148,7 @@ class PredictionMedia(pl.Callback):
             "gt": write_point_cloud(
                 self.output_dir / f"test_{i}_gt.ply", gt, np.broadcast_to(_rgb(GT_COLOR), gt.shape)
             ),
+            "sample": save_sample(self.output_dir / f"test_{i}.npz", "points", image=_uint8(image), gt=gt, pred=pred),
         }
         self.written.append(paths)
 
@@ -168,7 +199,25 @@ class PredictionMedia(pl.Callback):
             errors = disparity_errors(pred[j], gt[j], valid[j], bad_threshold=2.0)
             metrics = {"EPE": errors["epe"], "bad-2 (%)": errors["bad2"]} if errors else {}
             fig = disparity_figure(sub["left"][j], gt[j], pred[j], valid[j], title=f"test sample {i}", metrics=metrics)
-            self._write_and_log_figure(trainer, i, fig, metrics)
+            calibration = {k: sub[k][j].cpu() for k in ("focal", "baseline", "K") if k in sub}
+            if "focal" in calibration and "K" not in calibration:  # square pixels, centred principal point
+                H, W = gt.shape[-2:]
+                f = float(calibration["focal"])
+                calibration["K"] = torch.tensor([[f, 0.0, (W - 1) / 2], [0.0, f, (H - 1) / 2], [0.0, 0.0, 1.0]])
+            sample = save_sample(
+                self.output_dir / f"test_{i}.npz",
+                "stereo",
+                left=_uint8(sub["left"][j]),
+                gt=gt[j, 0],
+                pred=pred[j, 0],
+                valid=valid[j, 0],
+                **calibration,
+            )
+            cloud = None
+            if {"focal", "baseline"} <= set(calibration):
+                depth = disparity_to_depth(pred[j][None], calibration["focal"], calibration["baseline"])
+                cloud = self._cloud(depth[0], calibration["K"], torch.eye(4), sub["left"][j].cpu())
+            self._write_and_log_figure(trainer, i, fig, metrics, sample, cloud)
 
     def _multi_view(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, missing: int) -> None:
         n = min(missing, len(batch["images"]))
@@ -187,13 +236,40 @@ class PredictionMedia(pl.Callback):
                 confidence=None if confidence is None else confidence[j],
                 title=f"test sample {i}",
             )
-            self._write_and_log_figure(trainer, i, fig, labelled_depth_errors(gt[j], pred[j], mask[j]))
+            sample = save_sample(
+                self.output_dir / f"test_{i}.npz",
+                "multi_view",
+                images=_uint8(sub["images"][j]),
+                K=sub["K"][j],
+                T_cw=sub["T_cw"][j],
+                depth_range=sub["depth_range"][j],
+                gt=gt[j, 0],
+                pred=pred[j, 0],
+                confidence=torch.ones_like(pred[j, 0]) if confidence is None else confidence[j, 0],
+                mask=mask[j, 0],
+            )
+            cloud = self._cloud(pred[j], sub["K"][j, 0].cpu(), sub["T_cw"][j, 0].cpu(), sub["images"][j, 0].cpu())
+            metrics = labelled_depth_errors(gt[j], pred[j], mask[j])
+            self._write_and_log_figure(trainer, i, fig, metrics, sample, cloud)
 
-    def _write_and_log_figure(self, trainer: pl.Trainer, i: int, fig, metrics: dict[str, float]) -> None:
-        """Save ``fig`` as ``test_<i>.png`` and log it (metrics in the wandb caption)."""
+    @staticmethod
+    def _cloud(depth: torch.Tensor, K: torch.Tensor, T_cw: torch.Tensor, image: torch.Tensor):
+        """World points ``(N, 3)`` and uint8 colours of the valid pixels of ``depth (1, H, W)`` seen with ``K``,
+        ``T_cw`` and ``image (3, H, W)``."""
+        points = unproject(depth[None].float(), K[None].float())[0]
+        world = transform_points(torch.linalg.inv(T_cw.float())[None], points[None])[0]
+        keep = (depth.reshape(-1) > 0) & torch.isfinite(depth.reshape(-1))
+        colors = _uint8(image).reshape(-1, 3)[keep.numpy()]
+        return world[keep].numpy(), colors
+
+    def _write_and_log_figure(
+        self, trainer: pl.Trainer, i: int, fig, metrics: dict[str, float], sample: Path, cloud=None
+    ) -> None:
+        """Save ``fig`` as ``test_<i>.png`` and log it (metrics in the wandb caption; ``cloud``, ``(points, uint8
+        colours)``, to TensorBoard's mesh plugin)."""
         pixels = figure_to_array(fig) if any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers) else None
         path = save_figure(fig, self.output_dir / f"test_{i}.png")
-        self.written.append({"figure": path})
+        self.written.append({"figure": path, "sample": sample})
         caption = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
@@ -209,3 +285,10 @@ class PredictionMedia(pl.Callback):
                 logger.experiment.add_image(
                     f"test/media/figure_{i}", pixels.transpose(2, 0, 1), trainer.global_step, dataformats="CHW"
                 )
+                if cloud is not None and len(cloud[0]):
+                    logger.experiment.add_mesh(
+                        f"test/media/pointcloud_{i}",
+                        vertices=torch.from_numpy(cloud[0])[None],
+                        colors=torch.from_numpy(np.ascontiguousarray(cloud[1]))[None],
+                        global_step=trainer.global_step,
+                    )

@@ -23,6 +23,7 @@ from recon.engine.summary import describe_error, record_failure, run_info, write
 from recon.engine.trainer_checks import validate_run_components
 from recon.engine.validation import ConfigError, check_output_dir, validate_components, validate_config
 from recon.models.base import is_trainable
+from recon.viz.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +98,23 @@ def _train(cfg: DictConfig) -> float | None:
         optimized = _optimized_value(cfg, trainer, metrics)
 
         if trainer.is_global_zero:
-            write_summary(
-                output_dir,
-                {
-                    **run_info(cfg, status="completed", started=started),
-                    "model_family": model.__class__.__name__,
-                    "trainable": trainable,
-                    "data": datamodule.describe(),
-                    "splits": datamodule.split_ids(),
-                    "metrics": metrics,
-                    "optimized": {"metric": cfg.get("optimized_metric"), "value": optimized},  # what sweepers got
-                    "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
-                    "epochs": trainer.current_epoch,
-                    "global_steps": trainer.global_step,
-                },
-            )
+            summary = {
+                **run_info(cfg, status="completed", started=started),
+                "model_family": model.__class__.__name__,
+                "trainable": trainable,
+                "data": datamodule.describe(),
+                "splits": datamodule.split_ids(),
+                "metrics": metrics,
+                "optimized": {"metric": cfg.get("optimized_metric"), "value": optimized},  # what sweepers got
+                "checkpoints": {"best": best or None, "last": _last_checkpoint(trainer)},
+                "epochs": trainer.current_epoch,
+                "global_steps": trainer.global_step,
+            }
+            write_summary(output_dir, summary)
+            if cfg.get("report"):
+                summary["report"] = write_run_report(output_dir)
+                if summary["report"]:
+                    write_summary(output_dir, summary)
             log.info("summary: %s", output_dir / "summary.json")
         return optimized
     except BaseException as error:
@@ -119,6 +122,19 @@ def _train(cfg: DictConfig) -> float | None:
         raise
     finally:
         close_loggers()
+
+
+def write_run_report(output_dir: Path) -> str | None:
+    """``report.html`` of the finished run (recon-report), its file name; a failure is logged, not raised: the run
+    itself succeeded and ``recon-report <run dir>`` can be run again."""
+    started = time.perf_counter()
+    try:
+        path = write_report(output_dir)
+    except Exception as error:  # noqa: BLE001 - the run's results are written; the page is an extra
+        log.warning("report.html not written (%s): run recon-report %s", describe_error(error), output_dir)
+        return None
+    log.info("report: %s (%.1f s, %.1f MB)", path, time.perf_counter() - started, path.stat().st_size / 1e6)
+    return path.name
 
 
 def close_loggers() -> None:

@@ -82,7 +82,10 @@ RUN_DIR = "__run_dir__"
 
 def compose_with_cache(config_name: str, overrides: list[str], cache: Path) -> DictConfig:
     """Compose like the CLI does (Hydra's own node included), with the synthetic cache in ``cache`` and
-    ``paths.log_dir`` left to :func:`for_run`."""
+    ``paths.log_dir`` left to :func:`for_run`. Training runs write no report.html unless the overrides ask for one
+    (``report=true``; tests/viz/test_report*.py do): the page's 5 MB of plotly.js per run would slow the suite."""
+    if config_name == "train" and not any(o.startswith("report=") for o in overrides):
+        overrides = [*overrides, "report=false"]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(

@@ -232,9 +232,13 @@ def test_prediction_media_in_a_real_test_run(tmp_path):
     trainer.test(tiny_task(), dataloaders=loader)
 
     names = sorted(p.name for p in (tmp_path / "media").iterdir())
-    assert names == sorted(f"test_{i}{s}" for i in range(3) for s in (".png", "_pred.ply", "_gt.ply"))
+    assert names == sorted(f"test_{i}{s}" for i in range(3) for s in (".png", ".npz", "_pred.ply", "_gt.ply"))
     assert read_point_cloud(tmp_path / "media" / "test_2_pred.ply").shape == (64, 3)
     np.testing.assert_allclose(read_point_cloud(tmp_path / "media" / "test_2_gt.ply"), sphere(128, seed=2), atol=1e-6)
+    with np.load(tmp_path / "media" / "test_2.npz") as sample:  # the report's copy of the same sample
+        assert str(sample["problem"]) == "points" and sample["image"].dtype == np.uint8
+        np.testing.assert_allclose(sample["gt"], sphere(128, seed=2), atol=1e-6)
+        np.testing.assert_array_equal(sample["pred"], read_point_cloud(tmp_path / "media" / "test_2_pred.ply"))
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -98,9 +98,23 @@ def test_prediction_media_writes_and_logs_multi_view_figures(tmp_path):
     )
     loader = DataLoader(four_scenes()[:3], batch_size=1, collate_fn=collate)  # 2 figures span two batches
     trainer.test(MultiViewTask(ConstantDepth(3.0), reference=False, fuse=False), dataloaders=loader, verbose=False)
-    assert sorted(p.name for p in (tmp_path / "media").iterdir()) == ["test_0.png", "test_1.png"]
+    assert sorted(p.name for p in (tmp_path / "media").iterdir()) == [
+        "test_0.npz",
+        "test_0.png",
+        "test_1.npz",
+        "test_1.png",
+    ]
     for i in range(2):
         height, width, _ = plt.imread(tmp_path / "media" / f"test_{i}.png").shape
         assert width > 600 and height > 300
-    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0}).Reload()
+    scene = four_scenes()[1]
+    with np.load(tmp_path / "media" / "test_1.npz") as sample:
+        assert str(sample["problem"]) == "multi_view"
+        np.testing.assert_allclose(sample["K"], scene["K"].numpy())
+        np.testing.assert_allclose(sample["T_cw"], scene["T_cw"].numpy())
+        np.testing.assert_allclose(sample["pred"], 3.0)  # ConstantDepth(3.0)
+        np.testing.assert_array_equal(sample["mask"], scene["mask"][0].numpy())
+        assert sample["images"].shape == (*scene["images"].shape[:1], *scene["images"].shape[2:], 3)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0, "tensors": 0}).Reload()
     assert {"test/media/figure_0", "test/media/figure_1"} <= set(events.Tags()["images"])
+    assert {"test/media/pointcloud_0_VERTEX", "test/media/pointcloud_1_COLOR"} <= set(events.Tags()["tensors"])

@@ -54,6 +54,18 @@ def test_prediction_media_writes_and_logs_stereo_figures(tmp_path):
     )
     items = [random_dot_item(24, 40, seed=s) for s in range(5)]
     trainer.test(StereoTask(ConstantStereo(), reference=False), dataloaders=DataLoader(items, batch_size=2))
-    assert sorted(p.name for p in (tmp_path / "media").iterdir()) == [f"test_{i}.png" for i in range(3)]
-    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0}).Reload()
+    assert sorted(p.name for p in (tmp_path / "media").iterdir()) == sorted(
+        f"test_{i}{s}" for i in range(3) for s in (".png", ".npz")
+    )
+    with np.load(tmp_path / "media" / "test_1.npz") as sample:
+        item = items[1]
+        assert str(sample["problem"]) == "stereo" and sample["left"].shape == (24, 40, 3)
+        np.testing.assert_array_equal(sample["gt"], item["disparity"][0].numpy())
+        np.testing.assert_array_equal(sample["valid"], item["valid"][0].numpy())
+        np.testing.assert_allclose(sample["pred"], 4.0)  # ConstantStereo's value
+        assert float(sample["focal"]) == 50.0 and float(sample["baseline"]) == pytest.approx(0.1)
+        np.testing.assert_allclose(sample["K"], [[50.0, 0, 19.5], [0, 50.0, 11.5], [0, 0, 1]])  # centred, square
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0, "tensors": 0}).Reload()
     assert {f"test/media/figure_{i}" for i in range(3)} <= set(events.Tags()["images"])
+    # the back-projected clouds in TensorBoard's mesh plugin (vertex and colour tensors)
+    assert {f"test/media/pointcloud_{i}_VERTEX" for i in range(3)} <= set(events.Tags()["tensors"])
