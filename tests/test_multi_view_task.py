@@ -196,9 +196,24 @@ def test_perfect_depth_fuses_into_the_ground_truth_cloud(tmp_path, monkeypatch):
     assert logged["test/abs_rel"] == 0.0 and logged["test/empty_clouds"] == 0.0
     # every pixel seen by all cameras, once (averaging moves the points by < 1e-3 along the plane)
     assert logged["test/fused_points"] == pytest.approx(np.mean([len(items[3 * s]["points"]) for s in range(4)]))
-    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == [f"scene_{s}.ply" for s in range(4)]
+    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == sorted(
+        f"scene_{s}{suffix}" for s in range(4) for suffix in (".ply", "_cameras.npz")
+    )
+    with np.load(tmp_path / "fused" / "scene_2_cameras.npz") as cameras:  # the scene's three views, in view order
+        scene_items = [item for item in items if int(item["scene"]) == 2]
+        np.testing.assert_allclose(cameras["K"], torch.stack([item["K"][0] for item in scene_items]).numpy())
+        np.testing.assert_allclose(cameras["T_cw"], torch.stack([item["T_cw"][0] for item in scene_items]).numpy())
+        assert cameras["size"].tolist() == list(scene_items[0]["images"].shape[-2:])
     for key in ("abs_rel", "accuracy", "completeness", "overall", "fscore", "fused_points", "empty_clouds"):
         assert logged[f"test/reference/{key}"] == pytest.approx(logged[f"test/{key}"]), key
+
+
+def test_fused_scenes_caps_the_clouds_written(tmp_path):
+    task = MultiViewTask(Oracle(), reference=False, fusion_min_views=2, fused_dir=str(tmp_path), fused_scenes=1)
+    trainer().test(task, dataloaders=DataLoader(four_scenes(), batch_size=4, collate_fn=collate), verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene_0.ply", "scene_0_cameras.npz"]
+    with pytest.raises(ValueError, match="task.fused_scenes must be an integer >= 0"):
+        MultiViewTask(Oracle(), fused_scenes=-1)
 
 
 def diagonal(points: torch.Tensor) -> float:

@@ -35,7 +35,9 @@ observation masks. Items without ``object_mask`` score every fused point.
 Empty clouds count: a scene with no scored point has precision, recall and F-score 0, completeness "as if nothing
 were reconstructed" (every ground-truth point at the diagonal of the ground truth's bounding box) and no accuracy
 (left out of the accuracy mean only). Every scene is in every other mean; ``test/empty_clouds`` is their number.
-With ``fused_dir`` the model's scored clouds are also written there as ``scene_<id>.ply``. Under DDP the kept views
+With ``fused_dir`` the model's scored clouds of the first ``fused_scenes`` scenes (by id; null: all) are also written
+there as ``scene_<id>.ply``, each with its views' cameras as ``scene_<id>_cameras.npz`` (``K (V, 3, 3)``, ``T_cw
+(V, 4, 4)``, ``size (2,)``: what recon-report draws beside the cloud). Under DDP the kept views
 are gathered on every process first (items repeated to pad the last batch are kept once, by ``index``) and the
 scenes are shared out.
 """
@@ -47,6 +49,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -109,6 +112,7 @@ class MultiViewTask(ReconTask):
         fscore_threshold: float = 0.05,
         max_distance: float | None = None,
         fused_dir: str | None = None,
+        fused_scenes: int | None = None,
     ):
         weights = [float(w) for w in loss_weights]
         if not weights or any(w < 0 for w in weights):
@@ -145,7 +149,9 @@ class MultiViewTask(ReconTask):
                 for name in (("model", "reference") if reference else ("model",))
             }
         )
-        self.fused_dir = fused_dir
+        if fused_scenes is not None and (int(fused_scenes) != fused_scenes or fused_scenes < 0):
+            raise ValueError(f"task.fused_scenes must be an integer >= 0 or null (all), got {fused_scenes}")
+        self.fused_dir, self.fused_scenes = fused_dir, fused_scenes
         self._views: dict[str, dict] = {}
 
     def loss_terms(self, out: dict, batch: dict[str, torch.Tensor]) -> tuple[dict, dict]:
@@ -244,12 +250,24 @@ class MultiViewTask(ReconTask):
                     continue
                 counts += torch.tensor([1.0, len(points), 0.0, 0.0], dtype=torch.float64, device=self.device)
                 metric.update([points.to(self.device)], [gt.to(self.device)])
-                if self.fused_dir and name == "model":
-                    write_point_cloud(Path(self.fused_dir) / f"scene_{scene}.ply", points, colors.clamp(0, 1))
+                if self.fused_dir and name == "model" and (self.fused_scenes is None or k < self.fused_scenes):
+                    self.write_fused_cloud(Path(self.fused_dir), scene, points, colors, entry["views"])
             if world > 1:
                 dist.all_reduce(counts)
             self.log_dict(self.cloud_values(metric, *counts.tolist(), prefix=prefix))
             metric.reset()
+
+    @staticmethod
+    def write_fused_cloud(folder: Path, scene, points, colors, views: dict[int, tuple]) -> None:
+        """``scene_<id>.ply`` and its cameras ``scene_<id>_cameras.npz`` (module docstring)."""
+        write_point_cloud(folder / f"scene_{scene}.ply", points, colors.clamp(0, 1))
+        _, _, K, T_cw, images, _ = (torch.stack(t) for t in zip(*(views[i] for i in sorted(views))))
+        np.savez(
+            folder / f"scene_{scene}_cameras.npz",
+            K=K.float().cpu().numpy(),
+            T_cw=T_cw.float().cpu().numpy(),
+            size=np.array(images.shape[-2:]),
+        )
 
     @staticmethod
     def cloud_values(

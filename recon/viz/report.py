@@ -10,7 +10,9 @@ Every script is inlined (plotly.js, once), so the page opens from disk with no n
   input image beside ground truth and prediction in 3D (toggle each, or colour either by its distance to the other);
   stereo: left image, ground truth, prediction and error maps with values on hover, and the back-projected
   prediction in 3D where ``focal`` and ``baseline`` are known; multi-view: reference image, true and predicted
-  depth, confidence, and the back-projected prediction in 3D with the item's cameras drawn.
+  depth, confidence, and the back-projected prediction in 3D with the item's cameras drawn; and the fused clouds
+  the multi-view task wrote (``media/fused/scene_<id>.ply``, ``task.fused_scenes`` of them) with their scene's
+  cameras.
 
 A study page (a directory with summaries below it, e.g. ``experiments/<study>`` or a multirun directory) holds the
 comparison table of :mod:`recon.compare` (with the study's ``compare.yaml``), the plots recon-compare wrote
@@ -40,6 +42,7 @@ from recon.compare.records import find_metrics_csv, natural_key
 from recon.compare.report import table
 from recon.compare.study import compare, find_summaries
 from recon.io import write_text_atomic
+from recon.viz.export import read_point_cloud
 from recon.viz.report_figures import (
     DEPTH_SCALE,
     DISPARITY_SCALE,
@@ -184,6 +187,26 @@ def _maps(maps: list, title: str, max_side: int) -> str:
     return _figure_html(maps_figure(shown, title + note))
 
 
+def fused_sections(run_dir: Path, max_points: int) -> list[str]:
+    """Per ``media/fused/scene_<id>.ply`` the multi-view task wrote (with its ``_cameras.npz``): the fused cloud in
+    3D, coloured by the images, with every camera of the scene."""
+    parts = []
+    for ply in sorted((run_dir / "media" / "fused").glob("scene_*.ply"), key=natural_key):
+        points, colors = read_point_cloud(ply, with_colors=True)
+        color = "#7f7f7f" if colors is None else (colors * 255).round()
+        traces = [cloud_trace(points, "fused cloud", max_points, color=color)]
+        cameras = ply.with_name(f"{ply.stem}_cameras.npz")
+        if cameras.is_file() and len(points):
+            with np.load(cameras) as c:
+                K, T_cw, size = c["K"].astype(np.float64), c["T_cw"].astype(np.float64), tuple(c["size"].tolist())
+            centres = np.linalg.inv(T_cw)[:, :3, 3]
+            depth = float(np.median(np.linalg.norm(points.mean(0) - centres, axis=1)))
+            traces += camera_traces(K, T_cw, size, scale=0.2 * depth)
+        title = f"{ply.stem.replace('_', ' ')}: the fused cloud (task.fusion_*), its {len(traces) - 1} cameras"
+        parts.append(_figure_html(scene_figure(traces, title, camera_frame=False)))
+    return parts
+
+
 def load_samples(run_dir: Path) -> list[tuple[str, dict]]:
     """``(name, arrays)`` of the run's ``media/test_<i>.npz`` in order."""
     paths = sorted((run_dir / "media").glob("test_*.npz"), key=natural_key)
@@ -224,6 +247,9 @@ def run_page(run_dir: Path, max_points: int, max_map_side: int) -> tuple[str, st
         parts.append("<p class='note'>no test samples (media/test_*.npz) in this run</p>")
     for name, sample in samples:
         parts.append(sample_section(sample, name, max_points, max_map_side))
+    fused = fused_sections(run_dir, max_points)
+    if fused:
+        parts += ["<h2>Fused clouds</h2>", *fused]
     return title, "".join(parts)
 
 

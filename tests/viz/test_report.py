@@ -11,7 +11,8 @@ import pytest
 
 from recon.cli.report import main
 from recon.engine.runner import train
-from recon.viz.report import _backprojected, metrics_table, write_report
+from recon.viz.export import write_point_cloud
+from recon.viz.report import _backprojected, fused_sections, metrics_table, write_report
 from recon.viz.report_figures import camera_traces, nearest_distances, subsample
 from tests.helpers.configs import TINY_DATA, TINY_MODEL, compose_config
 
@@ -131,3 +132,16 @@ def test_camera_frustum_goes_from_the_centre_to_the_image_corners():
     # the top-left pixel (0, 0) at depth 2: x = (0 - 49.5) / 100 * 2, y = (0 - 39.5) / 100 * 2, shifted by the centre
     np.testing.assert_allclose(xyz[1], [1.0 - 0.99, -0.79, 2.0])
     np.testing.assert_allclose(xyz[2], [1.0 + 0.99, -0.79, 2.0])
+
+
+def test_fused_clouds_are_drawn_with_their_cameras(tmp_path):
+    folder = tmp_path / "media" / "fused"
+    points = np.random.default_rng(2).normal(size=(5000, 3)).astype(np.float32)
+    write_point_cloud(folder / "scene_3.ply", points, np.full((5000, 3), 0.5))
+    K = np.tile(np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]]), (3, 1, 1))
+    T_cw = np.tile(np.eye(4), (3, 1, 1))
+    T_cw[:, 2, 3] = [4.0, 5.0, 6.0]
+    np.savez(folder / "scene_3_cameras.npz", K=K, T_cw=T_cw, size=np.array([48, 64]))
+    (section,) = fused_sections(tmp_path, max_points=1000)
+    assert "scene 3: the fused cloud" in section and "its 3 cameras" in section
+    assert "fused cloud (1,000 of 5,000 points)" in section
