@@ -63,6 +63,8 @@ def _train(cfg: DictConfig) -> float | None:
     started = time.time()
     try:
         validate_config(cfg)
+        if not isinstance(cfg.get("report", False), bool):
+            raise ConfigError(f"report must be true or false (write report.html at the end), got {cfg.report!r}")
         validate_run_components(cfg)
         check_cpu_precision(cfg.trainer.accelerator, cfg.trainer.precision)
         resume_from = prepare_resume(cfg)

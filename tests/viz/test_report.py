@@ -11,6 +11,7 @@ import pytest
 
 from recon.cli.report import main
 from recon.engine.runner import train
+from recon.engine.validation import ConfigError
 from recon.viz.export import write_point_cloud
 from recon.viz.report import _backprojected, fused_sections, metrics_table, write_report
 from recon.viz.report_figures import camera_traces, nearest_distances, subsample
@@ -73,6 +74,13 @@ def test_cli_writes_and_refuses(reported_run, tmp_path, capsys):
     assert main([str(tmp_path / "empty")]) == 2
     assert "no summary.json in or below" in capsys.readouterr().err
     assert main([str(run), "--max-points", "0"]) == 2
+
+
+def test_a_nonsense_report_value_is_refused_before_training(tmp_path, cache_dir):
+    cfg = compose_config("train", TINY_DATA + TINY_MODEL + ["report=maybe"], tmp_path / "run", cache_dir)
+    with pytest.raises(ConfigError, match="report must be true or false.*'maybe'"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_metrics_table_rows_are_model_and_references():
