@@ -58,6 +58,7 @@ from recon.viz.report_figures import (
 )
 
 REFERENCE_NAMESPACES = ("reference", "reference_raw", "partial_input")
+GT = "#7f7f7f"
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
@@ -148,12 +149,15 @@ def sample_section(sample: dict, name: str, max_points: int, max_map_side: int, 
         ]
         parts = [_maps(maps, f"{name}: stereo", max_map_side)]
         if "focal" in sample and "baseline" in sample and "K" in sample:
-            f, b = float(sample["focal"]), float(sample["baseline"])
-            depth = np.where(pred > 0, f * b / np.maximum(pred, 1e-6), 0.0)
-            points, keep = _backprojected(depth, sample["K"].astype(np.float64), np.eye(4))
-            colors = sample["left"].reshape(-1, 3)[keep]
-            trace = cloud_trace(points, "prediction, back-projected", max_points, color=colors, size=1.5)
-            parts.append(_figure_html(scene_figure([trace], f"{name}: the predicted disparity in 3D (left camera)")))
+            f, b, K = float(sample["focal"]), float(sample["baseline"]), sample["K"].astype(np.float64)
+            traces = []
+            for label, disparity, color in (("prediction", pred, None), ("ground truth", np.where(valid, gt, 0), GT)):
+                depth = np.where(disparity > 0, f * b / np.maximum(disparity, 1e-6), 0.0)
+                points, keep = _backprojected(depth, K, np.eye(4))
+                shown = sample["left"].reshape(-1, 3)[keep] if color is None else color
+                traces.append(cloud_trace(points, label, max_points, color=shown, size=1.5))
+            title = f"{name}: prediction and ground truth back-projected (left camera frame)"
+            parts.append(_figure_html(scene_figure(traces, title)))
         return "".join(parts)
     if problem == "multi_view":
         images, K, T_cw = sample["images"], sample["K"].astype(np.float64), sample["T_cw"].astype(np.float64)
