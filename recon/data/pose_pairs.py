@@ -19,11 +19,18 @@ Training items are augmented (``augment``): the two views swap places with proba
 relative rotations are not only the ring's turns about the world's vertical.
 
 Pairs: every pair of a scene's views that see a common ground-truth object point (the MVSNet view-selection score
-is positive) and are at most ``max_angle_deg`` apart. The renders are the multi-view generator's (cached the same
-way, ``data.synthetic``), so a pose split and a multi-view split with the same generator settings are the same scenes.
+is positive) and are at most ``max_angle_deg`` apart. With ``pure_rotation_deg: [low, high]`` (an evaluation set,
+``data=pose_rotations``) the pairs are instead every view and the same camera turned on the spot by a rotation about a
+random axis by ``low..high`` degrees (the image warped by ``K R K^-1``, exact for a pure rotation; ``t = 0``, so the
+metrics score the rotation alone and a method should report the translation undefined).
+
+The renders are the multi-view generator's (cached the same way, ``data.synthetic``), so a pose split and a
+multi-view split with the same generator settings are the same scenes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -52,17 +59,41 @@ def rotation_z(angle_rad: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], -1).view(*c.shape, 3, 3)
 
 
-def roll_view(image: torch.Tensor, K: torch.Tensor, angle_rad: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """The image ``(C, H, W)`` of the camera rotated by ``R_z(angle)`` about its optical axis (new camera frame
-    ``x' = R_z x``): pixel ``u'`` shows what the old camera saw at ``K R_z^T K^-1 u'`` (``mode`` bilinear, or nearest
-    for depth; 0 outside). A rotation about the optical axis keeps every point's z-depth."""
+def rotate_view(image: torch.Tensor, K: torch.Tensor, R: torch.Tensor, depth: bool = False) -> torch.Tensor:
+    """The image ``(C, H, W)`` of the camera turned on the spot by ``R`` (new camera frame ``x' = R x``): pixel
+    ``u'`` shows what the old camera saw at ``K R^T K^-1 u'`` (bilinear; 0 outside). ``depth=True``: a ``(1, H, W)``
+    z-depth map, sampled by nearest neighbour and rescaled to the new camera's z (``z' = z / w`` with ``w`` the third
+    coordinate of ``R^T K^-1 u'``; 1 for a rotation about the optical axis, which keeps every z-depth)."""
     _, H, W = image.shape
     v, u = torch.meshgrid(torch.arange(H, dtype=K.dtype), torch.arange(W, dtype=K.dtype), indexing="ij")
     pixels = torch.stack([u, v, torch.ones_like(u)], -1).view(-1, 3)
-    source = pixels @ (K @ rotation_z(angle_rad).T @ torch.linalg.inv(K)).T
+    rays = pixels @ (R.T @ torch.linalg.inv(K)).T.to(K.dtype)  # in the old camera's frame
+    source = rays @ K.T
     uv = source[:, :2] / source[:, 2:]
     grid = torch.stack([(uv[:, 0] + 0.5) / W * 2 - 1, (uv[:, 1] + 0.5) / H * 2 - 1], -1).view(1, H, W, 2)
-    return F.grid_sample(image[None], grid.to(image.dtype), mode=mode, align_corners=False, padding_mode="zeros")[0]
+    mode = "nearest" if depth else "bilinear"
+    out = F.grid_sample(image[None], grid.to(image.dtype), mode=mode, align_corners=False, padding_mode="zeros")[0]
+    if depth:
+        w = rays[:, 2].view(1, H, W).to(image.dtype)
+        out = torch.where((w > 0) & (out > 0), out / w.clamp_min(1e-9), 0.0)
+    return out
+
+
+def roll_view(image: torch.Tensor, K: torch.Tensor, angle_rad: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """:func:`rotate_view` by ``R_z(angle)``, a roll about the optical axis (``mode`` nearest: a depth map)."""
+    return rotate_view(image, K, rotation_z(angle_rad).to(K.dtype), depth=mode == "nearest")
+
+
+def random_rotations(n: int, low_deg: float, high_deg: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` rotations ``(n, 3, 3)`` about axes uniform on the sphere by angles uniform in ``[low, high]`` degrees,
+    and the angles ``(n,)`` (a seeded generator: the same pairs every time)."""
+    g = torch.Generator().manual_seed(seed)
+    axes = F.normalize(torch.randn(n, 3, generator=g, dtype=torch.float64), dim=-1)
+    angles = low_deg + (high_deg - low_deg) * torch.rand(n, generator=g, dtype=torch.float64)
+    x, y, z = (axes * torch.deg2rad(angles)[:, None]).unbind(-1)
+    zero = torch.zeros_like(x)
+    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).view(n, 3, 3)
+    return torch.linalg.matrix_exp(skew).float(), angles.float()
 
 
 def check_thresholds(**values: float) -> None:
@@ -86,6 +117,7 @@ class PosePairDataset(Dataset):
         low_texture_gradient: float,
         augment: bool = False,
         roll_deg: float = 0.0,
+        pure_rotation_deg: tuple[float, float] | None = None,
     ):
         self.augment, self.roll = augment, torch.deg2rad(torch.tensor(float(roll_deg)))
         self.rgb = torch.from_numpy(arrays["rgb"])  # (S, V, H, W, 3) uint8
@@ -114,6 +146,16 @@ class PosePairDataset(Dataset):
         self.low_texture = (torch.cat(texture) if texture else torch.zeros(0)) < low_texture_gradient
         scene_ids = arrays["ids"].tolist()
         self.ids = [f"{scene_ids[s]}/view{a}-view{b}" for s, a, b in self.pairs.tolist()]
+        self.turns = None
+        if pure_rotation_deg is not None:  # every view paired with itself turned on the spot
+            views = torch.cartesian_prod(torch.arange(S), torch.arange(V)).view(-1, 2)
+            self.pairs = torch.cat([views, views[:, 1:]], 1)
+            self.turns, self.angle = random_rotations(len(views), *pure_rotation_deg, seed=len(views))
+            self.T = torch.eye(4).repeat(len(views), 1, 1)
+            self.T[:, :3, :3] = self.turns
+            self.wide = self.angle >= wide_angle_deg
+            self.low_texture = gradient.reshape(-1) < low_texture_gradient
+            self.ids = [f"{scene_ids[s]}/view{v}-turned" for s, v in views.tolist()]
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -123,6 +165,9 @@ class PosePairDataset(Dataset):
         images = self.rgb[s, [a, b]].permute(0, 3, 1, 2).float().div_(255.0)
         K, R, t = self.K[s, [a, b]], self.T[n, :3, :3], self.T[n, :3, 3]
         depth = self.depth[s, [a, b]].float()[:, None]
+        if self.turns is not None:
+            images = torch.stack([images[0], rotate_view(images[0], K[0], R)])
+            depth = torch.stack([depth[0], rotate_view(depth[0], K[0], R, depth=True)])
         if self.augment:
             if torch.rand(()) < 0.5:
                 images, K, R, t, depth = images.flip(0), K.flip(0), R.T, -R.T @ t, depth.flip(0)
@@ -151,7 +196,8 @@ class PosePairDataModule(MultiViewDataModule):
 
     Args: ``synthetic`` etc. as :class:`~recon.data.multi_view.MultiViewDataModule`; ``max_angle_deg`` (pairs at
     most this far apart), ``wide_angle_deg`` and ``low_texture_gradient`` (the subsets' thresholds), ``augment`` and
-    ``roll_deg`` (training split only: swap and roll, module docstring); ``num_source``
+    ``roll_deg`` (training split only: swap and roll, module docstring), ``pure_rotation_deg`` (pairs of each view
+    and itself turned on the spot instead, module docstring); ``num_source``
     and ``depth_range`` (inherited multi-view keys) are ignored.
     """
 
@@ -170,6 +216,7 @@ class PosePairDataModule(MultiViewDataModule):
         low_texture_gradient: float = 4.0,
         augment: bool = True,
         roll_deg: float = 15.0,
+        pure_rotation_deg: list[float] | None = None,
         num_source: int | None = None,
         depth_range: list[float] | None = None,
     ):
@@ -183,11 +230,21 @@ class PosePairDataModule(MultiViewDataModule):
         if not 0 <= roll_deg <= 180:
             raise ValueError(f"data.roll_deg must be in [0, 180], got {roll_deg!r}")
         self.augment, self.roll_deg = bool(augment), float(roll_deg)
+        if pure_rotation_deg is not None:
+            low_high = list(pure_rotation_deg) if isinstance(pure_rotation_deg, Sequence) else []
+            if len(low_high) != 2 or not all(isinstance(x, (int, float)) for x in low_high):
+                raise ValueError(f"data.pure_rotation_deg must be [low, high] degrees, got {pure_rotation_deg!r}")
+            if not 0 < low_high[0] <= low_high[1] <= 90:
+                raise ValueError(f"data.pure_rotation_deg must satisfy 0 < low <= high <= 90, got {low_high}")
+            pure_rotation_deg = (float(low_high[0]), float(low_high[1]))
+        self.pure_rotation_deg = pure_rotation_deg
 
     def make_dataset(self, split: str, arrays: dict) -> PosePairDataset:
         augment = self.augment and split == "train"
         thresholds = (self.max_angle_deg, self.wide_angle_deg, self.low_texture_gradient)
-        return PosePairDataset(arrays, *thresholds, augment=augment, roll_deg=self.roll_deg)
+        return PosePairDataset(
+            arrays, *thresholds, augment=augment, roll_deg=self.roll_deg, pure_rotation_deg=self.pure_rotation_deg
+        )
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """Two views 30 degrees apart on a ring, random images (no rendering)."""
@@ -218,4 +275,5 @@ class PosePairDataModule(MultiViewDataModule):
             "low_texture_gradient": self.low_texture_gradient,
             "augment": self.augment,
             "roll_deg": self.roll_deg,
+            "pure_rotation_deg": self.pure_rotation_deg,
         }
