@@ -2,7 +2,8 @@
 
 The classical pipeline (Snavely et al. 2006; Schoenberger & Frahm, COLMAP, 2016), with OpenCV's features and solvers:
 
-1. SIFT features per image (``contrast_threshold`` below OpenCV's 0.04 keeps the weak texture of matte objects),
+1. SIFT features per image (``contrast_threshold`` below OpenCV's 0.04 keeps the weak texture of matte objects; on a
+   copy at most ``max_image_side`` pixels on its longer side),
    matched across every pair with Lowe's ratio test; a pair's matches are verified by an essential matrix
    (MAGSAC++, ``ransac_px``) and kept with at least ``min_inliers`` inliers.
 2. Tracks: the verified matches joined across pairs (union-find); a track seeing one image twice is dropped.
@@ -62,17 +63,25 @@ class Reconstruction:
         return float(max(near - margin * span, 0.05 * near)), float(far + margin * span)
 
 
-def detect(image: np.ndarray, num_features: int, contrast_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """SIFT keypoints ``(n, 2)`` (pixels) and RootSIFT descriptors ``(n, 128)`` (Arandjelovic & Zisserman 2012:
-    the square root of the L1-normalised descriptor) of a grey uint8 image after contrast-limited histogram
-    equalisation (CLAHE, OpenCV's)."""
+def detect(
+    image: np.ndarray, num_features: int, contrast_threshold: float, max_side: int = 1600
+) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT keypoints ``(n, 2)`` (pixels of ``image``) and RootSIFT descriptors ``(n, 128)`` (Arandjelovic &
+    Zisserman 2012: the square root of the L1-normalised descriptor) of a grey uint8 image after contrast-limited
+    histogram equalisation (CLAHE, OpenCV's). Images larger than ``max_side`` on their longer side are detected on a
+    copy shrunk to it (area averaging; phone photos would otherwise give tens of thousands of features each), the
+    keypoints mapped back to the full image (pixel centres at integers)."""
+    scale = min(1.0, max_side / max(image.shape))
+    if scale < 1:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     equalised = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(image)
     sift = cv2.SIFT_create(nfeatures=num_features, contrastThreshold=contrast_threshold)
     keypoints, descriptors = sift.detectAndCompute(equalised, None)
     if descriptors is None:
         return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
     root = np.sqrt(descriptors / (descriptors.sum(axis=1, keepdims=True) + 1e-7)).astype(np.float32)
-    return np.float64([k.pt for k in keypoints]), root
+    return (np.float64([k.pt for k in keypoints]) + 0.5) / scale - 0.5, root
 
 
 def match_pairs(
@@ -166,6 +175,7 @@ def incremental_sfm(
     min_angle_deg: float = 1.5,
     max_reprojection_px: float = 2.0,
     init_candidates: int = 5,
+    max_image_side: int = 1600,
 ) -> Reconstruction:
     """Camera poses and a sparse cloud of grey uint8 ``images`` with intrinsics ``K (N, 3, 3)`` (module
     docstring). Raises ``ValueError`` when no pair can initialise the reconstruction."""
@@ -174,7 +184,7 @@ def incremental_sfm(
         raise ValueError(f"structure from motion needs two or more images with one K each, got {N} and {len(K)}")
     log = []
     cv2.setRNGSeed(0)  # OpenCV's RANSAC draws: the same images give the same reconstruction
-    features = [detect(image, num_features, contrast_threshold) for image in images]
+    features = [detect(image, num_features, contrast_threshold, max_image_side) for image in images]
     matches = match_pairs(features, K, ratio, ransac_px, min_inliers)
     log.append(f"{sum(len(f[0]) for f in features)} features; {len(matches)} of {N * (N - 1) // 2} pairs verified")
     tracks = tracks_from_matches(matches, [len(f[0]) for f in features])

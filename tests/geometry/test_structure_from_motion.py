@@ -1,6 +1,7 @@
 """Structure from motion: tracks joined by hand, and the poses of five real dino views from their images alone
 against the calibrated poses of the set's camera file (after the similarity the scale leaves free)."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -9,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from recon.data.estimated_poses import grey_image
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.geometry.poses import umeyama_alignment
-from recon.geometry.structure_from_motion import Reconstruction, incremental_sfm, tracks_from_matches
+from recon.geometry.structure_from_motion import Reconstruction, detect, incremental_sfm, tracks_from_matches
 from tests.helpers.paths import DINO
 
 
@@ -43,6 +44,19 @@ def test_depth_range_of_a_view_spans_its_points():
     behind = Reconstruction(T_cw, np.ones(1, bool), -points, np.full(101, 2), 0.0, {})
     with pytest.raises(ValueError, match="sees 0 reconstructed points"):
         behind.depth_range(0, K, (101, 101))
+
+
+def test_large_images_are_detected_shrunk_with_keypoints_in_full_resolution():
+    image = grey_image(read_middlebury_mvs(DINO), 0)  # 640x480
+    points, descriptors = detect(image, 0, 0.005)
+    large = cv2.resize(image, (2560, 1920), interpolation=cv2.INTER_CUBIC)  # 4x
+    shrunk_points, shrunk_descriptors = detect(large, 0, 0.005, max_side=640)
+    assert descriptors.shape[1] == shrunk_descriptors.shape[1] == 128
+    assert 0.7 < len(shrunk_points) / len(points) < 1.3  # the same image again, up to resampling
+    # most keypoints land (in full-resolution pixels) on 4x a keypoint of the original
+    nearest = np.linalg.norm((shrunk_points / 4 - 3 / 8)[:, None] - points[None], axis=-1).min(1)  # u = 4 u0 + 1.5
+    assert np.median(nearest) < 0.5
+    assert shrunk_points[:, 0].max() > 2000 and shrunk_points[:, 1].max() > 1500
 
 
 def test_featureless_images_cannot_start_a_reconstruction():
