@@ -205,7 +205,7 @@ def fused_sections(run_dir: Path, max_points: int) -> list[str]:
                 K, T_cw, size = c["K"].astype(np.float64), c["T_cw"].astype(np.float64), tuple(c["size"].tolist())
             centres = np.linalg.inv(T_cw)[:, :3, 3]
             depth = float(np.median(np.linalg.norm(points.mean(0) - centres, axis=1)))
-            traces += camera_traces(K, T_cw, size, scale=0.2 * depth)
+            traces += camera_traces(K, T_cw, size, scale=0.2 * depth, reference_first=False)
         title = f"{ply.stem.replace('_', ' ')}: the fused cloud (task.fusion_*), its {len(traces) - 1} cameras"
         parts.append(_figure_html(scene_figure(traces, title, camera_frame=False)))
     return parts

@@ -64,9 +64,11 @@ def cloud_trace(
     )  # fmt: skip
 
 
-def camera_traces(K: np.ndarray, T_cw: np.ndarray, size: tuple[int, int], scale: float) -> list[go.Scatter3d]:
+def camera_traces(
+    K: np.ndarray, T_cw: np.ndarray, size: tuple[int, int], scale: float, reference_first: bool = True
+) -> list[go.Scatter3d]:
     """Each camera ``K (V, 3, 3)``, ``T_cw (V, 4, 4)`` of images of ``size (H, W)`` as a wire frustum ``scale`` deep
-    (scene units), the first one (the reference) in red."""
+    (scene units); with ``reference_first`` the first one (an item's reference view) in red."""
     H, W = size
     corners = np.array([[0, 0, 1], [W - 1, 0, 1], [W - 1, H - 1, 1], [0, H - 1, 1]], dtype=np.float64)
     traces = []
@@ -83,10 +85,10 @@ def camera_traces(K: np.ndarray, T_cw: np.ndarray, size: tuple[int, int], scale:
                 y=xyz[:, 1],
                 z=xyz[:, 2],
                 mode="lines",
-                name="reference camera" if v == 0 else "cameras",
-                line={"color": "#d62728" if v == 0 else "#444", "width": 3},
+                name="reference camera" if reference_first and v == 0 else "cameras",
+                line={"color": "#d62728" if reference_first and v == 0 else "#444", "width": 3},
                 legendgroup="cameras",
-                showlegend=v <= 1,
+                showlegend=v <= int(reference_first),
                 hoverinfo="name",
             )
         )

@@ -152,4 +152,5 @@ def test_fused_clouds_are_drawn_with_their_cameras(tmp_path):
     np.savez(folder / "scene_3_cameras.npz", K=K, T_cw=T_cw, size=np.array([48, 64]))
     (section,) = fused_sections(tmp_path, max_points=1000)
     assert "scene 3: the fused cloud" in section and "its 3 cameras" in section
+    assert "reference camera" not in section  # a scene's cameras are all alike
     assert "fused cloud (1,000 of 5,000 points)" in section
