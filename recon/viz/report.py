@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import plotly.io as pio
+import torch
 from omegaconf import OmegaConf
 from plotly.offline import get_plotlyjs
 
@@ -41,6 +42,7 @@ from recon.compare.plots import mean_curve, read_curve
 from recon.compare.records import find_metrics_csv, natural_key
 from recon.compare.report import table
 from recon.compare.study import compare, find_summaries
+from recon.geometry.cameras import transform_points, unproject
 from recon.io import write_text_atomic
 from recon.viz.export import read_point_cloud
 from recon.viz.report_figures import (
@@ -119,14 +121,13 @@ def _downsized(array: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def _backprojected(depth: np.ndarray, K: np.ndarray, T_cw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World points of the pixels with depth > 0, and their flat pixel indices."""
-    H, W = depth.shape
-    v, u = np.indices((H, W))
+    """World points of the pixels with a finite depth > 0 (:func:`~recon.geometry.cameras.unproject`), and their flat
+    pixel indices."""
     keep = np.flatnonzero((depth > 0) & np.isfinite(depth))
-    pixels = np.stack([u.ravel()[keep], v.ravel()[keep], np.ones(len(keep))], axis=1)
-    camera = pixels @ np.linalg.inv(K).T * depth.ravel()[keep, None]
-    T_wc = np.linalg.inv(T_cw)
-    return camera @ T_wc[:3, :3].T + T_wc[:3, 3], keep
+    depth = torch.from_numpy(np.nan_to_num(depth, posinf=0.0)).double()[None, None]
+    camera = unproject(depth, torch.from_numpy(K).double()[None])[0, keep]
+    T_wc = torch.linalg.inv(torch.from_numpy(T_cw).double())
+    return transform_points(T_wc[None], camera[None])[0].numpy(), keep
 
 
 def sample_section(sample: dict, name: str, max_points: int, max_map_side: int, narrow: bool = False) -> str:

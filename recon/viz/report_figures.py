@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
-from scipy.spatial import cKDTree
 
 from recon.compare.plots import read_curve
+from recon.geometry.pointcloud import nearest_neighbors
 from recon.viz.figures import GT_COLOR, PRED_COLOR
 
 ERROR_SCALE = "Turbo"
@@ -117,8 +118,12 @@ def scene_figure(traces: list, title: str, height: int = 460, camera_frame: bool
 
 
 def nearest_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Distance from each of ``points (N, 3)`` to its nearest neighbour in ``reference (M, 3)``."""
-    return cKDTree(reference).query(points)[0] if len(reference) else np.full(len(points), np.nan)
+    """Distance from each of ``points (N, 3)`` to its nearest neighbour in ``reference (M, 3)``
+    (:func:`~recon.geometry.pointcloud.nearest_neighbors`); NaN against an empty reference."""
+    if not len(points) or not len(reference):
+        return np.full(len(points), np.nan)
+    as_batch = [torch.from_numpy(np.asarray(p, dtype=np.float64))[None] for p in (points, reference)]
+    return nearest_neighbors(*as_batch)[0][0].sqrt().numpy()
 
 
 def points_figure(gt: np.ndarray, pred: np.ndarray, title: str, max_points: int) -> go.Figure:
