@@ -12,17 +12,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
+from recon.data.formats.images import grey_uint8
 from recon.data.formats.multiview_base import CameraSet
 from recon.geometry.structure_from_motion import Reconstruction, incremental_sfm
-
-
-def grey_image(cameras: CameraSet, v: int) -> np.ndarray:
-    """``(H, W)`` uint8 grey of view ``v`` at its file's size."""
-    rgb = (cameras.load_image(v).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def with_estimated_poses(cameras: CameraSet, picked: list[int]) -> tuple[CameraSet, np.ndarray | None, Reconstruction]:
@@ -30,7 +24,7 @@ def with_estimated_poses(cameras: CameraSet, picked: list[int]) -> tuple[CameraS
     (registered views only, in ``picked``'s order), their withheld calibrated ``T_cw (n, 4, 4)`` (None for a set
     without poses, e.g. an image folder) and the reconstruction. Raises ``ValueError`` naming the set when fewer
     than two views register."""
-    images = [grey_image(cameras, v) for v in picked]
+    images = [grey_uint8(cameras.load_image(v)) for v in picked]  # at the files' size
     K = cameras.K[picked]
     try:
         reconstruction = incremental_sfm(images, K)

@@ -26,15 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from recon.data.formats.images import grey_uint8
+
 __all__ = ["ESTIMATORS", "EssentialPose", "two_view_pose"]
 
 ESTIMATORS = {"ransac": cv2.RANSAC, "magsac": cv2.USAC_MAGSAC, "accurate": cv2.USAC_ACCURATE}
-
-
-def _grey(image: Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W) uint8."""
-    rgb = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def _normalised(points: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -167,7 +163,7 @@ class EssentialPose(nn.Module):
                 f"images must be (B, 2, 3, H, W) and K (B, 2, 3, 3), got {tuple(images.shape)}, {tuple(K.shape)}"
             )
         results = [
-            two_view_pose(_grey(pair[0]), _grey(pair[1]), *K_pair.double().cpu().numpy(), **self.settings)
+            two_view_pose(grey_uint8(pair[0]), grey_uint8(pair[1]), *K_pair.double().cpu().numpy(), **self.settings)
             for pair, K_pair in zip(images, K, strict=True)
         ]
         device = images.device

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from recon.data.estimated_poses import grey_image
+from recon.data.formats.images import grey_uint8
 from recon.data.formats.middlebury_mvs import read_middlebury_mvs
 from recon.geometry.poses import umeyama_alignment
 from recon.geometry.structure_from_motion import Reconstruction, detect, incremental_sfm, tracks_from_matches
@@ -47,7 +47,7 @@ def test_depth_range_of_a_view_spans_its_points():
 
 
 def test_large_images_are_detected_shrunk_with_keypoints_in_full_resolution():
-    image = grey_image(read_middlebury_mvs(DINO), 0)  # 640x480
+    image = grey_uint8(read_middlebury_mvs(DINO).load_image(0))  # 640x480
     points, descriptors = detect(image, 0, 0.005)
     large = cv2.resize(image, (2560, 1920), interpolation=cv2.INTER_CUBIC)  # 4x
     shrunk_points, shrunk_descriptors = detect(large, 0, 0.005, max_side=640)
@@ -71,7 +71,7 @@ def test_featureless_images_cannot_start_a_reconstruction():
 def dino_five():
     cameras = read_middlebury_mvs(DINO)
     views = [0, 1, 2, 3, 4]
-    return cameras, views, incremental_sfm([grey_image(cameras, v) for v in views], cameras.K[views])
+    return cameras, views, incremental_sfm([grey_uint8(cameras.load_image(v)) for v in views], cameras.K[views])
 
 
 def test_five_dino_views_get_their_calibrated_poses(dino_five):

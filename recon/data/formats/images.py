@@ -12,6 +12,7 @@ disparity PNGs or Middlebury's 8-bit disparity and mask PNGs.
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -130,3 +131,9 @@ def image_intrinsics_guess(path: Path, H: int, W: int, fov_deg: float) -> tuple[
     if focal is None:
         focal, source = max(H, W) / 2 / math.tan(math.radians(fov_deg) / 2), f"fov_deg={fov_deg:g} guess"
     return torch.tensor([[focal, 0.0, (W - 1) / 2], [0.0, focal, (H - 1) / 2], [0.0, 0.0, 1.0]]), source
+
+
+def grey_uint8(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` float RGB in [0, 1] -> ``(H, W)`` uint8 grey (OpenCV's weights), the input of OpenCV's features."""
+    rgb = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
