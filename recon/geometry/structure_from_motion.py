@@ -259,10 +259,12 @@ def incremental_sfm(
         rvecs[:], tvecs[:] = r, t
         points = list(X)
         error = np.linalg.norm(reprojection_residuals(r, t, X, K, cams, pts, uv), axis=1)
-        for (v, p), e in zip(zip(cams, pts, strict=True), error, strict=True):
-            if e > max_reprojection_px:
-                t_index = np.flatnonzero(point_of == p)[0]
-                uv_of[t_index].pop(int(v), None)
+        track_of = np.zeros(len(X), dtype=np.int64)  # the track of each observed point
+        triangulated = np.flatnonzero(point_of >= 0)
+        track_of[point_of[triangulated]] = triangulated
+        bad = error > max_reprojection_px
+        for v, p in zip(cams[bad], pts[bad], strict=True):
+            uv_of[track_of[p]].pop(int(v), None)
         for t_index, track in enumerate(uv_of):
             if point_of[t_index] >= 0 and sum(registered[v] for v in track) < 2:
                 point_of[t_index] = -1
