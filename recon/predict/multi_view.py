@@ -192,13 +192,16 @@ def cloud_metrics(
     box: torch.Tensor | None,
     threshold: float | None,
     image_scale: float = 1.0,
+    in_box_frame: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """``real/fused_points`` and the checks asked for (module docstring) of the fused ``points`` (N, 3) seen by the
     views ``K`` (V, 3, 3), ``T_cw`` (V, 4, 4) with ``images`` (V, 3, H, W), read at ``image_scale`` times their
-    files' size (the silhouettes' 10 px dilation and 7 px erosion are scaled with it)."""
+    files' size (the silhouettes' 10 px dilation and 7 px erosion are scaled with it); ``in_box_frame``: the same
+    points in the box's frame where the cameras' frame is another (estimated poses; default ``points``)."""
     metrics = {"real/fused_points": float(len(points))}
     if box is not None:
-        metrics["real/in_box_fraction"] = in_box_fraction(points, box.to(points.dtype))
+        boxed = points if in_box_frame is None else in_box_frame
+        metrics["real/in_box_fraction"] = in_box_fraction(boxed, box.to(boxed.dtype))
     if threshold is not None:
         dilate, erode = (max(1, round(r * image_scale)) for r in (10, 7))
         masks = dark_background_silhouettes(images, threshold, dilate, erode)
@@ -288,16 +291,13 @@ def predict_multi_view(cfg: DictConfig, checkpoint: dict | None, config: dict) -
     ply = write_point_cloud(out / "fused.ply", points.numpy(), colors.clamp(0, 1).numpy()) if len(points) else None
     scale = float(cfg.data.get("image_scale") or 1.0)
     withheld = getattr(datamodule, "withheld_T_cw", {})
-    aligned, pose_metrics = points, {}
+    aligned, pose_metrics = None, {}
     if 0 in withheld:  # data.poses=estimated
         pose_metrics["real/registered_views"] = float(len(T_cw))
         if withheld[0] is not None:
             aligned, error = align_to_withheld(points, T_cw, torch.from_numpy(withheld[0]))
             pose_metrics["real/camera_position_error"] = error
-    metrics = cloud_metrics(aligned, K, T_cw, image, box, None, scale)
-    if silhouette_threshold is not None:
-        metrics.update(cloud_metrics(points, K, T_cw, image, None, silhouette_threshold, scale))
-    metrics.update(pose_metrics)
+    metrics = {**cloud_metrics(points, K, T_cw, image, box, silhouette_threshold, scale, aligned), **pose_metrics}
     if cfg.get("paths") is not None:
         write_summary(out, {**run_info(cfg, status="completed", started=started_at), "metrics": metrics})
     result = {
